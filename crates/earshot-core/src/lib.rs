@@ -1,0 +1,25 @@
+//! Earshot's domain model, free of I/O.
+//!
+//! Data flows one way: source → mention → analysis → case → reply → outcome.
+//! Everything here is plain data plus the rules that govern it (the case
+//! lifecycle, how a mention finds its case, how priority is scored); the
+//! store, the web layer and the analysis engine implement or consume the
+//! traits defined here.
+
+pub mod analysis;
+pub mod case;
+pub mod error;
+pub mod mention;
+pub mod priority;
+pub mod reply;
+pub mod routing;
+pub mod source;
+pub mod store;
+
+pub use analysis::{Analysis, Analyzer, Sentiment, UrgencyKind, UrgencySignal};
+pub use case::{Case, CaseStatus, TransitionError};
+pub use error::{Error, ErrorCode};
+pub use mention::{Author, Mention, MentionInput, NewMention, ReachMetrics};
+pub use priority::{Priority, PriorityComponent, PriorityInputs, PriorityWeights};
+pub use reply::{Event, Note, Reply, ReplyStatus, Visibility};
+pub use source::{SourceCapabilities, SourceKind};
