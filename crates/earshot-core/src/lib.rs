@@ -12,8 +12,9 @@ pub mod error;
 pub mod mention;
 pub mod priority;
 pub mod reply;
-pub mod routing;
+pub mod intake;
 pub mod source;
+pub mod auth;
 pub mod store;
 
 pub use analysis::{Analysis, Analyzer, Sentiment, UrgencyKind, UrgencySignal};

@@ -1,0 +1,286 @@
+//! A mention: one post about the brand, as it arrived from a source.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analysis;
+use crate::error::{Error, Result};
+use crate::source::SourceKind;
+
+/// Who wrote a mention, as the platform describes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Author {
+    /// Platform handle, without a leading `@`.
+    pub handle: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub followers: u64,
+    #[serde(default)]
+    pub verified: bool,
+    #[serde(default)]
+    pub profile_url: Option<String>,
+}
+
+/// Engagement counts at the time the mention was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReachMetrics {
+    #[serde(default)]
+    pub likes: u64,
+    #[serde(default)]
+    pub reposts: u64,
+    #[serde(default)]
+    pub replies: u64,
+}
+
+/// The wire shape of a mention as clients send it (`POST /api/v1/mentions`,
+/// JSONL import). Unknown fields are rejected so typos never pass silently.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MentionInput {
+    pub source: SourceKind,
+    /// The post's id on its platform; with `source` it makes the mention unique.
+    pub external_id: String,
+    pub author: Author,
+    pub text: String,
+    /// RFC 3339 timestamp of publication.
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Declared language (ISO 639-1); detected when absent.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Root post of the conversation on the platform.
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    /// The post this one answers.
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub metrics: ReachMetrics,
+}
+
+/// Longest accepted post text, in bytes (long-form forum and review posts fit).
+pub const MAX_TEXT_BYTES: usize = 40_000;
+const MAX_ID_BYTES: usize = 256;
+const MAX_URL_BYTES: usize = 2_048;
+
+/// A validated mention, ready for analysis and storage.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NewMention {
+    pub source: SourceKind,
+    pub external_id: String,
+    pub author: Author,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub url: Option<String>,
+    pub language: Option<String>,
+    pub thread_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub metrics: ReachMetrics,
+}
+
+impl MentionInput {
+    /// Checks what the types cannot; errors name the offending field.
+    pub fn validate(self) -> Result<NewMention> {
+        let external_id = non_empty("external_id", self.external_id, MAX_ID_BYTES)?;
+        let handle = self.author.handle.trim().trim_start_matches('@').to_string();
+        let handle = non_empty("author.handle", handle, MAX_ID_BYTES)?;
+        if self.text.trim().is_empty() {
+            return Err(Error::invalid_field("text", "must not be empty"));
+        }
+        if self.text.len() > MAX_TEXT_BYTES {
+            return Err(Error::invalid_field(
+                "text",
+                format!("is {} bytes, the limit is {MAX_TEXT_BYTES}", self.text.len()),
+            ));
+        }
+        if let Some(url) = &self.url {
+            check_url("url", url)?;
+        }
+        if let Some(url) = &self.author.profile_url {
+            check_url("author.profile_url", url)?;
+        }
+        let language = match self.language {
+            Some(lang) => Some(check_language(lang)?),
+            None => None,
+        };
+        let thread_id = optional("thread_id", self.thread_id)?;
+        let parent_id = optional("parent_id", self.parent_id)?;
+        Ok(NewMention {
+            source: self.source,
+            external_id,
+            author: Author {
+                handle,
+                ..self.author
+            },
+            text: self.text,
+            created_at: self.created_at,
+            url: self.url,
+            language,
+            thread_id,
+            parent_id,
+            metrics: self.metrics,
+        })
+    }
+}
+
+fn non_empty(field: &str, value: String, max: usize) -> Result<String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(Error::invalid_field(field, "must not be empty"));
+    }
+    if trimmed.len() > max {
+        return Err(Error::invalid_field(
+            field,
+            format!("is longer than {max} bytes"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn optional(field: &str, value: Option<String>) -> Result<Option<String>> {
+    match value {
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => non_empty(field, v, MAX_ID_BYTES).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<()> {
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= MAX_URL_BYTES
+        && !url.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            field,
+            "must be an http(s) URL without spaces, at most 2048 bytes",
+        ))
+    }
+}
+
+fn check_language(lang: String) -> Result<String> {
+    let lang = lang.trim().to_ascii_lowercase();
+    if (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_lowercase()) {
+        Ok(lang)
+    } else {
+        Err(Error::invalid_field(
+            "language",
+            "must be an ISO 639 code such as \"en\"",
+        ))
+    }
+}
+
+impl NewMention {
+    /// The conversation this mention belongs to: the platform thread when
+    /// known, otherwise the author (one customer, one conversation).
+    pub fn conversation_key(&self) -> String {
+        match (&self.thread_id, &self.parent_id) {
+            (Some(thread), _) => format!("{}:thread:{thread}", self.source),
+            _ => self.author_key(),
+        }
+    }
+
+    pub fn author_key(&self) -> String {
+        format!(
+            "{}:author:{}",
+            self.source,
+            self.author.handle.to_lowercase()
+        )
+    }
+}
+
+/// A stored mention with its analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Mention {
+    pub id: i64,
+    #[serde(flatten)]
+    pub mention: NewMention,
+    pub received_at: DateTime<Utc>,
+    pub analysis: Analysis,
+    pub case_id: Option<i64>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn input(json: serde_json::Value) -> std::result::Result<MentionInput, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "source": "webhook",
+            "external_id": "123",
+            "author": {"handle": "@Jane", "followers": 120},
+            "text": "my order never arrived",
+            "created_at": "2026-11-22T10:00:00Z",
+            "url": "https://example.org/p/1"
+        })
+    }
+
+    #[test]
+    fn minimal_shape_parses_and_strips_the_at_sign() {
+        let m = input(minimal()).unwrap().validate().unwrap();
+        assert_eq!(m.author.handle, "Jane");
+        assert_eq!(m.author.followers, 120);
+        assert_eq!(m.source, SourceKind::Webhook);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_enums_are_rejected() {
+        let mut v = minimal();
+        v["colour"] = "red".into();
+        let err = input(v).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+
+        let mut v = minimal();
+        v["source"] = "myspace".into();
+        let err = input(v).unwrap_err().to_string();
+        assert!(err.contains("myspace"), "{err}");
+    }
+
+    #[test]
+    fn invalid_date_is_rejected() {
+        let mut v = minimal();
+        v["created_at"] = "yesterday".into();
+        assert!(input(v).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut v = minimal();
+        v["text"] = "   ".into();
+        let err = input(v).unwrap().validate().unwrap_err();
+        assert!(err.message.starts_with("text:"), "{}", err.message);
+
+        let mut v = minimal();
+        v["url"] = "javascript:alert(1)".into();
+        let err = input(v).unwrap().validate().unwrap_err();
+        assert!(err.message.starts_with("url:"), "{}", err.message);
+
+        let mut v = minimal();
+        v["author"]["handle"] = "".into();
+        let err = input(v).unwrap().validate().unwrap_err();
+        assert!(err.message.starts_with("author.handle:"), "{}", err.message);
+
+        let mut v = minimal();
+        v["language"] = "english".into();
+        let err = input(v).unwrap().validate().unwrap_err();
+        assert!(err.message.starts_with("language:"), "{}", err.message);
+    }
+
+    #[test]
+    fn conversation_key_prefers_the_thread() {
+        let mut m = input(minimal()).unwrap().validate().unwrap();
+        assert_eq!(m.conversation_key(), "webhook:author:jane");
+        m.thread_id = Some("root-1".into());
+        assert_eq!(m.conversation_key(), "webhook:thread:root-1");
+    }
+}

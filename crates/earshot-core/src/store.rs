@@ -1,0 +1,170 @@
+//! The store contract. Two implementations live in `earshot-store` (SQLite,
+//! the embedded default, and PostgreSQL); one conformance suite tests both.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Analysis, Sentiment};
+use crate::auth::Role;
+use crate::case::{Case, CaseStatus};
+use crate::error::Result;
+use crate::mention::{Mention, NewMention};
+use crate::priority::Priority;
+use crate::reply::{Event, Note, Reply, Visibility};
+use crate::source::SourceKind;
+
+/// A validated, analysed mention with the priority it carries into its case.
+#[derive(Debug, Clone)]
+pub struct AnalyzedMention {
+    pub mention: NewMention,
+    pub analysis: Analysis,
+    pub priority: Priority,
+}
+
+/// What ingesting one mention did.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IngestOutcome {
+    pub mention_id: i64,
+    /// The same (source, external_id) was already stored; nothing changed.
+    pub duplicate: bool,
+    pub case: Option<CaseLink>,
+    /// The mention went to the advocates list.
+    pub advocate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseAction {
+    Opened,
+    Joined,
+    /// Reported for duplicates: the case the stored mention belongs to.
+    Existing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CaseLink {
+    pub id: i64,
+    pub action: CaseAction,
+    pub status: CaseStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MentionQuery {
+    /// Full-text search: words must all appear; "quoted phrases" match exactly.
+    pub q: Option<String>,
+    pub source: Option<SourceKind>,
+    pub sentiment: Option<Sentiment>,
+    pub author: Option<String>,
+    pub case_id: Option<i64>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CaseQuery {
+    pub status: Option<CaseStatus>,
+    /// Only cases whose priority score is at least this.
+    pub min_priority: Option<f32>,
+    /// A user name, or `none` for unassigned cases.
+    pub assignee: Option<String>,
+    pub sentiment: Option<Sentiment>,
+    pub source: Option<SourceKind>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+
+/// Clamps a requested page size to `1..=MAX_PAGE`.
+pub fn page_size(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
+}
+
+/// A case with everything that happened in it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CaseDetail {
+    pub case: Case,
+    pub mentions: Vec<Mention>,
+    pub replies: Vec<Reply>,
+    pub notes: Vec<Note>,
+    pub events: Vec<Event>,
+}
+
+/// A reply as an agent writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReply {
+    pub visibility: Visibility,
+    pub body: String,
+    /// Send now (through the outbox) or keep as a draft for approval.
+    pub send: bool,
+}
+
+/// A happy author worth thanking.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Advocate {
+    pub source: SourceKind,
+    pub handle: String,
+    pub followers: i64,
+    pub positive_mentions: i64,
+    pub last_mention_id: i64,
+    pub last_seen: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub role: Role,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch. Each mention is written atomically with its full-text
+    /// entry and case change; duplicates by (source, external_id) change
+    /// nothing. Outcomes are in input order.
+    async fn ingest(&self, batch: &[AnalyzedMention], now: DateTime<Utc>)
+    -> Result<Vec<IngestOutcome>>;
+    async fn mentions(&self, query: &MentionQuery) -> Result<Vec<Mention>>;
+    async fn mention_count(&self) -> Result<i64>;
+    /// Cases sorted by priority, then age (oldest first).
+    async fn cases(&self, query: &CaseQuery) -> Result<Vec<Case>>;
+    async fn case_detail(&self, id: i64) -> Result<Option<CaseDetail>>;
+    async fn assign(
+        &self,
+        id: i64,
+        assignee: Option<String>,
+        team: Option<String>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case>;
+    async fn set_status(
+        &self,
+        id: i64,
+        status: CaseStatus,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case>;
+    async fn add_note(&self, id: i64, body: &str, actor: &str, now: DateTime<Utc>) -> Result<Note>;
+    /// Adds a reply; a sent reply is queued in the outbox in the same
+    /// transaction and counts as the case's first response.
+    async fn add_reply(
+        &self,
+        id: i64,
+        reply: &NewReply,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply>;
+    async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>>;
+    /// Stores an API token by its SHA-256 hash; the token itself is never kept.
+    async fn create_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>>;
+}
