@@ -1,0 +1,16 @@
+//! Earshot's case workflow as pure, I/O-free logic: who may do what, how a
+//! case is routed and assigned, how its SLA clocks run over business hours and
+//! escalate, what is recorded in the audit log, how collisions between agents
+//! are detected and what notification webhooks carry.
+//!
+//! Nothing here reads a clock directly: time comes from a [`clock::Clock`] or
+//! is passed in as `now`, so every behaviour is reproducible in tests.
+
+pub mod calendar;
+pub mod clock;
+
+pub use calendar::{
+    BusinessCalendar, CalendarError, OpeningHours, TimeBasis, Weekday, add_business_duration,
+    business_duration_between,
+};
+pub use clock::{Clock, FakeClock, SystemClock};
