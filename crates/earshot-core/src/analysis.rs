@@ -32,9 +32,7 @@ impl Sentiment {
 }
 
 /// A reason a post must not wait.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UrgencyKind {
     /// "cancel my account", "switching to …"

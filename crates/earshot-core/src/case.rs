@@ -10,9 +10,7 @@ use crate::source::SourceKind;
 /// The case lifecycle: new → open → pending (waiting on the customer) →
 /// resolved → closed. A customer writing again reopens a pending or resolved
 /// case; a closed case stays closed and the next message opens a new one.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     New,

@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn negative_complaint_or_question_opens_a_case() {
-        assert_eq!(plan(&with(Sentiment::Negative, false), None), CasePlan::Open);
+        assert_eq!(
+            plan(&with(Sentiment::Negative, false), None),
+            CasePlan::Open
+        );
         assert_eq!(plan(&with(Sentiment::Neutral, true), None), CasePlan::Open);
         let mut q = with(Sentiment::Neutral, false);
         q.urgency.push(UrgencySignal {

@@ -7,14 +7,14 @@
 //! traits defined here.
 
 pub mod analysis;
+pub mod auth;
 pub mod case;
 pub mod error;
+pub mod intake;
 pub mod mention;
 pub mod priority;
 pub mod reply;
-pub mod intake;
 pub mod source;
-pub mod auth;
 pub mod store;
 
 pub use analysis::{Analysis, Analyzer, Sentiment, UrgencyKind, UrgencySignal};

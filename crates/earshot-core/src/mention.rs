@@ -86,7 +86,12 @@ impl MentionInput {
     /// Checks what the types cannot; errors name the offending field.
     pub fn validate(self) -> Result<NewMention> {
         let external_id = non_empty("external_id", self.external_id, MAX_ID_BYTES)?;
-        let handle = self.author.handle.trim().trim_start_matches('@').to_string();
+        let handle = self
+            .author
+            .handle
+            .trim()
+            .trim_start_matches('@')
+            .to_string();
         let handle = non_empty("author.handle", handle, MAX_ID_BYTES)?;
         if self.text.trim().is_empty() {
             return Err(Error::invalid_field("text", "must not be empty"));
@@ -94,7 +99,10 @@ impl MentionInput {
         if self.text.len() > MAX_TEXT_BYTES {
             return Err(Error::invalid_field(
                 "text",
-                format!("is {} bytes, the limit is {MAX_TEXT_BYTES}", self.text.len()),
+                format!(
+                    "is {} bytes, the limit is {MAX_TEXT_BYTES}",
+                    self.text.len()
+                ),
             ));
         }
         if let Some(url) = &self.url {

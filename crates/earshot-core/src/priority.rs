@@ -119,7 +119,12 @@ impl Priority {
                 "customer_value",
                 customer_value,
                 weights.customer_value,
-                if inputs.vip { "VIP customer" } else { "not on the VIP list" }.to_string(),
+                if inputs.vip {
+                    "VIP customer"
+                } else {
+                    "not on the VIP list"
+                }
+                .to_string(),
             ),
             component(
                 "waiting",

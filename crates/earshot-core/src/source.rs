@@ -3,9 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kind of connector a mention arrived through.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     Webhook,
@@ -98,6 +96,9 @@ mod tests {
         assert!(!SourceKind::Rss.capabilities().public_reply);
         let email = SourceKind::Email.capabilities();
         assert!(!email.public_reply && email.private_reply);
-        assert_eq!(SourceKind::Bluesky.capabilities().reply_max_chars, Some(300));
+        assert_eq!(
+            SourceKind::Bluesky.capabilities().reply_max_chars,
+            Some(300)
+        );
     }
 }

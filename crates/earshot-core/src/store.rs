@@ -125,8 +125,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch. Each mention is written atomically with its full-text
     /// entry and case change; duplicates by (source, external_id) change
     /// nothing. Outcomes are in input order.
-    async fn ingest(&self, batch: &[AnalyzedMention], now: DateTime<Utc>)
-    -> Result<Vec<IngestOutcome>>;
+    async fn ingest(
+        &self,
+        batch: &[AnalyzedMention],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>>;
     async fn mentions(&self, query: &MentionQuery) -> Result<Vec<Mention>>;
     async fn mention_count(&self) -> Result<i64>;
     /// Cases sorted by priority, then age (oldest first).

@@ -1,0 +1,842 @@
+//! The store itself: the shared SQL, run on SQLite or PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+
+use earshot_core::auth::Role;
+use earshot_core::case::{Case, CaseStatus, subject_from};
+use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::intake::{self, CasePlan, ExistingCase};
+use earshot_core::mention::Mention;
+use earshot_core::reply::{Note, Reply, ReplyStatus};
+use earshot_core::store::{
+    Advocate, AnalyzedMention, CaseAction, CaseDetail, CaseLink, CaseQuery, IngestOutcome,
+    MentionQuery, NewReply, Store, TokenInfo, page_size,
+};
+
+use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, ms};
+use crate::search::fts5_query;
+use crate::{Dialect, db_error};
+
+/// The store on a connection pool of either dialect.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A bind value for dynamically built queries.
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// Builds `WHERE` clauses with `$n` placeholders, which both SQLite and
+/// PostgreSQL accept.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    /// Adds a clause; `{}` in it is replaced by the next placeholder.
+    fn push(&mut self, clause: &str, value: Bind) {
+        self.binds.push(value);
+        self.clauses
+            .push(clause.replace("{}", &format!("${}", self.binds.len())));
+    }
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+    fn next_placeholder(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+    fn bind_all<'q>(&self, mut q: Query<'q, Any, AnyArguments>) -> Query<'q, Any, AnyArguments> {
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Real(f) => q.bind(*f),
+            };
+        }
+        q
+    }
+}
+
+fn q(sql: String) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql))
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
+}
+
+impl SqlStore {
+    pub(crate) fn new(pool: AnyPool, dialect: Dialect) -> Self {
+        SqlStore { pool, dialect }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking.
+    async fn write_tx(&self) -> Result<Transaction<'static, Any>> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool.begin().await,
+        }
+        .map_err(|e| db_error("begin", e))
+    }
+
+    async fn ingest_one(
+        tx: &mut Transaction<'static, Any>,
+        item: &AnalyzedMention,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome> {
+        let m = &item.mention;
+        let a = &item.analysis;
+        let inserted: Option<AnyRow> =
+            q("INSERT INTO mentions (source, external_id, author_handle, \
+            author_name, author_followers, author_verified, author_url, text, url, language, \
+            thread_id, parent_id, likes, reposts, replies, created_at, received_at, sentiment, \
+            sentiment_score, complaint, category, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+            $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+            ON CONFLICT (source, external_id) DO NOTHING RETURNING id"
+                .to_string())
+            .bind(m.source.as_str())
+            .bind(m.external_id.clone())
+            .bind(m.author.handle.clone())
+            .bind(m.author.display_name.clone())
+            .bind(clamp_i64(m.author.followers))
+            .bind(i64::from(m.author.verified))
+            .bind(m.author.profile_url.clone())
+            .bind(m.text.clone())
+            .bind(m.url.clone())
+            .bind(m.language.clone().or_else(|| a.language.clone()))
+            .bind(m.thread_id.clone())
+            .bind(m.parent_id.clone())
+            .bind(clamp_i64(m.metrics.likes))
+            .bind(clamp_i64(m.metrics.reposts))
+            .bind(clamp_i64(m.metrics.replies))
+            .bind(ms(m.created_at))
+            .bind(ms(now))
+            .bind(a.sentiment.as_str())
+            .bind(f64::from(a.sentiment_score))
+            .bind(i64::from(a.complaint))
+            .bind(a.top_category().map(str::to_string))
+            .bind(json(a)?)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| db_error("insert mention", e))?;
+
+        let Some(row) = inserted else {
+            return Self::duplicate(tx, item).await;
+        };
+        let mention_id: i64 = sqlx::Row::try_get(&row, "id").map_err(|e| db_error("id", e))?;
+
+        let existing = Self::conversation_case(tx, item).await?;
+        let plan = intake::plan(a, existing);
+        let case = match plan {
+            CasePlan::Open => Some(Self::open_case(tx, item, now).await?),
+            CasePlan::Join { case_id, status } => {
+                let previous = existing.map(|c| c.status);
+                Some(Self::join_case(tx, item, case_id, status, previous, now).await?)
+            }
+            CasePlan::Advocate => {
+                q(
+                    "INSERT INTO advocates (source, handle, followers, positive_mentions, \
+                   last_mention_id, last_seen) VALUES ($1, $2, $3, 1, $4, $5) \
+                   ON CONFLICT (source, handle) DO UPDATE SET followers = excluded.followers, \
+                   positive_mentions = advocates.positive_mentions + 1, \
+                   last_mention_id = excluded.last_mention_id, last_seen = excluded.last_seen"
+                        .to_string(),
+                )
+                .bind(m.source.as_str())
+                .bind(m.author.handle.to_lowercase())
+                .bind(clamp_i64(m.author.followers))
+                .bind(mention_id)
+                .bind(ms(m.created_at))
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| db_error("upsert advocate", e))?;
+                None
+            }
+            CasePlan::StoreOnly => None,
+        };
+        if let Some(link) = &case {
+            q("UPDATE mentions SET case_id = $1 WHERE id = $2".to_string())
+                .bind(link.id)
+                .bind(mention_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| db_error("link mention", e))?;
+        }
+        Ok(IngestOutcome {
+            mention_id,
+            duplicate: false,
+            case,
+            advocate: plan == CasePlan::Advocate,
+        })
+    }
+
+    async fn duplicate(
+        tx: &mut Transaction<'static, Any>,
+        item: &AnalyzedMention,
+    ) -> Result<IngestOutcome> {
+        let row = q("SELECT m.id, m.case_id, c.status FROM mentions m \
+                     LEFT JOIN cases c ON c.id = m.case_id \
+                     WHERE m.source = $1 AND m.external_id = $2"
+            .to_string())
+        .bind(item.mention.source.as_str())
+        .bind(item.mention.external_id.clone())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| db_error("find duplicate", e))?;
+        let get_i = |c: &str| sqlx::Row::try_get::<Option<i64>, _>(&row, c);
+        let mention_id = get_i("id")
+            .map_err(|e| db_error("id", e))?
+            .unwrap_or_default();
+        let case_id = get_i("case_id").map_err(|e| db_error("case_id", e))?;
+        let status: Option<String> =
+            sqlx::Row::try_get(&row, "status").map_err(|e| db_error("status", e))?;
+        let case = match (case_id, status.as_deref().and_then(CaseStatus::parse)) {
+            (Some(id), Some(status)) => Some(CaseLink {
+                id,
+                action: CaseAction::Existing,
+                status,
+            }),
+            _ => None,
+        };
+        Ok(IngestOutcome {
+            mention_id,
+            duplicate: true,
+            case,
+            advocate: false,
+        })
+    }
+
+    /// The not-closed case of the mention's thread, or else of its author.
+    async fn conversation_case(
+        tx: &mut Transaction<'static, Any>,
+        item: &AnalyzedMention,
+    ) -> Result<Option<ExistingCase>> {
+        let m = &item.mention;
+        let mut keys = vec![("conversation_key", m.conversation_key())];
+        if m.thread_id.is_some() {
+            keys.push(("author_key", m.author_key()));
+        }
+        for (column, key) in keys {
+            let row = q(format!(
+                "SELECT id, status FROM cases WHERE {column} = $1 AND status <> 'closed' \
+                 ORDER BY id DESC LIMIT 1"
+            ))
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| db_error("find case", e))?;
+            if let Some(row) = row {
+                let id: i64 = sqlx::Row::try_get(&row, "id").map_err(|e| db_error("id", e))?;
+                let status: String =
+                    sqlx::Row::try_get(&row, "status").map_err(|e| db_error("status", e))?;
+                let status = CaseStatus::parse(&status)
+                    .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
+                return Ok(Some(ExistingCase { id, status }));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn open_case(
+        tx: &mut Transaction<'static, Any>,
+        item: &AnalyzedMention,
+        now: DateTime<Utc>,
+    ) -> Result<CaseLink> {
+        let m = &item.mention;
+        let a = &item.analysis;
+        let row = q(
+            "INSERT INTO cases (status, source, conversation_key, author_key, \
+                     author_handle, subject, sentiment, category, priority, priority_breakdown, \
+                     mention_count, created_at, updated_at, last_customer_at) VALUES \
+                     ('new', $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11) RETURNING id"
+                .to_string(),
+        )
+        .bind(m.source.as_str())
+        .bind(m.conversation_key())
+        .bind(m.author_key())
+        .bind(m.author.handle.clone())
+        .bind(subject_from(&m.text))
+        .bind(a.sentiment.as_str())
+        .bind(a.top_category().map(str::to_string))
+        .bind(f64::from(item.priority.score))
+        .bind(json(&item.priority.breakdown)?)
+        .bind(ms(now))
+        .bind(ms(m.created_at))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| db_error("open case", e))?;
+        let id: i64 = sqlx::Row::try_get(&row, "id").map_err(|e| db_error("id", e))?;
+        let after = serde_json::json!({
+            "status": "new",
+            "priority": item.priority.score,
+            "sentiment": a.sentiment,
+        });
+        insert_event(
+            tx,
+            Some(id),
+            "earshot",
+            "case.opened",
+            None,
+            Some(after),
+            now,
+        )
+        .await?;
+        Ok(CaseLink {
+            id,
+            action: CaseAction::Opened,
+            status: CaseStatus::New,
+        })
+    }
+
+    async fn join_case(
+        tx: &mut Transaction<'static, Any>,
+        item: &AnalyzedMention,
+        case_id: i64,
+        status: CaseStatus,
+        previous: Option<CaseStatus>,
+        now: DateTime<Utc>,
+    ) -> Result<CaseLink> {
+        let m = &item.mention;
+        let a = &item.analysis;
+        // A conversation is as urgent as its most urgent message; the latest
+        // message sets the sentiment, so a tone turning positive shows.
+        q("UPDATE cases SET status = $1, sentiment = $2, \
+             category = COALESCE(category, $3), \
+             priority_breakdown = CASE WHEN priority < $4 THEN $5 ELSE priority_breakdown END, \
+             priority = CASE WHEN priority < $4 THEN $4 ELSE priority END, \
+             mention_count = mention_count + 1, updated_at = $6, \
+             last_customer_at = CASE WHEN last_customer_at < $7 THEN $7 ELSE last_customer_at END, \
+             resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE resolved_at END \
+           WHERE id = $8"
+            .to_string())
+        .bind(status.as_str())
+        .bind(a.sentiment.as_str())
+        .bind(a.top_category().map(str::to_string))
+        .bind(f64::from(item.priority.score))
+        .bind(json(&item.priority.breakdown)?)
+        .bind(ms(now))
+        .bind(ms(m.created_at))
+        .bind(case_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| db_error("join case", e))?;
+        if let Some(before) = previous.filter(|p| *p != status) {
+            insert_event(
+                tx,
+                Some(case_id),
+                "earshot",
+                "case.reopened",
+                Some(serde_json::json!({ "status": before })),
+                Some(serde_json::json!({ "status": status })),
+                now,
+            )
+            .await?;
+        }
+        Ok(CaseLink {
+            id: case_id,
+            action: CaseAction::Joined,
+            status,
+        })
+    }
+
+    async fn fetch_case(&self, tx: &mut Transaction<'static, Any>, id: i64) -> Result<Case> {
+        let row = q(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| db_error("read case", e))?
+            .ok_or_else(|| Error::not_found(format!("case {id}")))?;
+        rows::case(&row)
+    }
+
+    async fn all<T>(
+        &self,
+        query: Query<'static, Any, AnyArguments>,
+        decode: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error("query", e))?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'static, Any>,
+    case_id: Option<i64>,
+    actor: &str,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    q(
+        "INSERT INTO events (case_id, actor, action, before, after, at) \
+       VALUES ($1, $2, $3, $4, $5, $6)"
+            .to_string(),
+    )
+    .bind(case_id)
+    .bind(actor.to_string())
+    .bind(action.to_string())
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("insert event", e))?;
+    Ok(())
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
+    tx.commit().await.map_err(|e| db_error("commit", e))
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ingest(
+        &self,
+        batch: &[AnalyzedMention],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>> {
+        let mut tx = self.write_tx().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            outcomes.push(Self::ingest_one(&mut tx, item, now).await?);
+        }
+        commit(tx).await?;
+        Ok(outcomes)
+    }
+
+    async fn mentions(&self, query: &MentionQuery) -> Result<Vec<Mention>> {
+        let mut f = Filter::default();
+        if let Some(text) = query.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            match self.dialect {
+                Dialect::Sqlite => match fts5_query(text) {
+                    Some(expr) => f.push(
+                        "m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH {})",
+                        Bind::Text(expr),
+                    ),
+                    None => return Ok(Vec::new()),
+                },
+                Dialect::Postgres => f.push(
+                    "m.tsv @@ websearch_to_tsquery('simple', {})",
+                    Bind::Text(text.to_string()),
+                ),
+            }
+        }
+        if let Some(source) = query.source {
+            f.push("m.source = {}", Bind::Text(source.as_str().into()));
+        }
+        if let Some(sentiment) = query.sentiment {
+            f.push("m.sentiment = {}", Bind::Text(sentiment.as_str().into()));
+        }
+        if let Some(author) = &query.author {
+            f.push(
+                "m.author_handle = {}",
+                Bind::Text(author.trim_start_matches('@').to_string()),
+            );
+        }
+        if let Some(case_id) = query.case_id {
+            f.push("m.case_id = {}", Bind::Int(case_id));
+        }
+        let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
+        let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
+        let sql = format!(
+            "SELECT {MENTION_COLUMNS} FROM mentions m{} ORDER BY m.id DESC LIMIT {limit} OFFSET {offset}",
+            f.where_sql()
+        );
+        self.all(f.bind_all(q(sql)), rows::mention).await
+    }
+
+    async fn mention_count(&self) -> Result<i64> {
+        let row = q("SELECT COUNT(*) AS n FROM mentions".to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error("count", e))?;
+        sqlx::Row::try_get(&row, "n").map_err(|e| db_error("count", e))
+    }
+
+    async fn cases(&self, query: &CaseQuery) -> Result<Vec<Case>> {
+        let mut f = Filter::default();
+        if let Some(status) = query.status {
+            f.push("status = {}", Bind::Text(status.as_str().into()));
+        }
+        if let Some(min) = query.min_priority {
+            f.push("priority >= {}", Bind::Real(min.into()));
+        }
+        match query.assignee.as_deref() {
+            Some("none") => f.clauses.push("assignee IS NULL".into()),
+            Some(user) => f.push("assignee = {}", Bind::Text(user.into())),
+            None => {}
+        }
+        if let Some(sentiment) = query.sentiment {
+            f.push("sentiment = {}", Bind::Text(sentiment.as_str().into()));
+        }
+        if let Some(source) = query.source {
+            f.push("source = {}", Bind::Text(source.as_str().into()));
+        }
+        let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
+        let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases{} ORDER BY priority DESC, created_at ASC, id ASC \
+             LIMIT {limit} OFFSET {offset}",
+            f.where_sql()
+        );
+        self.all(f.bind_all(q(sql)), rows::case).await
+    }
+
+    async fn case_detail(&self, id: i64) -> Result<Option<CaseDetail>> {
+        let Some(row) = q(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error("read case", e))?
+        else {
+            return Ok(None);
+        };
+        let case = rows::case(&row)?;
+        let mentions = self
+            .all(
+                q(format!(
+                    "SELECT {MENTION_COLUMNS} FROM mentions m WHERE m.case_id = $1 \
+                     ORDER BY m.created_at, m.id"
+                ))
+                .bind(id),
+                rows::mention,
+            )
+            .await?;
+        let replies = self
+            .all(
+                q(format!(
+                    "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 ORDER BY id"
+                ))
+                .bind(id),
+                rows::reply,
+            )
+            .await?;
+        let notes = self
+            .all(
+                q(
+                    "SELECT id, case_id, author, body, created_at FROM notes WHERE case_id = $1 \
+                   ORDER BY id"
+                        .to_string(),
+                )
+                .bind(id),
+                rows::note,
+            )
+            .await?;
+        let events = self
+            .all(
+                q(
+                    "SELECT id, case_id, actor, action, before, after, at FROM events \
+                   WHERE case_id = $1 ORDER BY id"
+                        .to_string(),
+                )
+                .bind(id),
+                rows::event,
+            )
+            .await?;
+        Ok(Some(CaseDetail {
+            case,
+            mentions,
+            replies,
+            notes,
+            events,
+        }))
+    }
+
+    async fn assign(
+        &self,
+        id: i64,
+        assignee: Option<String>,
+        team: Option<String>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case> {
+        let mut tx = self.write_tx().await?;
+        let before = self.fetch_case(&mut tx, id).await?;
+        // Assigning a new case means someone is on it.
+        let status = if before.status == CaseStatus::New && assignee.is_some() {
+            CaseStatus::Open
+        } else {
+            before.status
+        };
+        q(
+            "UPDATE cases SET assignee = $1, team = $2, status = $3, updated_at = $4 WHERE id = $5"
+                .to_string(),
+        )
+        .bind(assignee.clone())
+        .bind(team.clone())
+        .bind(status.as_str())
+        .bind(ms(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("assign", e))?;
+        insert_event(
+            &mut tx,
+            Some(id),
+            actor,
+            "case.assigned",
+            Some(serde_json::json!({"assignee": before.assignee, "team": before.team, "status": before.status})),
+            Some(serde_json::json!({"assignee": assignee, "team": team, "status": status})),
+            now,
+        )
+        .await?;
+        let case = self.fetch_case(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(case)
+    }
+
+    async fn set_status(
+        &self,
+        id: i64,
+        status: CaseStatus,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case> {
+        let mut tx = self.write_tx().await?;
+        let before = self.fetch_case(&mut tx, id).await?;
+        let status = before.status.transition(status)?;
+        let resolved_at = match status {
+            CaseStatus::Resolved => Some(ms(now)),
+            CaseStatus::Closed => before.resolved_at.map(ms).or(Some(ms(now))),
+            _ => None,
+        };
+        q(
+            "UPDATE cases SET status = $1, resolved_at = $2, updated_at = $3 WHERE id = $4"
+                .to_string(),
+        )
+        .bind(status.as_str())
+        .bind(resolved_at)
+        .bind(ms(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("set status", e))?;
+        insert_event(
+            &mut tx,
+            Some(id),
+            actor,
+            "case.status_changed",
+            Some(serde_json::json!({"status": before.status})),
+            Some(serde_json::json!({"status": status})),
+            now,
+        )
+        .await?;
+        let case = self.fetch_case(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(case)
+    }
+
+    async fn add_note(&self, id: i64, body: &str, actor: &str, now: DateTime<Utc>) -> Result<Note> {
+        let mut tx = self.write_tx().await?;
+        self.fetch_case(&mut tx, id).await?;
+        let row = q(
+            "INSERT INTO notes (case_id, author, body, created_at) VALUES ($1, $2, $3, $4) \
+                     RETURNING id, case_id, author, body, created_at"
+                .to_string(),
+        )
+        .bind(id)
+        .bind(actor.to_string())
+        .bind(body.to_string())
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("add note", e))?;
+        let note = rows::note(&row)?;
+        insert_event(
+            &mut tx,
+            Some(id),
+            actor,
+            "note.added",
+            None,
+            Some(serde_json::json!({"note_id": note.id})),
+            now,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(note)
+    }
+
+    async fn add_reply(
+        &self,
+        id: i64,
+        reply: &NewReply,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply> {
+        let mut tx = self.write_tx().await?;
+        let case = self.fetch_case(&mut tx, id).await?;
+        let caps = case.source.capabilities();
+        let allowed = match reply.visibility {
+            earshot_core::Visibility::Public => caps.public_reply,
+            earshot_core::Visibility::Private => caps.private_reply,
+        };
+        if !allowed {
+            return Err(Error::new(
+                ErrorCode::InvalidField,
+                format!(
+                    "visibility: {} does not take {} replies",
+                    case.source,
+                    reply.visibility.as_str()
+                ),
+            ));
+        }
+        if let Some(max) = caps.reply_max_chars {
+            let len = reply.body.chars().count();
+            if len > max as usize {
+                return Err(Error::invalid_field(
+                    "body",
+                    format!("is {len} characters; {} allows {max}", case.source),
+                ));
+            }
+        }
+        let status = if reply.send {
+            ReplyStatus::Sent
+        } else {
+            ReplyStatus::Draft
+        };
+        let sent_at = reply.send.then(|| ms(now));
+        let row = q(format!(
+            "INSERT INTO replies (case_id, visibility, body, status, author, created_at, sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {REPLY_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(reply.visibility.as_str())
+        .bind(reply.body.clone())
+        .bind(status.as_str())
+        .bind(actor.to_string())
+        .bind(ms(now))
+        .bind(sent_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("add reply", e))?;
+        let saved = rows::reply(&row)?;
+        if reply.send {
+            q(
+                "INSERT INTO outbox (reply_id, source, recipient, visibility, body, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6)"
+                    .to_string(),
+            )
+            .bind(saved.id)
+            .bind(case.source.as_str())
+            .bind(case.author_handle.clone())
+            .bind(reply.visibility.as_str())
+            .bind(reply.body.clone())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("queue reply", e))?;
+            // The first answer opens a new case and stops the first-response clock.
+            q(
+                "UPDATE cases SET first_response_at = COALESCE(first_response_at, $1), \
+               status = CASE WHEN status = 'new' THEN 'open' ELSE status END, updated_at = $1 \
+               WHERE id = $2"
+                    .to_string(),
+            )
+            .bind(ms(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("first response", e))?;
+        }
+        insert_event(
+            &mut tx,
+            Some(id),
+            actor,
+            if reply.send {
+                "reply.sent"
+            } else {
+                "reply.drafted"
+            },
+            None,
+            Some(serde_json::json!({"reply_id": saved.id, "visibility": reply.visibility})),
+            now,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(saved)
+    }
+
+    async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>> {
+        self.all(
+            q(
+                "SELECT source, handle, followers, positive_mentions, last_mention_id, last_seen \
+               FROM advocates ORDER BY positive_mentions DESC, followers DESC LIMIT $1"
+                    .to_string(),
+            )
+            .bind(i64::from(page_size(Some(limit)))),
+            rows::advocate,
+        )
+        .await
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        q(
+            "INSERT INTO api_tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4)"
+                .to_string(),
+        )
+        .bind(token_hash.to_string())
+        .bind(name.to_string())
+        .bind(role.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("create token", e))?;
+        Ok(())
+    }
+
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>> {
+        let row = q("SELECT name, role FROM api_tokens WHERE token_hash = $1".to_string())
+            .bind(token_hash.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error("read token", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let name: String = sqlx::Row::try_get(&row, "name").map_err(|e| db_error("name", e))?;
+        let role: String = sqlx::Row::try_get(&row, "role").map_err(|e| db_error("role", e))?;
+        let role = Role::parse(&role)
+            .ok_or_else(|| Error::internal(format!("unknown role {role} for token {name}")))?;
+        Ok(Some(TokenInfo { name, role }))
+    }
+}

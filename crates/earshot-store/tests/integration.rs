@@ -1,0 +1,543 @@
+//! The store conformance suite, run against SQLite always and against
+//! PostgreSQL when `EARSHOT_TEST_DATABASE_URL` is set (each test gets a fresh
+//! database there, so tests run in parallel).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use earshot_core::analysis::{Analysis, Sentiment, UrgencyKind, UrgencySignal};
+use earshot_core::auth::Role;
+use earshot_core::case::CaseStatus;
+use earshot_core::error::ErrorCode;
+use earshot_core::mention::{Author, NewMention, ReachMetrics};
+use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
+use earshot_core::reply::{ReplyStatus, Visibility};
+use earshot_core::source::SourceKind;
+use earshot_core::store::{AnalyzedMention, CaseAction, CaseQuery, MentionQuery, NewReply, Store};
+use earshot_store::{Location, SqlStore};
+
+/// Keeps the temporary directory alive as long as the store.
+struct Harness {
+    store: SqlStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Option<Harness> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = earshot_store::open(&Location::SqliteDir(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    Some(Harness {
+        store,
+        _dir: Some(dir),
+    })
+}
+
+async fn postgres() -> Option<Harness> {
+    let Ok(url) = std::env::var("EARSHOT_TEST_DATABASE_URL") else {
+        eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
+        return None;
+    };
+    let url = fresh_postgres_database(&url).await;
+    let store = earshot_store::open(&Location::Postgres(url)).await.unwrap();
+    Some(Harness { store, _dir: None })
+}
+
+/// Creates a uniquely named database next to the one in `url` and returns its URL.
+async fn fresh_postgres_database(url: &str) -> String {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let name = format!("earshot_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::AnyPool::connect(url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    admin.close().await;
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    format!("{base}/{name}{query}")
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+}
+
+fn analysis(sentiment: Sentiment, complaint: bool) -> Analysis {
+    Analysis {
+        sentiment,
+        sentiment_score: match sentiment {
+            Sentiment::Negative => -0.8,
+            Sentiment::Neutral => 0.0,
+            Sentiment::Positive => 0.8,
+        },
+        complaint,
+        complaint_score: if complaint { 0.9 } else { 0.1 },
+        language: Some("en".into()),
+        ..Analysis::default()
+    }
+}
+
+fn mention(id: &str, handle: &str, text: &str, a: Analysis) -> AnalyzedMention {
+    let mention = NewMention {
+        source: SourceKind::Webhook,
+        external_id: id.into(),
+        author: Author {
+            handle: handle.into(),
+            followers: 120,
+            ..Author::default()
+        },
+        text: text.into(),
+        created_at: t0(),
+        url: Some(format!("https://example.org/p/{id}")),
+        language: None,
+        thread_id: None,
+        parent_id: None,
+        metrics: ReachMetrics::default(),
+    };
+    let priority = Priority::compute(
+        &PriorityInputs {
+            analysis: &a,
+            followers: 120,
+            reposts: 0,
+            likes: 0,
+            vip: false,
+            waiting_hours: 0.0,
+        },
+        &PriorityWeights::default(),
+    );
+    AnalyzedMention {
+        mention,
+        analysis: a,
+        priority,
+    }
+}
+
+fn complaint(id: &str, handle: &str, text: &str) -> AnalyzedMention {
+    mention(id, handle, text, analysis(Sentiment::Negative, true))
+}
+
+async fn complaint_opens_a_case_and_reposting_stores_nothing(s: &SqlStore) {
+    let m = complaint("1", "jane", "my order 4411 never arrived, refund me");
+    let first = s.ingest(std::slice::from_ref(&m), t0()).await.unwrap();
+    assert!(!first[0].duplicate);
+    let case = first[0].case.expect("a complaint opens a case");
+    assert_eq!(case.action, CaseAction::Opened);
+    assert_eq!(case.status, CaseStatus::New);
+
+    let again = s.ingest(&[m], t0()).await.unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].mention_id, first[0].mention_id);
+    assert_eq!(again[0].case.map(|c| c.id), Some(case.id));
+    assert_eq!(s.mention_count().await.unwrap(), 1);
+
+    let detail = s.case_detail(case.id).await.unwrap().unwrap();
+    assert_eq!(detail.case.mention_count, 1);
+    assert_eq!(detail.mentions.len(), 1);
+    assert_eq!(detail.mentions[0].analysis.sentiment, Sentiment::Negative);
+    assert_eq!(detail.case.author_handle, "jane");
+    assert!(detail.case.priority.score > 0.0);
+    assert_eq!(detail.case.priority.breakdown.len(), 5);
+    assert_eq!(detail.events[0].action, "case.opened");
+}
+
+async fn follow_ups_join_the_open_case(s: &SqlStore) {
+    let batch = vec![
+        complaint("a1", "Sam", "the app keeps crashing"),
+        mention(
+            "a2",
+            "sam",
+            "any update??",
+            analysis(Sentiment::Neutral, false),
+        ),
+        complaint("b1", "kim", "billed twice"),
+    ];
+    let out = s.ingest(&batch, t0()).await.unwrap();
+    let sam = out[0].case.unwrap().id;
+    assert_eq!(
+        out[1].case.unwrap().id,
+        sam,
+        "same author, same conversation"
+    );
+    assert_eq!(out[1].case.unwrap().action, CaseAction::Joined);
+    assert_ne!(out[2].case.unwrap().id, sam);
+    let detail = s.case_detail(sam).await.unwrap().unwrap();
+    assert_eq!(detail.case.mention_count, 2);
+    assert_eq!(detail.case.sentiment, Sentiment::Neutral, "latest tone");
+}
+
+async fn positive_goes_to_advocates_and_neutral_is_only_stored(s: &SqlStore) {
+    let out = s
+        .ingest(
+            &[
+                mention(
+                    "p1",
+                    "fan",
+                    "love the new update",
+                    analysis(Sentiment::Positive, false),
+                ),
+                mention(
+                    "p2",
+                    "fan",
+                    "still loving it",
+                    analysis(Sentiment::Positive, false),
+                ),
+                mention(
+                    "n1",
+                    "bystander",
+                    "saw the ad today",
+                    analysis(Sentiment::Neutral, false),
+                ),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(out[0].advocate && out[0].case.is_none());
+    assert!(!out[2].advocate && out[2].case.is_none());
+    let advocates = s.advocates(10).await.unwrap();
+    assert_eq!(advocates.len(), 1);
+    assert_eq!(advocates[0].handle, "fan");
+    assert_eq!(advocates[0].positive_mentions, 2);
+    assert!(s.cases(&CaseQuery::default()).await.unwrap().is_empty());
+    let found = s
+        .mentions(&MentionQuery {
+            q: Some("ad".into()),
+            ..MentionQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "neutral mentions are searchable");
+}
+
+async fn full_text_search_with_filters(s: &SqlStore) {
+    s.ingest(
+        &[
+            complaint("s1", "ann", "My parcel 4411 never arrived!"),
+            complaint("s2", "bob", "parcel arrived damaged"),
+            mention(
+                "s3",
+                "cat",
+                "never mind, arrived fine",
+                analysis(Sentiment::Positive, false),
+            ),
+        ],
+        t0(),
+    )
+    .await
+    .unwrap();
+    let search = |q: &str| MentionQuery {
+        q: Some(q.into()),
+        ..MentionQuery::default()
+    };
+    let hits = s.mentions(&search("4411")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].mention.external_id, "s1");
+    assert_eq!(s.mentions(&search("arrived")).await.unwrap().len(), 3);
+    assert_eq!(
+        s.mentions(&search("\"never arrived\""))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.mentions(&search("arrived -damaged")).await.unwrap().len(),
+        2
+    );
+    assert_eq!(s.mentions(&search("parcel!!!")).await.unwrap().len(), 2);
+    let negative_only = MentionQuery {
+        q: Some("arrived".into()),
+        sentiment: Some(Sentiment::Negative),
+        ..MentionQuery::default()
+    };
+    assert_eq!(s.mentions(&negative_only).await.unwrap().len(), 2);
+    assert!(s.mentions(&search("zebra")).await.unwrap().is_empty());
+}
+
+async fn lifecycle_reopen_and_typed_errors(s: &SqlStore) {
+    let out = s
+        .ingest(&[complaint("l1", "dee", "wrong size delivered")], t0())
+        .await
+        .unwrap();
+    let id = out[0].case.unwrap().id;
+    let err = s
+        .set_status(id, CaseStatus::Closed, "agent1", t0())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidTransition);
+    s.set_status(id, CaseStatus::Resolved, "agent1", t0())
+        .await
+        .unwrap();
+
+    // The customer writes again: the resolved case reopens.
+    let later = t0() + Duration::hours(2);
+    let out = s
+        .ingest(
+            &[complaint("l2", "dee", "still wrong, no exchange yet")],
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0].case.unwrap().id, id);
+    assert_eq!(out[0].case.unwrap().status, CaseStatus::Open);
+    let detail = s.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(detail.case.status, CaseStatus::Open);
+    assert!(detail.case.resolved_at.is_none());
+    let actions: Vec<_> = detail.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["case.opened", "case.status_changed", "case.reopened"]
+    );
+    assert_eq!(detail.events[1].actor, "agent1");
+    assert_eq!(
+        detail.events[1].after.as_ref().unwrap()["status"],
+        "resolved"
+    );
+
+    // Closed is final: the next complaint opens a new case.
+    s.set_status(id, CaseStatus::Resolved, "agent1", later)
+        .await
+        .unwrap();
+    s.set_status(id, CaseStatus::Closed, "agent1", later)
+        .await
+        .unwrap();
+    let out = s
+        .ingest(&[complaint("l3", "dee", "new problem")], later)
+        .await
+        .unwrap();
+    assert_ne!(out[0].case.unwrap().id, id);
+    assert_eq!(out[0].case.unwrap().action, CaseAction::Opened);
+
+    let missing = s
+        .set_status(999_999, CaseStatus::Open, "a", t0())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code, ErrorCode::NotFound);
+}
+
+async fn assignment_notes_and_replies(s: &SqlStore) {
+    let out = s
+        .ingest(
+            &[complaint("r1", "eve", "charged twice for one order")],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let id = out[0].case.unwrap().id;
+    let case = s
+        .assign(
+            id,
+            Some("agent1".into()),
+            Some("billing".into()),
+            "lead",
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(case.assignee.as_deref(), Some("agent1"));
+    assert_eq!(
+        case.status,
+        CaseStatus::Open,
+        "assigning takes a new case on"
+    );
+
+    let note = s
+        .add_note(id, "refund ticket R-17", "agent1", t0())
+        .await
+        .unwrap();
+    assert_eq!(note.body, "refund ticket R-17");
+
+    let draft = s
+        .add_reply(
+            id,
+            &NewReply {
+                visibility: Visibility::Public,
+                body: "Eve, sorry about the double charge".into(),
+                send: false,
+            },
+            "agent1",
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(draft.status, ReplyStatus::Draft);
+    assert!(
+        s.case_detail(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .case
+            .first_response_at
+            .is_none(),
+        "a draft is not a response"
+    );
+    let sent_at = t0() + Duration::minutes(12);
+    let sent = s
+        .add_reply(
+            id,
+            &NewReply {
+                visibility: Visibility::Private,
+                body: "Eve, the refund for the second charge is on its way".into(),
+                send: true,
+            },
+            "agent1",
+            sent_at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, ReplyStatus::Sent);
+    let detail = s.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(detail.case.first_response_at, Some(sent_at));
+    assert_eq!(detail.replies.len(), 2);
+    assert_eq!(detail.notes.len(), 1);
+    let actions: Vec<_> = detail.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "case.opened",
+            "case.assigned",
+            "note.added",
+            "reply.drafted",
+            "reply.sent"
+        ]
+    );
+
+    let unassigned = s
+        .cases(&CaseQuery {
+            assignee: Some("none".into()),
+            ..CaseQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(unassigned.iter().all(|c| c.id != id));
+}
+
+async fn channel_limits_are_enforced(s: &SqlStore) {
+    let mut m = complaint("bs1", "fay", "the app lost my booking");
+    m.mention.source = SourceKind::Bluesky;
+    let out = s.ingest(&[m], t0()).await.unwrap();
+    let id = out[0].case.unwrap().id;
+    let err = s
+        .add_reply(
+            id,
+            &NewReply {
+                visibility: Visibility::Public,
+                body: "x".repeat(301),
+                send: true,
+            },
+            "agent1",
+            t0(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidField);
+    assert!(err.message.starts_with("body:"), "{}", err.message);
+    assert!(s.case_detail(id).await.unwrap().unwrap().replies.is_empty());
+}
+
+async fn cases_sort_by_priority_then_age(s: &SqlStore) {
+    let mut urgent = complaint("q1", "gus", "I will sue, food poisoning");
+    urgent.analysis.urgency.push(UrgencySignal {
+        kind: UrgencyKind::Safety,
+        trigger: "food poisoning".into(),
+    });
+    urgent.priority.score = 90.0;
+    let mut older = complaint("q2", "hal", "late again");
+    older.priority.score = 40.0;
+    older.mention.created_at = t0() - Duration::hours(3);
+    let mut newer = complaint("q3", "ivy", "late again too");
+    newer.priority.score = 40.0;
+    s.ingest(&[newer], t0()).await.unwrap();
+    s.ingest(&[older], t0() + Duration::seconds(1))
+        .await
+        .unwrap();
+    s.ingest(&[urgent], t0() + Duration::seconds(2))
+        .await
+        .unwrap();
+    let cases = s.cases(&CaseQuery::default()).await.unwrap();
+    let order: Vec<_> = cases.iter().map(|c| c.author_handle.as_str()).collect();
+    assert_eq!(
+        order,
+        ["gus", "ivy", "hal"],
+        "priority, then oldest case first"
+    );
+    let high = s
+        .cases(&CaseQuery {
+            min_priority: Some(50.0),
+            ..CaseQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(high.len(), 1);
+    let new_only = s
+        .cases(&CaseQuery {
+            status: Some(CaseStatus::Resolved),
+            ..CaseQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(new_only.is_empty());
+}
+
+async fn tokens_are_found_by_hash(s: &SqlStore) {
+    s.create_token("ci", "abc123", Role::Agent, t0())
+        .await
+        .unwrap();
+    let info = s.token("abc123").await.unwrap().unwrap();
+    assert_eq!(info.name, "ci");
+    assert_eq!(info.role, Role::Agent);
+    assert!(s.token("nope").await.unwrap().is_none());
+}
+
+macro_rules! store_suite {
+    ($backend:ident: $($test:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(h) = super::$backend().await {
+                        super::$test(&h.store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! both_backends {
+    ($($test:ident),* $(,)?) => {
+        store_suite!(sqlite: $($test),*);
+        store_suite!(postgres: $($test),*);
+    };
+}
+
+both_backends!(
+    complaint_opens_a_case_and_reposting_stores_nothing,
+    follow_ups_join_the_open_case,
+    positive_goes_to_advocates_and_neutral_is_only_stored,
+    full_text_search_with_filters,
+    lifecycle_reopen_and_typed_errors,
+    assignment_notes_and_replies,
+    channel_limits_are_enforced,
+    cases_sort_by_priority_then_age,
+    tokens_are_found_by_hash,
+);
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::SqliteDir(dir.path().to_path_buf());
+    {
+        let s = earshot_store::open(&location).await.unwrap();
+        s.ingest(&[complaint("d1", "joy", "lost luggage")], t0())
+            .await
+            .unwrap();
+        s.pool().close().await;
+    }
+    let s = earshot_store::open(&location).await.unwrap();
+    assert_eq!(s.mention_count().await.unwrap(), 1);
+    assert!(dir.path().join("earshot.db").exists());
+}
