@@ -14,3 +14,9 @@ pub use calendar::{
     business_duration_between,
 };
 pub use clock::{Clock, FakeClock, SystemClock};
+pub mod sla;
+pub use sla::{
+    CaseSlaState, CaseTimeline, EscalationAction, EscalationDue, EscalationStep, SlaConditions,
+    SlaEvaluation, SlaPolicy, SlaPolicyError, SlaReport, SlaSubject, SlaTargets, TargetKind,
+    TargetState, TargetStatus, TimelineEvent, evaluate_sla, select_policy, sla_report,
+};
