@@ -20,3 +20,8 @@ pub use sla::{
     SlaEvaluation, SlaPolicy, SlaPolicyError, SlaReport, SlaSubject, SlaTargets, TargetKind,
     TargetState, TargetStatus, TimelineEvent, evaluate_sla, select_policy, sla_report,
 };
+pub mod access;
+pub use access::{
+    Action, Actor, Approval, ApprovalError, ApprovalReason, CaseScope, Denied, ReplyDecision,
+    ReplyRef, SendPermit, approve_reply, can, location_visible, reply_decision, send_reply,
+};
