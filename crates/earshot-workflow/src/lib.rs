@@ -25,3 +25,9 @@ pub use access::{
     Action, Actor, Approval, ApprovalError, ApprovalReason, CaseScope, Denied, ReplyDecision,
     ReplyRef, SendPermit, approve_reply, can, location_visible, reply_decision, send_reply,
 };
+pub mod rules;
+pub use rules::{
+    AuthorList, Condition, DryRunItem, DryRunMatch, DryRunReport, FiredRule, NotifyTarget,
+    RoutingOutcome, Rule, RuleAction, RuleContext, RuleError, RuleNotification, RuleSet, dry_run,
+    evaluate, outcome,
+};
