@@ -1,29 +1,428 @@
-//! Placeholder engine; the real one replaces this module (see issue "Analysis engine").
+//! Earshot's reading of a post: normalisation, language, sentiment, complaint,
+//! category and urgency, with the evidence behind each decision.
+//!
+//! The models are hashed linear models trained in Rust by `earshot train`
+//! (see [`train`]) and embedded in the binary, so nothing is read at run time.
+//! One call tokenises the text once, hashes its features once and scores all
+//! three models over the same features; buffers live in a thread-local
+//! [`text::Scratch`], so concurrent calls neither lock nor churn the heap.
 
+pub mod data;
+pub mod eval;
+pub mod lang;
+pub mod lexicon;
+pub mod model;
+pub mod stream;
+pub mod taxonomy;
+pub mod text;
+pub mod train;
+pub mod urgency;
+
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
+
+use earshot_core::analysis::{CategoryScore, Evidence};
 use earshot_core::{Analysis, Analyzer, Sentiment};
 
-/// The analysis engine with the models shipped in the repository.
-#[derive(Debug, Default)]
-pub struct Engine;
+use crate::lang::{COMPLAINT_LANGS, LangId, SENTIMENT_LANGS};
+use crate::lexicon::Lexicon;
+use crate::model::{Header, LinearModel};
+use crate::taxonomy::{CompiledTaxonomy, DEFAULT_CATEGORIES, Taxonomy};
+use crate::text::{N_DENSE, Scratch};
+use crate::urgency::UrgencyMatcher;
+
+pub use crate::taxonomy::AIRLINE_REASON_MAP;
+
+/// Embedded model files (written by `earshot train`).
+pub static SENTIMENT_MODEL: &[u8] = include_bytes!("../models/sentiment.bin");
+pub static COMPLAINT_MODEL: &[u8] = include_bytes!("../models/complaint.bin");
+pub static CATEGORY_MODEL: &[u8] = include_bytes!("../models/category.bin");
+
+/// Sentiment model classes, in order.
+pub const SENTIMENT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
+/// Complaint model classes, in order.
+pub const COMPLAINT_LABELS: [&str; 2] = ["0", "1"];
+/// Dense inputs of the complaint model: text cues plus the sentiment probabilities.
+pub const COMPLAINT_DENSE: usize = N_DENSE + 3;
+
+/// A post whose complaint probability reaches this is a complaint.
+pub const COMPLAINT_THRESHOLD: f32 = 0.5;
+/// Categories scoring below this are not reported.
+pub const CATEGORY_MIN_SCORE: f32 = 0.15;
+
+struct Inner {
+    lex: Lexicon,
+    lang: LangId,
+    urgency: UrgencyMatcher,
+    sentiment: LinearModel,
+    complaint: LinearModel,
+    category: LinearModel,
+    taxonomy: CompiledTaxonomy,
+    model_id: String,
+}
+
+/// The analysis engine. Cloning is cheap (the models are shared).
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model", &self.inner.model_id)
+            .finish()
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+pub(crate) fn untrained(name: &str, labels: &[&str], n_dense: usize) -> LinearModel {
+    let k = labels.len();
+    let header = Header {
+        name: format!("{name}-untrained"),
+        labels: labels.iter().map(|s| s.to_string()).collect(),
+        bits: 1,
+        n_dense,
+        scale: 1.0,
+        dense: vec![0.0; n_dense * k],
+        bias: vec![0.0; k],
+        temperature: 1.0,
+        info: serde_json::Value::Null,
+    };
+    LinearModel::from_f32(header, &vec![0.0; 2 * k])
+}
+
+fn load_or_untrained(bytes: &[u8], name: &str, labels: &[&str], n_dense: usize) -> LinearModel {
+    match LinearModel::from_bytes(bytes) {
+        Ok(m)
+            if m.labels()
+                .iter()
+                .map(String::as_str)
+                .eq(labels.iter().copied()) =>
+        {
+            m
+        }
+        _ => untrained(name, labels, n_dense),
+    }
+}
 
 impl Engine {
-    /// Loads the models embedded in the binary.
+    /// The models shipped in the binary. The first call parses them; later
+    /// calls share the same instance.
     pub fn builtin() -> Engine {
-        Engine
+        static BUILTIN: OnceLock<Engine> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                Engine::from_models(
+                    load_or_untrained(SENTIMENT_MODEL, "sentiment", &SENTIMENT_LABELS, N_DENSE),
+                    load_or_untrained(
+                        COMPLAINT_MODEL,
+                        "complaint",
+                        &COMPLAINT_LABELS,
+                        COMPLAINT_DENSE,
+                    ),
+                    load_or_untrained(CATEGORY_MODEL, "category", &DEFAULT_CATEGORIES, N_DENSE),
+                    &Taxonomy::default(),
+                )
+            })
+            .clone()
+    }
+
+    /// The models in a directory written by `earshot train` (`sentiment.bin`,
+    /// `complaint.bin`, `category.bin`); missing files fall back to the embedded ones.
+    pub fn from_dir(dir: &std::path::Path) -> anyhow::Result<Engine> {
+        let read = |f: &str, embedded: &[u8]| -> anyhow::Result<Vec<u8>> {
+            let p = dir.join(f);
+            if p.exists() {
+                Ok(std::fs::read(&p)?)
+            } else {
+                Ok(embedded.to_vec())
+            }
+        };
+        Ok(Engine::from_models(
+            LinearModel::from_bytes(&read("sentiment.bin", SENTIMENT_MODEL)?)?,
+            LinearModel::from_bytes(&read("complaint.bin", COMPLAINT_MODEL)?)?,
+            LinearModel::from_bytes(&read("category.bin", CATEGORY_MODEL)?)?,
+            &Taxonomy::default(),
+        ))
+    }
+
+    /// An engine over the given models (training and evaluation use this).
+    pub fn from_models(
+        sentiment: LinearModel,
+        complaint: LinearModel,
+        category: LinearModel,
+        taxonomy: &Taxonomy,
+    ) -> Engine {
+        let model_id = format!(
+            "earshot-linear/{}+{}+{}",
+            sentiment.header.name, complaint.header.name, category.header.name
+        );
+        let taxonomy = CompiledTaxonomy::compile(taxonomy, category.labels());
+        Engine {
+            inner: Arc::new(Inner {
+                lex: Lexicon::builtin(),
+                lang: LangId::new(),
+                urgency: UrgencyMatcher::builtin(),
+                sentiment,
+                complaint,
+                category,
+                taxonomy,
+                model_id,
+            }),
+        }
+    }
+
+    /// The same models with another category taxonomy.
+    pub fn with_taxonomy(&self, taxonomy: &Taxonomy) -> Engine {
+        let i = &self.inner;
+        Engine::from_models(
+            i.sentiment.clone(),
+            i.complaint.clone(),
+            i.category.clone(),
+            taxonomy,
+        )
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.inner.model_id
+    }
+
+    pub fn sentiment_model(&self) -> &LinearModel {
+        &self.inner.sentiment
+    }
+
+    pub fn taxonomy_names(&self) -> &[String] {
+        &self.inner.taxonomy.names
+    }
+
+    fn with_scratch<R>(&self, text: &str, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => {
+                text::tokenize(text, &mut s);
+                text::featurize(&mut s, &self.inner.lex);
+                f(&mut s)
+            }
+            Err(_) => {
+                let mut s = Scratch::default();
+                text::tokenize(text, &mut s);
+                text::featurize(&mut s, &self.inner.lex);
+                f(&mut s)
+            }
+        })
+    }
+
+    /// Hashed features and dense cues of a text (training).
+    pub fn features(&self, text: &str) -> (Vec<(u64, f32)>, Vec<f32>) {
+        self.with_scratch(text, |s| {
+            (
+                s.feats.iter().map(|f| (f.hash, f.val)).collect(),
+                s.dense.to_vec(),
+            )
+        })
+    }
+
+    /// P(negative), P(neutral), P(positive).
+    pub fn sentiment_probs(&self, text: &str) -> [f32; 3] {
+        self.with_scratch(text, |s| self.sentiment_of(s))
+    }
+
+    fn sentiment_of(&self, s: &Scratch) -> [f32; 3] {
+        let mut p = [0f32; 3];
+        self.inner.sentiment.predict(&s.feats, &s.dense, &mut p);
+        p
+    }
+
+    fn complaint_of(&self, s: &Scratch, sent: &[f32; 3]) -> f32 {
+        let mut dense = [0f32; COMPLAINT_DENSE];
+        dense[..N_DENSE].copy_from_slice(&s.dense);
+        dense[N_DENSE..].copy_from_slice(sent);
+        let mut p = [0f32; 2];
+        self.inner.complaint.predict(&s.feats, &dense, &mut p);
+        p[1]
+    }
+
+    /// Complaint probability.
+    pub fn complaint_prob(&self, text: &str) -> f32 {
+        self.with_scratch(text, |s| {
+            let sent = self.sentiment_of(s);
+            self.complaint_of(s, &sent)
+        })
+    }
+
+    /// Dense complaint-model inputs (training: text cues + sentiment probabilities).
+    pub fn complaint_dense(&self, text: &str) -> Vec<f32> {
+        self.with_scratch(text, |s| {
+            let sent = self.sentiment_of(s);
+            let mut d = s.dense.to_vec();
+            d.extend_from_slice(&sent);
+            d
+        })
+    }
+
+    /// Scores for every taxonomy category (sum to 1), in taxonomy order.
+    pub fn category_scores(&self, text: &str) -> Vec<f32> {
+        self.with_scratch(text, |s| {
+            let mut out = vec![0f32; self.inner.taxonomy.names.len()];
+            self.categories_of(s, &mut out);
+            out
+        })
+    }
+
+    fn categories_of(&self, s: &Scratch, out: &mut [f32]) {
+        let tax = &self.inner.taxonomy;
+        let mut p = [0f32; 16];
+        let k = self.inner.category.k().min(16);
+        self.inner.category.predict(&s.feats, &s.dense, &mut p[..k]);
+        for (o, from) in out.iter_mut().zip(&tax.from) {
+            *o = from.iter().map(|&j| p.get(j).copied().unwrap_or(0.0)).sum();
+        }
+        if tax.keyword_weight > 0.0 && !tax.phrases.is_empty() {
+            let toks = &s.toks;
+            for (ci, ph) in &tax.phrases {
+                if ph.len() > toks.len() {
+                    continue;
+                }
+                let hit = (0..=toks.len() - ph.len())
+                    .any(|i| ph.iter().zip(&toks[i..]).all(|(h, t)| *h == t.hash));
+                if hit && let Some(o) = out.get_mut(*ci) {
+                    *o += tax.keyword_weight;
+                }
+            }
+            let sum: f32 = out.iter().sum();
+            if sum > 0.0 {
+                out.iter_mut().for_each(|o| *o /= sum);
+            }
+        }
+    }
+
+    fn analyze_scratch(&self, text: &str, s: &Scratch) -> Analysis {
+        let inner = &*self.inner;
+        let mut a = Analysis {
+            model: inner.model_id.clone(),
+            ..Analysis::default()
+        };
+        let lang = inner.lang.detect(text, s);
+        a.language = lang.code.map(str::to_string);
+        a.language_confidence = lang.confidence;
+        let sentiment_ok = lang.code.is_none_or(|c| SENTIMENT_LANGS.contains(&c));
+        let complaint_ok = lang.code.is_none_or(|c| COMPLAINT_LANGS.contains(&c));
+        if s.toks.is_empty() {
+            a.not_judged.push("sentiment: empty text".into());
+            return a;
+        }
+        if sentiment_ok {
+            let p = self.sentiment_of(s);
+            let best = (0..3).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+            a.sentiment = Sentiment::ALL[best];
+            a.sentiment_confidence = p[best];
+            a.sentiment_score = p[2] - p[0];
+            self.evidence(s, &mut a.evidence);
+            if complaint_ok {
+                a.complaint_score = self.complaint_of(s, &p);
+                a.complaint = a.complaint_score >= COMPLAINT_THRESHOLD;
+                if a.complaint {
+                    let mut scores = [0f32; 32];
+                    let n = inner.taxonomy.names.len().min(32);
+                    self.categories_of(s, &mut scores[..n]);
+                    let mut idx: Vec<usize> = (0..n)
+                        .filter(|&i| scores[i] >= CATEGORY_MIN_SCORE)
+                        .collect();
+                    idx.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]));
+                    a.categories = idx
+                        .into_iter()
+                        .take(3)
+                        .map(|i| CategoryScore {
+                            name: inner.taxonomy.names[i].clone(),
+                            score: scores[i],
+                        })
+                        .collect();
+                }
+            } else {
+                let l = lang.code.unwrap_or("?");
+                a.not_judged.push(format!(
+                    "complaint: language '{l}' is not covered by the complaint model"
+                ));
+                a.not_judged.push(format!(
+                    "category: language '{l}' is not covered by the category model"
+                ));
+            }
+        } else {
+            let l = lang.code.unwrap_or("?");
+            for what in ["sentiment", "complaint", "category"] {
+                a.not_judged.push(format!(
+                    "{what}: language '{l}' is not covered by the models"
+                ));
+            }
+        }
+        inner.urgency.find(s, &mut a.urgency);
+        a
+    }
+
+    /// The word-level terms that pushed the decision between negative and
+    /// positive the most (signed: negative values push towards negative).
+    fn evidence(&self, s: &Scratch, out: &mut Vec<Evidence>) {
+        let m = &self.inner.sentiment;
+        let mut best: [(f32, u32); 5] = [(0.0, u32::MAX); 5];
+        for f in &s.feats {
+            if f.tok == u32::MAX {
+                continue;
+            }
+            let b = m.bucket(f.hash);
+            let c = f.val * (m.weight(b, 2) - m.weight(b, 0));
+            if c.abs() < 0.05 {
+                continue;
+            }
+            if let Some(slot) = (0..5).min_by(|&x, &y| best[x].0.abs().total_cmp(&best[y].0.abs()))
+                && c.abs() > best[slot].0.abs()
+            {
+                best[slot] = (c, f.tok);
+            }
+        }
+        best.sort_by(|x, y| y.0.abs().total_cmp(&x.0.abs()));
+        for (c, t) in best {
+            if t == u32::MAX {
+                continue;
+            }
+            let tok = &s.toks[t as usize];
+            let term = if tok.neg {
+                format!("{} (negated)", s.tok_text(tok))
+            } else {
+                s.tok_text(tok).to_string()
+            };
+            out.push(Evidence { term, weight: c });
+        }
     }
 }
 
 impl Analyzer for Engine {
     fn analyze(&self, text: &str) -> Analysis {
-        let lower = text.to_lowercase();
-        let negative = ["never", "refund", "cancel", "worst", "broken", "late"]
-            .iter()
-            .any(|w| lower.contains(w));
-        Analysis {
-            sentiment: if negative { Sentiment::Negative } else { Sentiment::Neutral },
-            complaint: negative,
-            model: "placeholder".into(),
-            ..Analysis::default()
-        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => {
+                text::tokenize(text, &mut s);
+                text::featurize(&mut s, &self.inner.lex);
+                self.analyze_scratch(text, &s)
+            }
+            Err(_) => {
+                let mut s = Scratch::default();
+                text::tokenize(text, &mut s);
+                text::featurize(&mut s, &self.inner.lex);
+                self.analyze_scratch(text, &s)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_is_send_sync_and_cheap_to_share() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Engine>();
     }
 }

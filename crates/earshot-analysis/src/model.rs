@@ -1,0 +1,336 @@
+//! A hashed linear model (multinomial logistic regression) over the features
+//! of [`crate::text`]: weights are a flat `i16` table of `2^bits × k` plus a few
+//! dense weights and a bias per class, with a temperature for calibration.
+//!
+//! File format (little endian): `ESHM1\n`, `u32` header length, a JSON header
+//! ([`Header`]), then `2^bits × k` `i16` weights (row-major: bucket, class).
+
+use crate::text::Feat;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+const MAGIC: &[u8] = b"ESHM1\n";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub labels: Vec<String>,
+    pub bits: u32,
+    pub n_dense: usize,
+    /// Multiply an `i16` weight by this to get the trained `f32` weight.
+    pub scale: f32,
+    pub dense: Vec<f32>,
+    pub bias: Vec<f32>,
+    /// Softmax temperature fitted on the dev split.
+    pub temperature: f32,
+    /// Free-form training provenance (data, hyper-parameters, dev scores).
+    #[serde(default)]
+    pub info: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinearModel {
+    pub header: Header,
+    k: usize,
+    shift: u32,
+    w: Vec<i16>,
+}
+
+impl LinearModel {
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.header.labels
+    }
+
+    #[inline]
+    pub fn bucket(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize
+    }
+
+    /// Raw weight of `class` for feature bucket `b` (explanations).
+    #[inline]
+    pub fn weight(&self, b: usize, class: usize) -> f32 {
+        f32::from(self.w[b * self.k + class]) * self.header.scale
+    }
+
+    /// Writes calibrated probabilities into `out` (length `k`).
+    pub fn predict(&self, feats: &[Feat], dense: &[f32], out: &mut [f32]) {
+        let k = self.k;
+        debug_assert_eq!(out.len(), k);
+        let mut acc = [0f32; 16];
+        let acc = &mut acc[..k.min(16)];
+        if k == 3 {
+            let (mut a0, mut a1, mut a2) = (0f32, 0f32, 0f32);
+            for f in feats {
+                let b = self.bucket(f.hash) * 3;
+                if let Some(row) = self.w.get(b..b + 3) {
+                    a0 += f.val * f32::from(row[0]);
+                    a1 += f.val * f32::from(row[1]);
+                    a2 += f.val * f32::from(row[2]);
+                }
+            }
+            acc[0] = a0;
+            acc[1] = a1;
+            acc[2] = a2;
+        } else {
+            for f in feats {
+                let b = self.bucket(f.hash) * k;
+                if let Some(row) = self.w.get(b..b + k) {
+                    for (a, &w) in acc.iter_mut().zip(row) {
+                        *a += f.val * f32::from(w);
+                    }
+                }
+            }
+        }
+        let s = self.header.scale;
+        for (j, o) in out.iter_mut().enumerate() {
+            let mut z = acc.get(j).copied().unwrap_or(0.0) * s + self.header.bias[j];
+            for (d, x) in dense.iter().enumerate().take(self.header.n_dense) {
+                z += x * self.header.dense[d * k + j];
+            }
+            *o = z / self.header.temperature;
+        }
+        softmax(out);
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<LinearModel> {
+        if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
+            bail!("not an Earshot model file");
+        }
+        let mut p = MAGIC.len();
+        let hl = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]) as usize;
+        p += 4;
+        let header: Header =
+            serde_json::from_slice(bytes.get(p..p + hl).context("truncated model header")?)?;
+        p += hl;
+        let k = header.labels.len();
+        if k == 0 || k > 16 || header.bits == 0 || header.bits > 26 {
+            bail!("unsupported model shape");
+        }
+        let n = (1usize << header.bits) * k;
+        let raw = bytes.get(p..p + 2 * n).context("truncated model weights")?;
+        let w = raw
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        if header.dense.len() != header.n_dense * k || header.bias.len() != k {
+            bail!("inconsistent model header");
+        }
+        Ok(LinearModel {
+            shift: 64 - header.bits,
+            k,
+            header,
+            w,
+        })
+    }
+
+    /// Quantises trained `f32` weights to `i16`.
+    pub fn from_f32(mut header: Header, w: &[f32]) -> LinearModel {
+        let k = header.labels.len();
+        let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
+        header.scale = max / 32767.0;
+        let q = w
+            .iter()
+            .map(|x| (x / header.scale).round().clamp(-32767.0, 32767.0) as i16)
+            .collect();
+        LinearModel {
+            shift: 64 - header.bits,
+            k,
+            header,
+            w: q,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let h = serde_json::to_vec(&self.header)?;
+        let mut out = Vec::with_capacity(MAGIC.len() + 4 + h.len() + 2 * self.w.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+        out.extend_from_slice(&h);
+        for w in &self.w {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        Ok(out)
+    }
+}
+
+#[inline]
+pub fn softmax(z: &mut [f32]) {
+    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut s = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    for v in z.iter_mut() {
+        *v /= s;
+    }
+}
+
+/// A training example: feature buckets are resolved per model at train time.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub feats: Vec<(u64, f32)>,
+    pub dense: Vec<f32>,
+    pub label: usize,
+    pub weight: f32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TrainParams {
+    pub bits: u32,
+    pub epochs: usize,
+    pub lr: f32,
+    pub l2: f32,
+    pub seed: u64,
+    /// Weight classes inversely to their frequency (better macro recall).
+    pub balanced: bool,
+}
+
+/// Small deterministic RNG (SplitMix64) so training is reproducible everywhere.
+pub struct SplitMix(pub u64);
+impl SplitMix {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Trains a multinomial logistic regression with AdaGrad and L2 (applied to
+/// the weights an example touches), in a fixed, seeded order.
+pub fn train(
+    name: &str,
+    labels: &[String],
+    n_dense: usize,
+    examples: &[Example],
+    p: &TrainParams,
+) -> LinearModel {
+    let k = labels.len();
+    let buckets = 1usize << p.bits;
+    let shift = 64 - p.bits;
+    let mut w = vec![0f32; buckets * k];
+    let mut g = vec![0f32; buckets * k];
+    let mut wd = vec![0f32; n_dense * k];
+    let mut gd = vec![0f32; n_dense * k];
+    let mut bias = vec![0f32; k];
+    let mut gb = vec![0f32; k];
+    let mut counts = vec![0f32; k];
+    for e in examples {
+        counts[e.label] += e.weight;
+    }
+    let total: f32 = counts.iter().sum();
+    let cw: Vec<f32> = counts
+        .iter()
+        .map(|&c| {
+            if p.balanced && c > 0.0 {
+                total / (k as f32 * c)
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut rng = SplitMix(p.seed);
+    let mut z = vec![0f32; k];
+    const EPS: f32 = 1e-6;
+    for _ in 0..p.epochs {
+        rng.shuffle(&mut order);
+        for &i in &order {
+            let e = &examples[i];
+            z.copy_from_slice(&bias);
+            for &(h, v) in &e.feats {
+                let b = (h >> shift) as usize * k;
+                for j in 0..k {
+                    z[j] += v * w[b + j];
+                }
+            }
+            for (d, x) in e.dense.iter().enumerate().take(n_dense) {
+                for j in 0..k {
+                    z[j] += x * wd[d * k + j];
+                }
+            }
+            softmax(&mut z);
+            let sw = e.weight * cw[e.label];
+            for j in 0..k {
+                z[j] = (z[j] - if j == e.label { 1.0 } else { 0.0 }) * sw;
+            }
+            for &(h, v) in &e.feats {
+                let b = (h >> shift) as usize * k;
+                for j in 0..k {
+                    let gr = z[j] * v + p.l2 * w[b + j];
+                    g[b + j] += gr * gr;
+                    w[b + j] -= p.lr * gr / (g[b + j] + EPS).sqrt();
+                }
+            }
+            for (d, x) in e.dense.iter().enumerate().take(n_dense) {
+                for j in 0..k {
+                    let gr = z[j] * x;
+                    gd[d * k + j] += gr * gr;
+                    wd[d * k + j] -= p.lr * gr / (gd[d * k + j] + EPS).sqrt();
+                }
+            }
+            for j in 0..k {
+                gb[j] += z[j] * z[j];
+                bias[j] -= p.lr * z[j] / (gb[j] + EPS).sqrt();
+            }
+        }
+    }
+    let header = Header {
+        name: name.to_string(),
+        labels: labels.to_vec(),
+        bits: p.bits,
+        n_dense,
+        scale: 1.0,
+        dense: wd,
+        bias,
+        temperature: 1.0,
+        info: serde_json::json!({ "params": p }),
+    };
+    LinearModel::from_f32(header, &w)
+}
+
+/// Fits the softmax temperature minimising log-loss on held-out examples.
+pub fn fit_temperature(model: &mut LinearModel, examples: &[Example]) -> f32 {
+    let k = model.k();
+    let feats: Vec<Vec<Feat>> = examples
+        .iter()
+        .map(|e| {
+            e.feats
+                .iter()
+                .map(|&(hash, val)| Feat {
+                    hash,
+                    val,
+                    tok: u32::MAX,
+                })
+                .collect()
+        })
+        .collect();
+    let mut best = (f32::INFINITY, 1.0);
+    let mut out = vec![0f32; k];
+    for step in 0..=30 {
+        let t = 0.4 + 0.1 * step as f32;
+        model.header.temperature = t;
+        let mut nll = 0.0f32;
+        for (e, f) in examples.iter().zip(&feats) {
+            model.predict(f, &e.dense, &mut out);
+            nll -= out[e.label].max(1e-9).ln();
+        }
+        if nll < best.0 {
+            best = (nll, t);
+        }
+    }
+    model.header.temperature = best.1;
+    best.1
+}
