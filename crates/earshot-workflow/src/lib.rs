@@ -31,3 +31,8 @@ pub use rules::{
     RoutingOutcome, Rule, RuleAction, RuleContext, RuleError, RuleNotification, RuleSet, dry_run,
     evaluate, outcome,
 };
+pub mod assign;
+pub use assign::{
+    AgentCandidate, Assignment, AssignmentNeeds, AssignmentStrategy, Availability, NoAgent,
+    SkipReason, Skipped, choose_agent,
+};
