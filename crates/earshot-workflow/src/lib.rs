@@ -36,3 +36,9 @@ pub use assign::{
     AgentCandidate, Assignment, AssignmentNeeds, AssignmentStrategy, Availability, NoAgent,
     SkipReason, Skipped, choose_agent,
 };
+pub mod audit;
+pub mod collision;
+pub use audit::{AuditAction, AuditActor, AuditEntity, AuditError, Change};
+pub use collision::{
+    Activity, Conflict, Presence, PresenceRegistry, PublicReplyRef, check_public_reply,
+};
