@@ -86,7 +86,6 @@ pub struct Change {
 pub struct AuditError(#[from] serde_json::Error);
 
 impl Change {
-    #[allow(clippy::too_many_arguments)]
     fn build(
         actor: AuditActor,
         entity: AuditEntity,
