@@ -12,6 +12,7 @@ pub mod case;
 pub mod error;
 pub mod intake;
 pub mod mention;
+pub mod pipeline;
 pub mod priority;
 pub mod reply;
 pub mod source;

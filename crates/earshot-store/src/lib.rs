@@ -126,20 +126,34 @@ pub async fn open(location: &Location) -> Result<SqlStore> {
     Ok(SqlStore::new(pool, dialect))
 }
 
+/// The schema, one entry per migration: (version, name, SQLite, PostgreSQL).
+/// Add new migrations at the end; never edit an applied one.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "core",
+    include_str!("../migrations/sqlite/0001_core.sql"),
+    include_str!("../migrations/postgres/0001_core.sql"),
+)];
+
 /// Applies pending migrations (idempotent).
 pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
-    let sql: &'static str = match dialect {
-        Dialect::Sqlite => include_str!("../migrations/sqlite/0001_core.sql"),
-        Dialect::Postgres => include_str!("../migrations/postgres/0001_core.sql"),
-    };
-    let migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "core".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )]);
-    migrator
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, name, sqlite, postgres)| {
+            let sql: &'static str = match dialect {
+                Dialect::Sqlite => sqlite,
+                Dialect::Postgres => postgres,
+            };
+            Migration::new(
+                version,
+                name.into(),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
         .run(pool)
         .await
         .map_err(|e| Error::internal(format!("migration failed: {e}")))

@@ -1,3 +1,238 @@
-fn main() {
-    println!("Hello, world!");
+//! `earshot`: one binary for social customer care.
+
+mod analysis_cmd;
+mod config;
+mod demo;
+mod import;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use earshot_core::auth::Role;
+use earshot_core::pipeline::Pipeline;
+use earshot_core::store::Store;
+use earshot_store::SqlStore;
+use earshot_web::AppState;
+use earshot_workflow::{Clock, SystemClock};
+
+use config::{Config, ServeArgs, StoreArgs};
+
+#[derive(Parser)]
+#[command(name = "earshot", version, about = "Self-hosted social customer care")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the desk.
+    Serve(ServeArgs),
+    /// Serve with the bundled demo data loaded; prints the URL and a token.
+    Demo(ServeArgs),
+    /// Import mentions from a JSONL file or a known CSV export.
+    Import(ImportArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(StoreArgs),
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Analyse text: one argument, or a file with one text per line.
+    Analyze(analysis_cmd::AnalyzeArgs),
+    /// Train the analysis models from labelled files.
+    Train(analysis_cmd::TrainArgs),
+    /// Evaluate the shipped models on a labelled CSV.
+    Eval(analysis_cmd::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it (it is shown only once).
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, default_value = "admin", value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected admin, supervisor, agent or analyst".to_string())
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The file to import.
+    file: PathBuf,
+    /// The file's layout; detected from the extension and header when absent.
+    #[arg(long, value_enum)]
+    format: Option<import::Format>,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// No progress bar (for logs and scripts).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EARSHOT_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(args) => analysis_cmd::run_analyze(args),
+        Command::Train(args) => analysis_cmd::run_train(args),
+        Command::Eval(args) => analysis_cmd::run_eval(args),
+        command => runtime()?.block_on(run(command)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = Config::resolve(&args)?;
+            let store = open_store(&config).await?;
+            serve(config, store, None).await
+        }
+        Command::Demo(mut args) => {
+            if args.store.data_dir.is_none() && args.store.database_url.is_none() {
+                args.store.data_dir = Some(PathBuf::from("earshot-demo"));
+            }
+            let config = Config::resolve(&args)?;
+            let store = open_store(&config).await?;
+            let pipeline = pipeline(&config);
+            let loaded = demo::load(&store, &pipeline, SystemClock.now()).await?;
+            let token = demo::token(&store).await?;
+            serve(config, store, Some((loaded, token))).await
+        }
+        Command::Import(args) => {
+            let config = Config::for_store(&args.store)?;
+            let store = open_store(&config).await?;
+            let format = match args.format {
+                Some(f) => f,
+                None => import::detect(&args.file)?,
+            };
+            let file = std::fs::File::open(&args.file)
+                .with_context(|| format!("opening {}", args.file.display()))?;
+            let records = import::read(file, format)?;
+            let report = demo::ingest_records(
+                &store,
+                &pipeline(&config),
+                records,
+                args.batch.clamp(1, 10_000),
+                !args.quiet,
+                None,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.invalid > 0 {
+                bail!(
+                    "{} invalid record(s) were skipped; the {} valid ones are stored",
+                    report.invalid,
+                    report.created + report.duplicates
+                );
+            }
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            let config = Config::for_store(&args)?;
+            open_store(&config).await?;
+            println!("schema is up to date");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, role, store },
+        } => {
+            let config = Config::for_store(&store)?;
+            let store = open_store(&config).await?;
+            let token = earshot_web::auth::generate_token();
+            store
+                .create_token(
+                    &name,
+                    &earshot_web::auth::hash_token(&token),
+                    role,
+                    SystemClock.now(),
+                )
+                .await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Analyze(_) | Command::Train(_) | Command::Eval(_) => {
+            unreachable!("handled before the runtime starts")
+        }
+    }
+}
+
+fn pipeline(config: &Config) -> Pipeline {
+    Pipeline::new(
+        Arc::new(earshot_analysis::Engine::builtin()),
+        config.priority,
+    )
+}
+
+async fn open_store(config: &Config) -> Result<SqlStore> {
+    let location = config.location()?;
+    let store = earshot_store::open(&location).await.map_err(|e| {
+        anyhow::anyhow!(
+            "opening the store ({}): {}",
+            match &location {
+                earshot_store::Location::SqliteDir(d) => d.display().to_string(),
+                earshot_store::Location::Postgres(url) => earshot_store::redact(url),
+            },
+            e.message
+        )
+    })?;
+    Ok(store)
+}
+
+async fn serve(
+    config: Config,
+    store: SqlStore,
+    demo: Option<(demo::Report, String)>,
+) -> Result<()> {
+    let bootstrap = std::env::var("EARSHOT_BOOTSTRAP_TOKEN").ok();
+    let state = AppState::new(
+        Arc::new(store),
+        pipeline(&config),
+        Arc::new(SystemClock),
+        bootstrap.as_deref(),
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "earshot is serving");
+    if let Some((report, token)) = demo {
+        println!(
+            "Earshot demo: {} mentions loaded, {} cases open",
+            report.created + report.duplicates,
+            report.cases_opened
+        );
+        println!("  Desk:      http://{addr}/");
+        println!("  API:       http://{addr}/api/v1/cases   (Authorization: Bearer {token})");
+        println!("  API docs:  http://{addr}/api/v1/openapi.json");
+    }
+    earshot_web::serve(listener, state).await?;
+    Ok(())
 }

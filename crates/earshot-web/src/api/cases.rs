@@ -1,0 +1,268 @@
+//! Cases: the queue, the detail, and what agents do to them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use earshot_core::case::{Case, CaseStatus};
+use earshot_core::error::Error;
+use earshot_core::reply::{Note, Reply, Visibility};
+use earshot_core::store::{Advocate, CaseDetail, CaseQuery, NewReply};
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ErrorBody, parse_json};
+use crate::state::{AppState, LiveEvent};
+
+const MAX_NOTE_BYTES: usize = 20_000;
+
+/// The case queue: filtered, sorted by priority then age (oldest first).
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    tag = "cases",
+    params(CaseQuery),
+    responses((status = 200, body = Vec<Case>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+pub async fn list_cases(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    query: Result<Query<CaseQuery>, QueryRejection>,
+) -> Result<Json<Vec<Case>>, ApiError> {
+    let Query(query) = query?;
+    Ok(Json(state.store.cases(&query).await?))
+}
+
+/// One case with its mentions, replies, notes and audit events.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = i64, Path, description = "Case id")),
+    responses((status = 200, body = CaseDetail), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+pub async fn get_case(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<CaseDetail>, ApiError> {
+    state
+        .store
+        .case_detail(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// A user name; `null` unassigns.
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+}
+
+fn body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    parse_json(&body?)
+}
+
+fn clean_name(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value.map(|v| v.trim().to_string()) {
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v.len() > 128 || v.chars().any(char::is_control) => Err(ApiError(
+            Error::invalid_field(field, "must be at most 128 printable characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Assign a case to a user and/or team.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{id}/assign",
+    tag = "cases",
+    params(("id" = i64, Path, description = "Case id")),
+    request_body = AssignRequest,
+    responses((status = 200, body = Case), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn assign_case(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Case>, ApiError> {
+    let actor = auth.writer()?;
+    let req: AssignRequest = body(raw)?;
+    let assignee = clean_name("assignee", req.assignee)?;
+    let team = clean_name("team", req.team)?;
+    let case = state
+        .store
+        .assign(id, assignee, team, &actor.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(Json(case))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    pub status: CaseStatus,
+}
+
+/// Move a case through its lifecycle; an invalid transition is a 400 with code
+/// `invalid_transition`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{id}/status",
+    tag = "cases",
+    params(("id" = i64, Path, description = "Case id")),
+    request_body = StatusRequest,
+    responses((status = 200, body = Case), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn set_case_status(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Case>, ApiError> {
+    let actor = auth.writer()?;
+    let req: StatusRequest = body(raw)?;
+    let case = state
+        .store
+        .set_status(id, req.status, &actor.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(Json(case))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    pub body: String,
+}
+
+/// Add an internal note (never shown to the customer).
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{id}/notes",
+    tag = "cases",
+    params(("id" = i64, Path, description = "Case id")),
+    request_body = NoteRequest,
+    responses((status = 201, body = Note), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn add_note(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let actor = auth.writer()?;
+    let req: NoteRequest = body(raw)?;
+    let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
+    let note = state
+        .store
+        .add_note(id, text, &actor.name, state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+fn non_empty_text<'a>(field: &str, text: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError(Error::invalid_field(field, "must not be empty")));
+    }
+    if trimmed.len() > max {
+        return Err(ApiError(Error::invalid_field(
+            field,
+            format!("is longer than {max} bytes"),
+        )));
+    }
+    Ok(trimmed)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    pub visibility: Visibility,
+    pub body: String,
+    /// `true` sends through the outbox now; `false` keeps a draft.
+    #[serde(default = "yes")]
+    pub send: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reply to the customer, publicly or privately. Until a connector delivers
+/// it, a sent reply is queued in the outbox and written to the server log.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{id}/replies",
+    tag = "cases",
+    params(("id" = i64, Path, description = "Case id")),
+    request_body = ReplyRequest,
+    responses((status = 201, body = Reply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn add_reply(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Reply>), ApiError> {
+    let actor = auth.writer()?;
+    let req: ReplyRequest = body(raw)?;
+    let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
+    let reply = state
+        .store
+        .add_reply(
+            id,
+            &NewReply {
+                visibility: req.visibility,
+                body: text.to_string(),
+                send: req.send,
+            },
+            &actor.name,
+            state.clock.now(),
+        )
+        .await?;
+    if req.send {
+        tracing::info!(
+            case_id = id,
+            reply_id = reply.id,
+            visibility = req.visibility.as_str(),
+            "reply queued in the outbox"
+        );
+    }
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok((StatusCode::CREATED, Json(reply)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AdvocateQuery {
+    pub limit: Option<u32>,
+}
+
+/// Happy customers worth thanking, most positive mentions first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/advocates",
+    tag = "advocates",
+    params(AdvocateQuery),
+    responses((status = 200, body = Vec<Advocate>), (status = 401, body = ErrorBody))
+)]
+pub async fn list_advocates(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    query: Result<Query<AdvocateQuery>, QueryRejection>,
+) -> Result<Json<Vec<Advocate>>, ApiError> {
+    let Query(query) = query?;
+    Ok(Json(
+        state.store.advocates(query.limit.unwrap_or(50)).await?,
+    ))
+}

@@ -1,0 +1,76 @@
+//! `/api/v1`: JSON in, JSON out, every route authenticated.
+
+pub mod cases;
+pub mod mentions;
+
+use axum::Json;
+use axum::extract::State;
+use earshot_core::error::ErrorCode;
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Earshot API",
+        description = "Social customer care: mentions in, tracked cases out. \
+            Every endpoint except /healthz and this document needs `Authorization: Bearer <token>`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(mentions::post_mentions, mentions::list_mentions))
+        .routes(routes!(cases::list_cases))
+        .routes(routes!(cases::get_case))
+        .routes(routes!(cases::assign_case))
+        .routes(routes!(cases::set_case_status))
+        .routes(routes!(cases::add_note))
+        .routes(routes!(cases::add_reply))
+        .routes(routes!(cases::list_advocates))
+}
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    mentions: i64,
+}
+
+/// Liveness and a cheap store round trip.
+pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let mentions = state.store.mention_count().await?;
+    Ok(Json(Health {
+        status: "ok",
+        mentions,
+    }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such endpoint; see /api/v1/openapi.json",
+    )
+}

@@ -1,0 +1,123 @@
+//! The bundled demo: real customer-care conversations from the Customer
+//! Support on Twitter sample (see demo/README.md), shifted to recent days.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use earshot_core::auth::Role;
+use earshot_core::pipeline::Pipeline;
+use earshot_core::store::{CaseAction, Store};
+use earshot_store::SqlStore;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::import::{self, Record};
+
+const SAMPLE: &[u8] = include_bytes!("../demo/twcs_sample.csv");
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub created: usize,
+    pub duplicates: usize,
+    pub cases_opened: usize,
+    pub skipped: usize,
+    pub invalid: usize,
+    /// The first invalid records, with line and field.
+    pub errors: Vec<String>,
+}
+
+/// Loads the sample; loading twice stores nothing new.
+pub async fn load(store: &SqlStore, pipeline: &Pipeline, now: DateTime<Utc>) -> Result<Report> {
+    let records = import::read(SAMPLE, import::Format::Twcs)?;
+    let newest = records
+        .iter()
+        .filter_map(|r| r.mention.as_ref().ok())
+        .map(|m| m.created_at)
+        .max()
+        .unwrap_or(now);
+    // The newest tweet becomes five minutes old.
+    let shift = (now - Duration::minutes(5)) - newest;
+    ingest_records(store, pipeline, records, 1000, false, Some(shift)).await
+}
+
+/// Creates the demo's API token, or reuses `EARSHOT_BOOTSTRAP_TOKEN`.
+pub async fn token(store: &SqlStore) -> Result<String> {
+    if let Ok(t) = std::env::var("EARSHOT_BOOTSTRAP_TOKEN")
+        && !t.is_empty()
+    {
+        return Ok(t);
+    }
+    let token = earshot_web::auth::generate_token();
+    store
+        .create_token(
+            "demo",
+            &earshot_web::auth::hash_token(&token),
+            Role::Admin,
+            Utc::now(),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Ingests records in batches, each batch in one transaction.
+pub async fn ingest_records(
+    store: &SqlStore,
+    pipeline: &Pipeline,
+    records: Vec<Record>,
+    batch: usize,
+    progress: bool,
+    shift: Option<Duration>,
+) -> Result<Report> {
+    let bar = if progress {
+        let bar = ProgressBar::new(records.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut report = Report::default();
+    let mut pending = Vec::with_capacity(batch);
+    let mut iter = records.into_iter().peekable();
+    while iter.peek().is_some() {
+        pending.clear();
+        for record in iter.by_ref().take(batch) {
+            match record.mention {
+                Ok(mut m) => {
+                    if let Some(shift) = shift {
+                        m.created_at += shift;
+                    }
+                    pending.push(m);
+                }
+                Err(e) if import::is_skip(&e) => report.skipped += 1,
+                Err(e) => {
+                    report.invalid += 1;
+                    if report.errors.len() < 20 {
+                        report
+                            .errors
+                            .push(format!("line {}: {}", record.line, e.message));
+                    }
+                }
+            }
+            bar.inc(1);
+        }
+        let analyzed = pipeline.prepare_batch(std::mem::take(&mut pending));
+        let outcomes = store
+            .ingest(&analyzed, Utc::now())
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        for o in outcomes {
+            if o.duplicate {
+                report.duplicates += 1;
+            } else {
+                report.created += 1;
+            }
+            if o.case.is_some_and(|c| c.action == CaseAction::Opened) {
+                report.cases_opened += 1;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(report)
+}
