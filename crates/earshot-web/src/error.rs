@@ -157,7 +157,9 @@ mod tests {
     fn broken_json_is_invalid_json() {
         let e = err(r#"{"source":"webhook","text":"#);
         assert_eq!(e.code, ErrorCode::InvalidJson);
-        let e = err(r#"{} trailing"#);
+        let e = parse_json::<serde_json::Value>(b"{} trailing")
+            .unwrap_err()
+            .0;
         assert_eq!(e.code, ErrorCode::InvalidJson);
     }
 }

@@ -1,0 +1,6 @@
+//! earshot-web's one integration-test binary: each module drives a real
+//! server (SQLite in a temp dir, bound to 127.0.0.1:0) over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod support;

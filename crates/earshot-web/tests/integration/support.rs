@@ -1,0 +1,109 @@
+//! Spawns Earshot in-process for tests, like `earshot serve` does.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use earshot_core::pipeline::Pipeline;
+use earshot_core::priority::PriorityWeights;
+use earshot_store::SqlStore;
+use earshot_web::AppState;
+use earshot_workflow::FakeClock;
+
+pub const TOKEN: &str = "test-bootstrap-token";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: SqlStore,
+    pub clock: FakeClock,
+    #[allow(dead_code)] // for tests that drive background work directly
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the admin bootstrap token.
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(TOKEN)
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .authed(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        earshot_workflow::Clock::now(&self.clock)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .authed(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Starts a server on a free port with a fresh SQLite store, the shipped
+/// analysis models and a fake clock set to 2026-11-22 10:00 UTC.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = earshot_store::open(&earshot_store::Location::SqliteDir(dir.path().into()))
+        .await
+        .unwrap();
+    let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
+    let pipeline = Pipeline::new(
+        Arc::new(earshot_analysis::Engine::builtin()),
+        PriorityWeights::default(),
+    );
+    let state = AppState::new(
+        Arc::new(store.clone()),
+        pipeline,
+        Arc::new(clock.clone()),
+        Some(TOKEN),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = earshot_web::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        store,
+        clock,
+        state,
+        _dir: dir,
+    }
+}
+
+pub fn mention(id: &str, handle: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "source": "webhook",
+        "external_id": id,
+        "author": {"handle": handle, "followers": 120},
+        "text": text,
+        "created_at": "2026-11-22T09:55:00Z",
+        "url": format!("https://example.org/p/{id}")
+    })
+}
