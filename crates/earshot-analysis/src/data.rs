@@ -76,7 +76,7 @@ impl Split {
 
 /// The deterministic 20 % dev split.
 pub fn is_dev(key: &str) -> bool {
-    mix(fnv(key.trim().as_bytes())) % 5 == 0
+    mix(fnv(key.trim().as_bytes())).is_multiple_of(5)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -298,6 +298,7 @@ pub fn read_corrections(path: &Path, task: Task) -> Result<Vec<Row>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -18,9 +18,59 @@ const EN_WORDS: &[&str] = &[
     "now", "no", "they're", "you're", "can't", "didn't", "there", "their", "about", "if", "do",
 ];
 
+/// Function words of other Latin-script languages: (language, words).
+const OTHER_WORDS: &[(&str, &[&str])] = &[
+    (
+        "es",
+        &[
+            "el", "la", "los", "las", "que", "y", "en", "por", "para", "con", "una", "es", "muy",
+            "pero", "gracias", "mi", "está", "del", "lo", "como", "más", "esto", "hay", "porque",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "le", "la", "les", "des", "est", "et", "je", "pas", "pour", "une", "avec", "mais",
+            "très", "merci", "vous", "c'est", "j'ai", "ne", "du", "au", "il", "sur", "qui", "ce",
+            "que",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "die", "das", "und", "ist", "nicht", "ich", "mit", "für", "ein", "eine", "auf",
+            "auch", "danke", "sie", "es", "zu", "den", "dem", "sich", "von", "wir", "noch", "aber",
+            "ich",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "il", "che", "di", "non", "per", "una", "sono", "con", "ma", "molto", "grazie", "ho",
+            "è", "della", "gli", "del", "questo", "anche", "come", "le", "io", "ci",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "o", "que", "não", "de", "uma", "com", "para", "os", "muito", "obrigado", "está",
+            "mas", "você", "é", "meu", "do", "da", "em", "um", "se", "eu", "isso", "por",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "de", "het", "een", "en", "niet", "ik", "van", "met", "voor", "bedankt", "je", "is",
+            "op", "dat", "zijn", "maar", "ook", "wel",
+        ],
+    ),
+];
+
 #[derive(Debug, Clone)]
 pub struct LangId {
     en: Vec<u64>,
+    /// (word hash, bit set of OTHER_WORDS languages), sorted by hash.
+    other: Vec<(u64, u8)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,18 +84,38 @@ impl LangId {
     pub fn new() -> LangId {
         let mut en: Vec<u64> = EN_WORDS.iter().map(|w| fnv(w.as_bytes())).collect();
         en.sort_unstable();
-        LangId { en }
+        let mut other: Vec<(u64, u8)> = Vec::new();
+        for (li, (_, words)) in OTHER_WORDS.iter().enumerate() {
+            for w in *words {
+                let h = fnv(w.as_bytes());
+                match other.iter_mut().find(|(x, _)| *x == h) {
+                    Some((_, bits)) => *bits |= 1 << li,
+                    None => other.push((h, 1 << li)),
+                }
+            }
+        }
+        other.sort_unstable_by_key(|(h, _)| *h);
+        LangId { en, other }
     }
 
     pub fn detect(&self, text: &str, s: &Scratch) -> LangGuess {
         let mut words = 0usize;
         let mut en_hits = 0usize;
         let mut non_ascii_letters = false;
+        let mut other_hits = [0usize; 6];
         for t in &s.toks {
             if t.kind == TokKind::Word {
                 words += 1;
                 if self.en.binary_search(&t.hash).is_ok() {
                     en_hits += 1;
+                }
+                if let Ok(i) = self.other.binary_search_by_key(&t.hash, |(h, _)| *h) {
+                    let bits = self.other[i].1;
+                    for (l, c) in other_hits.iter_mut().enumerate() {
+                        if bits & (1 << l) != 0 {
+                            *c += 1;
+                        }
+                    }
                 }
                 if !s.tok_text(t).is_ascii() {
                     non_ascii_letters = true;
@@ -58,13 +128,49 @@ impl LangId {
                 confidence: (0.7 + 0.05 * en_hits as f32).min(0.99),
             };
         }
+        let (best, second) = other_hits.iter().enumerate().fold(
+            ((0usize, 0usize), 0usize),
+            |((bl, bc), sc), (l, &c)| {
+                if c > bc {
+                    ((l, c), bc)
+                } else {
+                    ((bl, bc), sc.max(c))
+                }
+            },
+        );
+        if best.1 >= 2 && best.1 > second && best.1 > en_hits {
+            return LangGuess {
+                code: Some(OTHER_WORDS[best.0].0),
+                confidence: (0.5 + 0.1 * (best.1 - second) as f32).min(0.95),
+            };
+        }
+        if !non_ascii_letters && best.1 == 0 {
+            // Plain ASCII with no function word of another language: English
+            // if it has one English function word, otherwise unsure.
+            return if en_hits >= 1 {
+                LangGuess {
+                    code: Some("en"),
+                    confidence: 0.6,
+                }
+            } else {
+                LangGuess {
+                    code: None,
+                    confidence: 0.3,
+                }
+            };
+        }
         if words < 3 {
             return LangGuess {
                 code: None,
                 confidence: 0.0,
             };
         }
-        match whatlang::detect(text) {
+        // whatlang's cost grows with length; the first 200 bytes are plenty.
+        let mut cut = text.len().min(200);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        match whatlang::detect(&text[..cut]) {
             Some(info) if info.is_reliable() => LangGuess {
                 code: Some(iso639_1(info.lang())),
                 confidence: info.confidence() as f32,

@@ -50,7 +50,56 @@ pub const COMPLAINT_THRESHOLD: f32 = 0.5;
 /// Categories scoring below this are not reported.
 pub const CATEGORY_MIN_SCORE: f32 = 0.15;
 
+/// The three models' weights interleaved per hash bucket (sentiment 3,
+/// complaint 2, category ≤ 11 columns), so each feature costs one memory
+/// access and one 16-lane multiply-add for all models. Built at load time
+/// when the models share a hash size.
+struct Packed {
+    shift: u32,
+    rows: Vec<[i16; 16]>,
+    /// Column offset of the category model.
+    cat: usize,
+}
+
+impl Packed {
+    fn build(s: &LinearModel, c: &LinearModel, k: &LinearModel) -> Option<Packed> {
+        let bits = s.header.bits;
+        if c.header.bits != bits || k.header.bits != bits || s.k() + c.k() + k.k() > 16 {
+            return None;
+        }
+        let n = 1usize << bits;
+        let mut rows = vec![[0i16; 16]; n];
+        for (b, row) in rows.iter_mut().enumerate() {
+            let mut col = 0;
+            for m in [s, c, k] {
+                let kk = m.k();
+                row[col..col + kk].copy_from_slice(&m.raw()[b * kk..(b + 1) * kk]);
+                col += kk;
+            }
+        }
+        Some(Packed {
+            shift: 64 - bits,
+            rows,
+            cat: s.k() + c.k(),
+        })
+    }
+
+    #[inline]
+    fn accumulate(&self, feats: &[text::Feat]) -> [f32; 16] {
+        let mut acc = [0f32; 16];
+        for f in feats {
+            if let Some(row) = self.rows.get((f.hash >> self.shift) as usize) {
+                for (a, &w) in acc.iter_mut().zip(row) {
+                    *a += f.val * f32::from(w);
+                }
+            }
+        }
+        acc
+    }
+}
+
 struct Inner {
+    packed: Option<Packed>,
     lex: Lexicon,
     lang: LangId,
     urgency: UrgencyMatcher,
@@ -164,6 +213,7 @@ impl Engine {
         let taxonomy = CompiledTaxonomy::compile(taxonomy, category.labels());
         Engine {
             inner: Arc::new(Inner {
+                packed: Packed::build(&sentiment, &complaint, &category),
                 lex: Lexicon::builtin(),
                 lang: LangId::new(),
                 urgency: UrgencyMatcher::builtin(),
@@ -267,28 +317,41 @@ impl Engine {
     pub fn category_scores(&self, text: &str) -> Vec<f32> {
         self.with_scratch(text, |s| {
             let mut out = vec![0f32; self.inner.taxonomy.names.len()];
-            self.categories_of(s, &mut out);
+            let mut p = [0f32; 16];
+            let k = self.inner.category.k().min(16);
+            self.inner.category.predict(&s.feats, &s.dense, &mut p[..k]);
+            self.categories_of(s, &p, &mut out);
             out
         })
     }
 
-    fn categories_of(&self, s: &Scratch, out: &mut [f32]) {
+    /// Maps category-model probabilities `p` through the taxonomy, adding keyword cues.
+    fn categories_of(&self, s: &Scratch, p: &[f32; 16], out: &mut [f32]) {
         let tax = &self.inner.taxonomy;
-        let mut p = [0f32; 16];
-        let k = self.inner.category.k().min(16);
-        self.inner.category.predict(&s.feats, &s.dense, &mut p[..k]);
         for (o, from) in out.iter_mut().zip(&tax.from) {
             *o = from.iter().map(|&j| p.get(j).copied().unwrap_or(0.0)).sum();
         }
         if tax.keyword_weight > 0.0 && !tax.phrases.is_empty() {
             let toks = &s.toks;
-            for (ci, ph) in &tax.phrases {
-                if ph.len() > toks.len() {
-                    continue;
+            let mut hit = [false; 64];
+            for i in 0..toks.len() {
+                let h = toks[i].hash;
+                let lo = tax.phrases.partition_point(|(_, ph)| ph[0] < h);
+                for (ci, ph) in &tax.phrases[lo..] {
+                    if ph[0] != h {
+                        break;
+                    }
+                    if *ci < 64
+                        && !hit[*ci]
+                        && toks.len() - i >= ph.len()
+                        && ph.iter().zip(&toks[i..]).all(|(h, t)| *h == t.hash)
+                    {
+                        hit[*ci] = true;
+                    }
                 }
-                let hit = (0..=toks.len() - ph.len())
-                    .any(|i| ph.iter().zip(&toks[i..]).all(|(h, t)| *h == t.hash));
-                if hit && let Some(o) = out.get_mut(*ci) {
+            }
+            for (o, h) in out.iter_mut().zip(hit) {
+                if h {
                     *o += tax.keyword_weight;
                 }
             }
@@ -315,19 +378,47 @@ impl Engine {
             return a;
         }
         if sentiment_ok {
-            let p = self.sentiment_of(s);
+            let acc = inner.packed.as_ref().map(|pk| pk.accumulate(&s.feats));
+            let p = match &acc {
+                Some(acc) => {
+                    let mut p = [0f32; 3];
+                    inner.sentiment.finish(&acc[..3], &s.dense, &mut p);
+                    p
+                }
+                None => self.sentiment_of(s),
+            };
             let best = (0..3).fold(0, |b, j| if p[j] > p[b] { j } else { b });
             a.sentiment = Sentiment::ALL[best];
             a.sentiment_confidence = p[best];
             a.sentiment_score = p[2] - p[0];
             self.evidence(s, &mut a.evidence);
             if complaint_ok {
-                a.complaint_score = self.complaint_of(s, &p);
+                a.complaint_score = match &acc {
+                    Some(acc) => {
+                        let mut dense = [0f32; COMPLAINT_DENSE];
+                        dense[..N_DENSE].copy_from_slice(&s.dense);
+                        dense[N_DENSE..].copy_from_slice(&p);
+                        let mut q = [0f32; 2];
+                        inner.complaint.finish(&acc[3..5], &dense, &mut q);
+                        q[1]
+                    }
+                    None => self.complaint_of(s, &p),
+                };
                 a.complaint = a.complaint_score >= COMPLAINT_THRESHOLD;
                 if a.complaint {
                     let mut scores = [0f32; 32];
                     let n = inner.taxonomy.names.len().min(32);
-                    self.categories_of(s, &mut scores[..n]);
+                    let mut cp = [0f32; 16];
+                    let k = inner.category.k().min(16);
+                    match (&acc, &inner.packed) {
+                        (Some(acc), Some(pk)) => {
+                            inner
+                                .category
+                                .finish(&acc[pk.cat..pk.cat + k], &s.dense, &mut cp[..k]);
+                        }
+                        _ => inner.category.predict(&s.feats, &s.dense, &mut cp[..k]),
+                    }
+                    self.categories_of(s, &cp, &mut scores[..n]);
                     let mut idx: Vec<usize> = (0..n)
                         .filter(|&i| scores[i] >= CATEGORY_MIN_SCORE)
                         .collect();
@@ -366,13 +457,23 @@ impl Engine {
     /// positive the most (signed: negative values push towards negative).
     fn evidence(&self, s: &Scratch, out: &mut Vec<Evidence>) {
         let m = &self.inner.sentiment;
+        let packed = self.inner.packed.as_ref();
+        let scale = m.header.scale;
         let mut best: [(f32, u32); 5] = [(0.0, u32::MAX); 5];
         for f in &s.feats {
             if f.tok == u32::MAX {
                 continue;
             }
-            let b = m.bucket(f.hash);
-            let c = f.val * (m.weight(b, 2) - m.weight(b, 0));
+            let c = match packed {
+                Some(pk) => match pk.rows.get((f.hash >> pk.shift) as usize) {
+                    Some(r) => f.val * scale * (f32::from(r[2]) - f32::from(r[0])),
+                    None => 0.0,
+                },
+                None => {
+                    let b = m.bucket(f.hash);
+                    f.val * (m.weight(b, 2) - m.weight(b, 0))
+                }
+            };
             if c.abs() < 0.05 {
                 continue;
             }

@@ -85,6 +85,12 @@ impl LinearModel {
                 }
             }
         }
+        self.finish(acc, dense, out);
+    }
+
+    /// Turns accumulated raw (`i16`-unit) hashed sums into calibrated probabilities.
+    pub fn finish(&self, acc: &[f32], dense: &[f32], out: &mut [f32]) {
+        let k = self.k;
         let s = self.header.scale;
         for (j, o) in out.iter_mut().enumerate() {
             let mut z = acc.get(j).copied().unwrap_or(0.0) * s + self.header.bias[j];
@@ -94,6 +100,11 @@ impl LinearModel {
             *o = z / self.header.temperature;
         }
         softmax(out);
+    }
+
+    /// The quantised weights, row-major (bucket, class).
+    pub fn raw(&self) -> &[i16] {
+        &self.w
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<LinearModel> {
@@ -210,6 +221,7 @@ impl SplitMix {
 
 /// Trains a multinomial logistic regression with AdaGrad and L2 (applied to
 /// the weights an example touches), in a fixed, seeded order.
+#[allow(clippy::needless_range_loop)]
 pub fn train(
     name: &str,
     labels: &[String],

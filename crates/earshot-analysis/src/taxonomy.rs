@@ -65,7 +65,7 @@ pub struct Taxonomy {
 }
 
 fn default_kw_weight() -> f32 {
-    0.25
+    0.08
 }
 
 fn kw(list: &[&str]) -> Vec<String> {
@@ -220,7 +220,7 @@ impl Taxonomy {
 pub struct CompiledTaxonomy {
     pub names: Vec<String>,
     pub from: Vec<Vec<usize>>,
-    /// (category index, phrase as word hashes)
+    /// (category index, phrase as word hashes), sorted by first hash
     pub phrases: Vec<(usize, Vec<u64>)>,
     pub keyword_weight: f32,
 }
@@ -236,6 +236,7 @@ impl CompiledTaxonomy {
                 }
             }
         }
+        phrases.sort_by_key(|(_, ph): &(usize, Vec<u64>)| ph[0]);
         CompiledTaxonomy {
             names: t.names(),
             from: t
@@ -262,6 +263,7 @@ pub fn phrase_hashes(p: &str) -> Vec<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -193,7 +193,10 @@ pub fn tokenize(text: &str, s: &mut Scratch) {
             }
         }
         if b < 128 && b.is_ascii_punctuation() {
-            if let Some((emo, norm)) = EMOTICONS.iter().find(|(e, _)| rest.starts_with(e)) {
+            if let Some((emo, norm)) = matches!(b, b':' | b';' | b'=' | b'(' | b')' | b'<')
+                .then(|| EMOTICONS.iter().find(|(e, _)| rest.starts_with(e)))
+                .flatten()
+            {
                 // ":/" inside words like "re:/" are rare; "):" only after a space.
                 push_tok(s, norm, TokKind::Emoticon, false, false);
                 i += emo.len();
@@ -523,6 +526,7 @@ fn mark(m: &str) -> Feat {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -188,7 +188,7 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     let corr = corrections(opts, Task::Sentiment)?;
     rows.extend(corr.iter().cloned());
     let ex = examples(&fe, &rows, &SENTIMENT_LABELS, 1.0, |t| fe.features(t).1);
-    let params = opts.params(18, 4, 0.1, 1e-6);
+    let params = opts.params(17, 4, 0.1, 1e-6);
     let mut m = fit(
         "sentiment-v1",
         &labels(&SENTIMENT_LABELS),
@@ -236,7 +236,7 @@ fn train_complaint(opts: &TrainOptions) -> Result<Value> {
     let n_split = tr.len();
     let corr = corrections(opts, Task::Complaint)?;
     tr.extend(corr.iter().cloned());
-    let params = opts.params(18, 10, 0.05, 1e-6);
+    let params = opts.params(17, 10, 0.05, 1e-6);
     let lab = labels(&COMPLAINT_LABELS);
     let mk = |rows: &[Row]| examples(&fe, rows, &COMPLAINT_LABELS, 1.0, |t| fe.complaint_dense(t));
     // 5-fold cross-validation over the whole shared file (reported, not shipped)

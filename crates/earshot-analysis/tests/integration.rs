@@ -1,0 +1,166 @@
+//! Behaviour of the shipped engine (embedded models).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use earshot_analysis::Engine;
+use earshot_analysis::data::{Split, Task, read_labelled};
+use earshot_analysis::eval::evaluate;
+use earshot_core::{Analyzer, Sentiment, UrgencyKind};
+
+#[test]
+fn a_cancelled_flight_is_a_negative_cancellation_complaint() {
+    let a = Engine::builtin().analyze("@united my flight was cancelled and nobody helps");
+    assert_eq!(a.sentiment, Sentiment::Negative);
+    assert!(a.complaint, "{a:?}");
+    assert_eq!(a.top_category(), Some("cancelled"), "{a:?}");
+    assert!(a.sentiment_score < -0.3);
+    assert!(!a.evidence.is_empty());
+    assert!(
+        a.model.starts_with("earshot-linear/sentiment-v1"),
+        "{}",
+        a.model
+    );
+}
+
+#[test]
+fn praise_is_positive_and_not_a_complaint() {
+    let a = Engine::builtin()
+        .analyze("@AmazonHelp thank you so much, the package arrived early and it's perfect :)");
+    assert_eq!(a.sentiment, Sentiment::Positive, "{a:?}");
+    assert!(!a.complaint, "{a:?}");
+    assert!(a.categories.is_empty());
+}
+
+#[test]
+fn negation_flips_the_reading() {
+    let e = Engine::builtin();
+    let good = e.sentiment_probs("the service was good");
+    let not_good = e.sentiment_probs("the service was not good at all");
+    assert!(not_good[0] > good[0], "{good:?} {not_good:?}");
+}
+
+#[test]
+fn urgency_signals_report_their_trigger_words() {
+    let e = Engine::builtin();
+    let a = e.analyze("This is the third time. I'm switching to Verizon and cancel my account, my lawyer will hear about this");
+    let churn: Vec<_> = a
+        .urgency
+        .iter()
+        .filter(|u| u.kind == UrgencyKind::ChurnIntent)
+        .collect();
+    assert_eq!(churn.len(), 1, "{a:?}");
+    assert_eq!(churn[0].trigger, "switching to verizon");
+    assert!(
+        a.urgency
+            .iter()
+            .any(|u| u.kind == UrgencyKind::LegalThreat && u.trigger == "lawyer")
+    );
+    let s = e.analyze("Got food poisoning from your chicken wrap, everyone retweet this #fail");
+    assert!(s.has_urgency(UrgencyKind::Safety), "{s:?}");
+    assert!(s.has_urgency(UrgencyKind::PublicShaming), "{s:?}");
+    let q = e.analyze("@delta when will my bag be delivered?");
+    assert!(q.is_question());
+    assert_eq!(
+        q.urgency
+            .iter()
+            .find(|u| u.kind == UrgencyKind::Question)
+            .unwrap()
+            .trigger,
+        "when will my bag be delivered?"
+    );
+    assert!(e.analyze("Lovely weather today").urgency.is_empty());
+}
+
+#[test]
+fn uncovered_languages_are_not_judged() {
+    let a = Engine::builtin()
+        .analyze("今日は配達が遅れていますが、いつ届きますか。とても困っています。");
+    assert_eq!(a.language.as_deref(), Some("ja"), "{a:?}");
+    assert!(
+        a.not_judged.iter().any(|n| n.starts_with("sentiment:")),
+        "{a:?}"
+    );
+    assert_eq!(a.sentiment_confidence, 0.0);
+    assert!(!a.complaint);
+}
+
+#[test]
+fn covered_non_english_languages_get_sentiment_but_no_complaint_reading() {
+    let a = Engine::builtin().analyze("El servicio es muy malo y nadie me ayuda con mi pedido");
+    assert_eq!(a.language.as_deref(), Some("es"), "{a:?}");
+    assert!(a.sentiment_confidence > 0.0);
+    assert!(
+        a.not_judged.iter().any(|n| n.starts_with("complaint:")),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn short_texts_leave_the_language_open() {
+    let a = Engine::builtin().analyze("ok");
+    assert_eq!(a.language, None);
+}
+
+#[test]
+fn the_engine_is_safe_to_share_between_threads() {
+    let e = Engine::builtin();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                e.analyze(&format!("worst delay ever, flight {i} late again"))
+                    .sentiment
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), Sentiment::Negative);
+    }
+}
+
+#[test]
+fn streaming_keeps_line_order_with_several_threads() {
+    let e = Engine::builtin();
+    let input: String = (0..40_000)
+        .map(|i| {
+            if i % 2 == 0 {
+                "great service thanks!\n"
+            } else {
+                "terrible, still waiting\n"
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    let n = earshot_analysis::stream::analyze_lines(&e, input.as_bytes(), &mut out, 3).unwrap();
+    assert_eq!(n, 40_000);
+    let lines: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+    assert_eq!(lines.len(), 40_000);
+    assert!(lines[0].contains("\"positive\"") && lines[39_999].contains("\"negative\""));
+}
+
+/// The shipped sentiment model on a slice of the public TweetEval val set
+/// (skipped where ../shared/data is absent).
+#[test]
+fn shipped_sentiment_model_clears_a_floor_on_tweeteval_val() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/tweeteval/val_text.txt");
+    if !p.exists() {
+        eprintln!("skipped: {} not found", p.display());
+        return;
+    }
+    let (rows, _) = read_labelled(&p, Task::Sentiment, "text", None, Split::All).unwrap();
+    let r = evaluate(&Engine::builtin(), Task::Sentiment, &rows[..1000], 0);
+    assert!(r.macro_recall >= 0.62, "{}", r.macro_recall);
+}
+
+#[test]
+fn corrections_are_read_for_their_task_only() {
+    let dir = std::env::temp_dir().join(format!("earshot-corr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("c.jsonl");
+    std::fs::write(&f, "{\"task\":\"sentiment\",\"text\":\"meh ok\",\"label\":\"neutral\"}\n{\"task\":\"category\",\"text\":\"charged twice\",\"label\":\"billing_refund\"}\n").unwrap();
+    let s = earshot_analysis::data::read_corrections(&f, Task::Sentiment).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].label, "neutral");
+    let c = earshot_analysis::data::read_corrections(&f, Task::Category).unwrap();
+    assert_eq!(c[0].label, "billing_refund");
+}
