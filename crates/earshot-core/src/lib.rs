@@ -6,12 +6,14 @@
 //! store, the web layer and the analysis engine implement or consume the
 //! traits defined here.
 
+pub mod accounts;
 pub mod analysis;
 pub mod auth;
 pub mod case;
 pub mod error;
 pub mod intake;
 pub mod mention;
+pub mod personalise;
 pub mod pipeline;
 pub mod priority;
 pub mod reply;

@@ -6,6 +6,7 @@
 //! values as JSON text, so the queries are shared; the dialects differ only in
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
+mod accounts;
 mod rows;
 mod search;
 mod sql;
@@ -133,6 +134,11 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
     "core",
     include_str!("../migrations/sqlite/0001_core.sql"),
     include_str!("../migrations/postgres/0001_core.sql"),
+), (
+    2,
+    "accounts",
+    include_str!("../migrations/sqlite/0002_accounts.sql"),
+    include_str!("../migrations/postgres/0002_accounts.sql"),
 )];
 
 /// Applies pending migrations (idempotent).

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use earshot_core::accounts::Accounts;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::store::Store;
 use earshot_workflow::Clock;
@@ -29,6 +30,14 @@ pub struct AppState {
     /// SHA-256 (hex) of `EARSHOT_BOOTSTRAP_TOKEN`, accepted as an admin token.
     pub bootstrap_token_hash: Option<String>,
     pub live: broadcast::Sender<LiveEvent>,
+    /// Users, sessions and the desk's read models; the browser desk answers
+    /// 503 until one is set with [`AppState::with_desk`].
+    pub desk: Option<Arc<dyn Accounts>>,
+    /// Always mark session cookies `Secure` (behind a TLS proxy). Otherwise
+    /// they are `Secure` only when the request arrived over https
+    /// (`X-Forwarded-Proto: https`), so a plain-http demo on 127.0.0.1 works.
+    pub secure_cookies: bool,
+    pub login_limiter: Arc<crate::ui::session::LoginLimiter>,
 }
 
 impl AppState {
@@ -47,6 +56,20 @@ impl AppState {
                 .filter(|t| !t.is_empty())
                 .map(crate::auth::hash_token),
             live,
+            desk: None,
+            secure_cookies: false,
+            login_limiter: Arc::default(),
         }
+    }
+
+    /// Enables the browser desk on this store.
+    pub fn with_desk(mut self, desk: Arc<dyn Accounts>) -> Self {
+        self.desk = Some(desk);
+        self
+    }
+
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 }

@@ -4,6 +4,7 @@ mod analysis_cmd;
 mod config;
 mod demo;
 mod import;
+mod users;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,11 @@ enum Command {
     Train(analysis_cmd::TrainArgs),
     /// Evaluate the shipped models on a labelled CSV.
     Eval(analysis_cmd::EvalArgs),
+    /// Manage desk users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,6 +67,12 @@ enum TokenCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a desk user (argon2-hashed password).
+    Add(users::AddUserArgs),
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -124,6 +136,10 @@ async fn run(command: Command) -> Result<()> {
             let pipeline = pipeline(&config);
             let loaded = demo::load(&store, &pipeline, SystemClock.now()).await?;
             let token = demo::token(&store).await?;
+            let logins = users::demo_users(&store).await?;
+            for (name, role, password) in &logins {
+                println!("  Login:     {name} / {password}   ({})", role.as_str());
+            }
             serve(config, store, Some((loaded, token))).await
         }
         Command::Import(args) => {
@@ -178,6 +194,13 @@ async fn run(command: Command) -> Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::User {
+            command: UserCommand::Add(args),
+        } => {
+            let config = Config::for_store(&args.store)?;
+            let store = open_store(&config).await?;
+            users::add(&store, args).await
+        }
         Command::Analyze(_) | Command::Train(_) | Command::Eval(_) => {
             unreachable!("handled before the runtime starts")
         }
@@ -212,12 +235,15 @@ async fn serve(
     demo: Option<(demo::Report, String)>,
 ) -> Result<()> {
     let bootstrap = std::env::var("EARSHOT_BOOTSTRAP_TOKEN").ok();
+    let store = Arc::new(store);
     let state = AppState::new(
-        Arc::new(store),
+        store.clone(),
         pipeline(&config),
         Arc::new(SystemClock),
         bootstrap.as_deref(),
-    );
+    )
+    .with_desk(store)
+    .with_secure_cookies(users::secure_cookies());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -2,6 +2,7 @@
 
 pub mod cases;
 pub mod mentions;
+pub mod replies;
 
 use axum::Json;
 use axum::extract::State;
@@ -51,6 +52,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::add_note))
         .routes(routes!(cases::add_reply))
         .routes(routes!(cases::list_advocates))
+        .routes(routes!(replies::check_reply))
+        .routes(routes!(replies::export_corrections))
 }
 
 #[derive(Serialize)]

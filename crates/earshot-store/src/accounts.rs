@@ -1,0 +1,598 @@
+//! The desk's storage: users, sessions, corrections and the inbox and
+//! dashboard read models ([`earshot_core::accounts::Accounts`]), on the same
+//! shared SQL as the core store.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+use earshot_core::accounts::{
+    Accounts, Correction, CorrectionTask, Credentials, DashboardStats, DayVolume,
+    FIRST_RESPONSE_TARGET_MINUTES, InboxQuery, NewUser, Session, User,
+};
+use earshot_core::analysis::Analysis;
+use earshot_core::auth::Role;
+use earshot_core::case::Case;
+use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::mention::Mention;
+use earshot_core::source::SourceKind;
+use earshot_core::store::MAX_PAGE;
+
+use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, from_ms, ms};
+use crate::search::fts5_query;
+use crate::{Dialect, SqlStore, db_error};
+
+fn q(sql: String) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql))
+}
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(col)
+        .map_err(|e| Error::internal(format!("reading column {col}: {e}")))
+}
+
+const USER_COLUMNS: &str = "name, display_name, role, in_training, teams, created_at";
+
+fn user(row: &AnyRow) -> Result<User> {
+    let role: String = get(row, "role")?;
+    let teams: String = get(row, "teams")?;
+    Ok(User {
+        name: get(row, "name")?,
+        display_name: get(row, "display_name")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| Error::internal(format!("unknown role {role:?} in users")))?,
+        in_training: get::<i64>(row, "in_training")? != 0,
+        teams: serde_json::from_str(&teams)
+            .map_err(|e| Error::internal(format!("users.teams: {e}")))?,
+        created_at: from_ms(get(row, "created_at")?),
+    })
+}
+
+fn correction(row: &AnyRow) -> Result<Correction> {
+    let task: String = get(row, "task")?;
+    Ok(Correction {
+        id: get(row, "id")?,
+        mention_id: get(row, "mention_id")?,
+        task: CorrectionTask::parse(&task)
+            .ok_or_else(|| Error::internal(format!("unknown correction task {task:?}")))?,
+        text: get(row, "text")?,
+        label: get(row, "label")?,
+        previous: get(row, "previous")?,
+        actor: get(row, "actor")?,
+        created_at: from_ms(get(row, "created_at")?),
+    })
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// `WHERE` clauses with `$n` placeholders for both dialects.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    fn push(&mut self, clause: &str, value: Bind) {
+        self.binds.push(value);
+        self.clauses
+            .push(clause.replace("{}", &format!("${}", self.binds.len())));
+    }
+    fn placeholder(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+    fn bind(
+        self,
+        mut query: Query<'static, Any, AnyArguments>,
+    ) -> Query<'static, Any, AnyArguments> {
+        for b in self.binds {
+            query = match b {
+                Bind::Text(s) => query.bind(s),
+                Bind::Int(i) => query.bind(i),
+                Bind::Real(f) => query.bind(f),
+            };
+        }
+        query
+    }
+}
+
+impl SqlStore {
+    async fn rows(
+        &self,
+        query: Query<'static, Any, AnyArguments>,
+        what: &str,
+    ) -> Result<Vec<AnyRow>> {
+        query
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| db_error(what, e))
+    }
+}
+
+#[async_trait]
+impl Accounts for SqlStore {
+    async fn create_user(
+        &self,
+        new: &NewUser,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        let new = new.clone().validate()?;
+        let teams = serde_json::to_string(&new.teams)
+            .map_err(|e| Error::internal(format!("serialising teams: {e}")))?;
+        let row = q(format!(
+            "INSERT INTO users (name, display_name, role, password_hash, in_training, teams, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING \
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(new.name.clone())
+        .bind(new.display_name.clone())
+        .bind(new.role.as_str())
+        .bind(password_hash.to_string())
+        .bind(i64::from(new.in_training))
+        .bind(teams)
+        .bind(ms(now))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| db_error("create user", e))?;
+        match row {
+            Some(row) => user(&row),
+            None => Err(Error::new(
+                ErrorCode::Conflict,
+                format!("name: a user called {:?} already exists", new.name),
+            )),
+        }
+    }
+
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        let done = q("UPDATE users SET password_hash = $1 WHERE name = $2".to_string())
+            .bind(password_hash.to_string())
+            .bind(name.to_string())
+            .execute(self.pool())
+            .await
+            .map_err(|e| db_error("set password", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!("user {name}")));
+        }
+        // A new password ends every session opened with the old one.
+        q("DELETE FROM sessions WHERE user_name = $1".to_string())
+            .bind(name.to_string())
+            .execute(self.pool())
+            .await
+            .map_err(|e| db_error("end sessions", e))?;
+        Ok(())
+    }
+
+    async fn credentials(&self, name: &str) -> Result<Option<Credentials>> {
+        let row = q(format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE name = $1"
+        ))
+        .bind(name.trim().to_lowercase())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| db_error("read user", e))?;
+        match row {
+            Some(row) => Ok(Some(Credentials {
+                user: user(&row)?,
+                password_hash: get(&row, "password_hash")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        self.rows(
+            q(format!("SELECT {USER_COLUMNS} FROM users ORDER BY name")),
+            "list users",
+        )
+        .await?
+        .iter()
+        .map(user)
+        .collect()
+    }
+
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        user_name: &str,
+        csrf_token: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        // Logging in is a good moment to forget sessions that ran out.
+        q("DELETE FROM sessions WHERE expires_at < $1".to_string())
+            .bind(ms(now))
+            .execute(self.pool())
+            .await
+            .map_err(|e| db_error("expire sessions", e))?;
+        q(
+            "INSERT INTO sessions (id_hash, user_name, csrf_token, created_at, expires_at) \
+           VALUES ($1, $2, $3, $4, $5)"
+                .to_string(),
+        )
+        .bind(id_hash.to_string())
+        .bind(user_name.to_string())
+        .bind(csrf_token.to_string())
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("create session", e))?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+        let cols = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = q(format!(
+            "SELECT {cols}, s.csrf_token, s.expires_at FROM sessions s \
+             JOIN users u ON u.name = s.user_name WHERE s.id_hash = $1 AND s.expires_at > $2"
+        ))
+        .bind(id_hash.to_string())
+        .bind(ms(now))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| db_error("read session", e))?;
+        match row {
+            Some(row) => Ok(Some(Session {
+                user: user(&row)?,
+                csrf_token: get(&row, "csrf_token")?,
+                expires_at: from_ms(get(&row, "expires_at")?),
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        q("DELETE FROM sessions WHERE id_hash = $1".to_string())
+            .bind(id_hash.to_string())
+            .execute(self.pool())
+            .await
+            .map_err(|e| db_error("delete session", e))?;
+        Ok(())
+    }
+
+    async fn add_correction(
+        &self,
+        mention_id: i64,
+        task: CorrectionTask,
+        label: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Correction> {
+        let label = label.trim();
+        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+            return Err(Error::invalid_field(
+                "label",
+                "must be 1-64 printable characters",
+            ));
+        }
+        if task == CorrectionTask::Sentiment
+            && earshot_core::analysis::Sentiment::parse(label).is_none()
+        {
+            return Err(Error::invalid_field(
+                "label",
+                "must be negative, neutral or positive",
+            ));
+        }
+        let row = q("SELECT text, analysis, case_id FROM mentions WHERE id = $1".to_string())
+            .bind(mention_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| db_error("read mention", e))?
+            .ok_or_else(|| Error::not_found(format!("mention {mention_id}")))?;
+        let text: String = get(&row, "text")?;
+        let case_id: Option<i64> = get(&row, "case_id")?;
+        let analysis: Analysis = serde_json::from_str(&get::<String>(&row, "analysis")?)
+            .map_err(|e| Error::internal(format!("mentions.analysis: {e}")))?;
+        let previous = match task {
+            CorrectionTask::Sentiment => Some(analysis.sentiment.as_str().to_string()),
+            CorrectionTask::Category => analysis.top_category().map(str::to_string),
+        };
+        let row = q(
+            "INSERT INTO corrections (mention_id, case_id, task, text, label, previous, actor, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, mention_id, task, \
+             text, label, previous, actor, created_at"
+                .to_string(),
+        )
+        .bind(mention_id)
+        .bind(case_id)
+        .bind(task.as_str())
+        .bind(text)
+        .bind(label.to_string())
+        .bind(previous.clone())
+        .bind(actor.to_string())
+        .bind(ms(now))
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| db_error("add correction", e))?;
+        let saved = correction(&row)?;
+        if let Some(case_id) = case_id {
+            self.record_event(
+                case_id,
+                actor,
+                "analysis.corrected",
+                serde_json::json!({"mention_id": mention_id, "task": task, "from": previous, "to": label}),
+                now,
+            )
+            .await?;
+        }
+        Ok(saved)
+    }
+
+    async fn corrections(&self) -> Result<Vec<Correction>> {
+        self.rows(
+            q(
+                "SELECT id, mention_id, task, text, label, previous, actor, created_at \
+               FROM corrections ORDER BY id"
+                    .to_string(),
+            ),
+            "list corrections",
+        )
+        .await?
+        .iter()
+        .map(correction)
+        .collect()
+    }
+
+    async fn record_event(
+        &self,
+        case_id: i64,
+        actor: &str,
+        action: &str,
+        details: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        q(
+            "INSERT INTO events (case_id, actor, action, before, after, at) \
+           VALUES ($1, $2, $3, NULL, $4, $5)"
+                .to_string(),
+        )
+        .bind(case_id)
+        .bind(actor.to_string())
+        .bind(action.to_string())
+        .bind(details.to_string())
+        .bind(ms(now))
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("record event", e))?;
+        Ok(())
+    }
+
+    async fn inbox(&self, query: &InboxQuery) -> Result<Vec<Case>> {
+        let mut w = Where::default();
+        if !query.any_status {
+            // Spelled exactly as in the partial index `cases_inbox`.
+            w.clauses
+                .push("status IN ('new', 'open', 'pending')".to_string());
+        }
+        match query.assignee.as_deref() {
+            Some("none") => w.clauses.push("assignee IS NULL".into()),
+            Some(name) => w.push("assignee = {}", Bind::Text(name.into())),
+            None => {}
+        }
+        if let Some(team) = &query.team {
+            w.push("team = {}", Bind::Text(team.clone()));
+        }
+        if let Some(source) = query.source {
+            w.push("source = {}", Bind::Text(source.as_str().into()));
+        }
+        if let Some(category) = &query.category {
+            w.push("category = {}", Bind::Text(category.clone()));
+        }
+        if let Some(location) = &query.location {
+            w.push("location = {}", Bind::Text(location.clone()));
+        }
+        if let Some(sentiment) = query.sentiment {
+            w.push("sentiment = {}", Bind::Text(sentiment.as_str().into()));
+        }
+        if let Some(min) = query.min_priority {
+            w.push("priority >= {}", Bind::Real(min.into()));
+        }
+        if let Some(max) = query.max_priority {
+            w.push("priority < {}", Bind::Real(max.into()));
+        }
+        if let Some(from) = query.from {
+            w.push("created_at >= {}", Bind::Int(ms(from)));
+        }
+        if let Some(to) = query.to {
+            w.push("created_at < {}", Bind::Int(ms(to)));
+        }
+        if let Some(before) = query.unanswered_since_before {
+            w.clauses.push("first_response_at IS NULL".into());
+            w.push("created_at < {}", Bind::Int(ms(before)));
+        }
+        if let Some(text) = query.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            match self.dialect() {
+                Dialect::Sqlite => match fts5_query(text) {
+                    Some(expr) => w.push(
+                        "id IN (SELECT case_id FROM mentions WHERE id IN \
+                         (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH {}))",
+                        Bind::Text(expr),
+                    ),
+                    None => return Ok(Vec::new()),
+                },
+                Dialect::Postgres => w.push(
+                    "id IN (SELECT case_id FROM mentions \
+                     WHERE tsv @@ websearch_to_tsquery('simple', {}))",
+                    Bind::Text(text.to_string()),
+                ),
+            }
+        }
+        let limit = w.placeholder(Bind::Int(query.limit.clamp(1, MAX_PAGE).into()));
+        let offset = w.placeholder(Bind::Int(query.offset.into()));
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases{} ORDER BY priority DESC, created_at ASC, id ASC \
+             LIMIT {limit} OFFSET {offset}",
+            w.sql()
+        );
+        self.rows(w.bind(q(sql)), "inbox")
+            .await?
+            .iter()
+            .map(rows::case)
+            .collect()
+    }
+
+    async fn author_history(
+        &self,
+        source: SourceKind,
+        handle: &str,
+        limit: u32,
+    ) -> Result<(Vec<Mention>, Vec<Case>)> {
+        let limit = i64::from(limit.clamp(1, MAX_PAGE));
+        let mentions = self
+            .rows(
+                q(format!(
+                    "SELECT {MENTION_COLUMNS} FROM mentions m WHERE m.source = $1 \
+                     AND m.author_handle = $2 ORDER BY m.created_at DESC, m.id DESC LIMIT $3"
+                ))
+                .bind(source.as_str())
+                .bind(handle.to_string())
+                .bind(limit),
+                "author mentions",
+            )
+            .await?
+            .iter()
+            .map(rows::mention)
+            .collect::<Result<Vec<_>>>()?;
+        let author_key = format!("{source}:author:{}", handle.to_lowercase());
+        let cases = self
+            .rows(
+                q(format!(
+                    "SELECT {CASE_COLUMNS} FROM cases WHERE author_key = $1 \
+                     ORDER BY created_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(author_key)
+                .bind(limit),
+                "author cases",
+            )
+            .await?
+            .iter()
+            .map(rows::case)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((mentions, cases))
+    }
+
+    async fn recent_reply_bodies(&self, limit: u32) -> Result<Vec<String>> {
+        self.rows(
+            q("SELECT body FROM replies WHERE sent_at IS NOT NULL \
+               ORDER BY sent_at DESC, id DESC LIMIT $1"
+                .to_string())
+            .bind(i64::from(limit.clamp(1, MAX_PAGE))),
+            "recent replies",
+        )
+        .await?
+        .iter()
+        .map(|r| get::<String>(r, "body"))
+        .collect()
+    }
+
+    async fn dashboard(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<DashboardStats> {
+        const DAY_MS: i64 = 86_400_000;
+        let mut stats = DashboardStats::default();
+
+        let rows = self
+            .rows(
+                q(
+                    "SELECT created_at / 86400000 AS d, sentiment, COUNT(*) AS n FROM mentions \
+                   WHERE created_at >= $1 GROUP BY created_at / 86400000, sentiment ORDER BY d"
+                        .to_string(),
+                )
+                .bind(ms(since)),
+                "volume",
+            )
+            .await?;
+        for row in &rows {
+            let day: i64 = get(row, "d")?;
+            let label = from_ms(day * DAY_MS).format("%Y-%m-%d").to_string();
+            if stats.volume.last().map(|v| &v.day) != Some(&label) {
+                stats.volume.push(DayVolume {
+                    day: label,
+                    ..DayVolume::default()
+                });
+            }
+            let n: i64 = get(row, "n")?;
+            if let Some(bucket) = stats.volume.last_mut() {
+                match get::<String>(row, "sentiment")?.as_str() {
+                    "negative" => bucket.negative += n,
+                    "positive" => bucket.positive += n,
+                    _ => bucket.neutral += n,
+                }
+            }
+        }
+
+        let rows = self
+            .rows(
+                q("SELECT CAST(CASE WHEN priority < 25 THEN 0 WHEN priority < 50 THEN 1 \
+                   WHEN priority < 75 THEN 2 ELSE 3 END AS BIGINT) AS band, COUNT(*) AS n FROM cases \
+                   WHERE status IN ('new', 'open', 'pending') GROUP BY 1"
+                    .to_string()),
+                "open by priority",
+            )
+            .await?;
+        for row in &rows {
+            let band: i64 = get(row, "band")?;
+            if let Some(slot) = stats.open_by_priority.get_mut(band.clamp(0, 3) as usize) {
+                *slot = get(row, "n")?;
+            }
+        }
+
+        let target_ms = FIRST_RESPONSE_TARGET_MINUTES * 60_000;
+        let rows = self
+            .rows(
+                q(
+                    "SELECT first_response_at - created_at AS fr, resolved_at - created_at AS res \
+                   FROM cases WHERE created_at >= $1 \
+                   AND (first_response_at IS NOT NULL OR resolved_at IS NOT NULL)"
+                        .to_string(),
+                )
+                .bind(ms(since)),
+                "response times",
+            )
+            .await?;
+        for row in &rows {
+            if let Some(fr) = get::<Option<i64>>(row, "fr")? {
+                stats
+                    .first_response_minutes
+                    .push(fr.max(0) as f64 / 60_000.0);
+                stats.sla_due += 1;
+                if fr <= target_ms {
+                    stats.sla_met += 1;
+                }
+            }
+            if let Some(res) = get::<Option<i64>>(row, "res")? {
+                stats.resolution_minutes.push(res.max(0) as f64 / 60_000.0);
+            }
+        }
+        let overdue = q("SELECT COUNT(*) AS n FROM cases WHERE created_at >= $1 \
+                         AND first_response_at IS NULL AND created_at < $2"
+            .to_string())
+        .bind(ms(since))
+        .bind(ms(now - Duration::minutes(FIRST_RESPONSE_TARGET_MINUTES)))
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| db_error("overdue", e))?;
+        stats.sla_due += get::<i64>(&overdue, "n")?;
+        Ok(stats)
+    }
+}

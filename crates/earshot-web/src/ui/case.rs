@@ -1,0 +1,685 @@
+//! The case view and what agents do in it: assign, change status, notes,
+//! replies with the personalisation check, taking it private, corrections.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use earshot_core::accounts::CorrectionTask;
+use earshot_core::case::CaseStatus;
+use earshot_core::personalise::{self, CheckInput, CheckResult};
+use earshot_core::reply::Visibility;
+use earshot_core::store::{CaseDetail, NewReply};
+use serde::Deserialize;
+
+use crate::state::{AppState, LiveEvent};
+use crate::ui::session::{self, CurrentUser};
+use crate::ui::{Chrome, REPLY_TEMPLATES, UiError, html, view};
+
+/// Sent replies the near-duplicate check compares with.
+pub const RECENT_REPLIES: u32 = 200;
+
+/// One entry of the conversation, customer or brand, in time order.
+pub struct ThreadItem {
+    pub kind: &'static str,
+    pub who: String,
+    pub when: String,
+    pub at: DateTime<Utc>,
+    pub text: String,
+    pub label: String,
+    pub mention_id: i64,
+    pub sentiment: String,
+    pub category: String,
+    pub evidence: Vec<(String, &'static str)>,
+    pub url: String,
+}
+
+pub struct Composer {
+    pub draft: String,
+    pub visibility: String,
+    pub reasons: Vec<String>,
+    pub error: String,
+    pub sent: String,
+}
+
+impl Composer {
+    fn empty() -> Composer {
+        Composer {
+            draft: String::new(),
+            visibility: String::new(),
+            reasons: Vec::new(),
+            error: String::new(),
+            sent: String::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage {
+    chrome: Chrome,
+    id: i64,
+    subject: String,
+    status: &'static str,
+    transitions: Vec<(&'static str, &'static str)>,
+    priority: String,
+    breakdown: Vec<(String, String, String)>,
+    sla: view::Sla,
+    source: &'static str,
+    source_icon: &'static str,
+    assignee: String,
+    team: String,
+    users: Vec<(String, String)>,
+    author: String,
+    author_name: String,
+    followers: u64,
+    profile_url: String,
+    earlier_mentions: Vec<(i64, String, String, String)>,
+    earlier_cases: Vec<(i64, String, &'static str, String)>,
+    thread: Vec<ThreadItem>,
+    analysis_lines: Vec<(String, String)>,
+    urgency: Vec<String>,
+    notes: Vec<(String, String, String)>,
+    events: Vec<(String, String, String, String)>,
+    templates: Vec<(String, String)>,
+    public_ok: bool,
+    private_ok: bool,
+    max_chars: u32,
+    composer: Composer,
+    sentiments: [&'static str; 3],
+}
+
+fn evidence_class(weight: f32) -> &'static str {
+    if weight < 0.0 { "neg" } else { "pos" }
+}
+
+async fn render(
+    state: &AppState,
+    me: &CurrentUser,
+    id: i64,
+    composer: Composer,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let desk = session::desk(state)?;
+    let detail = state
+        .store
+        .case_detail(id)
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("there is no case {id}")))?;
+    let now = state.clock.now();
+    let CaseDetail {
+        case,
+        mentions,
+        replies,
+        notes,
+        events,
+    } = detail;
+    let first = mentions.first();
+    let (history_mentions, history_cases) = desk
+        .author_history(case.source, &case.author_handle, 20)
+        .await?;
+    let users = desk.users().await?;
+
+    let mut thread: Vec<ThreadItem> = mentions
+        .iter()
+        .map(|m| ThreadItem {
+            kind: "customer",
+            who: format!("@{}", m.mention.author.handle),
+            when: view::ago(m.mention.created_at, now),
+            at: m.mention.created_at,
+            text: m.mention.text.clone(),
+            label: String::new(),
+            mention_id: m.id,
+            sentiment: m.analysis.sentiment.as_str().to_string(),
+            category: m.analysis.top_category().unwrap_or_default().to_string(),
+            evidence: m
+                .analysis
+                .evidence
+                .iter()
+                .take(6)
+                .map(|e| (e.term.clone(), evidence_class(e.weight)))
+                .collect(),
+            url: m.mention.url.clone().unwrap_or_default(),
+        })
+        .collect();
+    thread.extend(replies.iter().map(|r| ThreadItem {
+        kind: match r.visibility {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        },
+        who: r.author.clone(),
+        when: view::ago(r.created_at, now),
+        at: r.created_at,
+        text: r.body.clone(),
+        label: format!(
+            "{} reply · {}",
+            match r.visibility {
+                Visibility::Public => "Public",
+                Visibility::Private => "Private",
+            },
+            r.status.as_str()
+        ),
+        mention_id: 0,
+        sentiment: String::new(),
+        category: String::new(),
+        evidence: Vec::new(),
+        url: String::new(),
+    }));
+    thread.sort_by_key(|t| t.at);
+
+    let mut analysis_lines = Vec::new();
+    let mut urgency = Vec::new();
+    if let Some(m) = first {
+        let a = &m.analysis;
+        analysis_lines.push((
+            "Sentiment".into(),
+            format!(
+                "{} (score {:.2}, confidence {:.0}%)",
+                a.sentiment.as_str(),
+                a.sentiment_score,
+                a.sentiment_confidence * 100.0
+            ),
+        ));
+        analysis_lines.push((
+            "Complaint".into(),
+            format!(
+                "{} ({:.0}%)",
+                if a.complaint { "yes" } else { "no" },
+                a.complaint_score * 100.0
+            ),
+        ));
+        if !a.categories.is_empty() {
+            analysis_lines.push((
+                "Categories".into(),
+                a.categories
+                    .iter()
+                    .map(|c| format!("{} {:.0}%", c.name, c.score * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        if let Some(lang) = &a.language {
+            analysis_lines.push(("Language".into(), lang.clone()));
+        }
+        for n in &a.not_judged {
+            analysis_lines.push(("Not judged".into(), n.clone()));
+        }
+        urgency = a
+            .urgency
+            .iter()
+            .map(|u| format!("{:?}: \u{201c}{}\u{201d}", u.kind, u.trigger))
+            .collect();
+    }
+
+    let customer = format!("@{}", case.author_handle);
+    let case_id = case.id.to_string();
+    let templates = REPLY_TEMPLATES
+        .iter()
+        .map(|(name, text)| {
+            (
+                name.to_string(),
+                personalise::fill(text, &[("customer", &customer), ("case_id", &case_id)]),
+            )
+        })
+        .collect();
+    let caps = case.source.capabilities();
+    let transitions = CaseStatus::ALL
+        .into_iter()
+        .filter(|to| case.status.transition(*to).is_ok())
+        .map(|to| {
+            (
+                to.as_str(),
+                match to {
+                    CaseStatus::Open => "Reopen / open",
+                    CaseStatus::Pending => "Wait on customer",
+                    CaseStatus::Resolved => "Resolve",
+                    CaseStatus::Closed => "Close",
+                    CaseStatus::New => "New",
+                },
+            )
+        })
+        .collect();
+
+    let page = CasePage {
+        chrome: Chrome::new(me, "inbox"),
+        id: case.id,
+        subject: case.subject.clone(),
+        status: case.status.as_str(),
+        transitions,
+        priority: format!("{:.0}", case.priority.score),
+        breakdown: case
+            .priority
+            .breakdown
+            .iter()
+            .map(|c| {
+                (
+                    c.factor.replace('_', " "),
+                    format!("{:.1}", c.points),
+                    c.reason.clone(),
+                )
+            })
+            .collect(),
+        sla: view::sla(&case, now),
+        source: case.source.as_str(),
+        source_icon: view::source_icon(case.source),
+        assignee: case.assignee.clone().unwrap_or_default(),
+        team: case.team.clone().unwrap_or_default(),
+        users: users
+            .iter()
+            .map(|u| (u.name.clone(), u.display_name.clone()))
+            .collect(),
+        author: case.author_handle.clone(),
+        author_name: first
+            .and_then(|m| m.mention.author.display_name.clone())
+            .unwrap_or_default(),
+        followers: first.map(|m| m.mention.author.followers).unwrap_or(0),
+        profile_url: first
+            .and_then(|m| m.mention.author.profile_url.clone())
+            .unwrap_or_default(),
+        earlier_mentions: history_mentions
+            .iter()
+            .filter(|m| m.case_id != Some(case.id))
+            .take(10)
+            .map(|m| {
+                (
+                    m.case_id.unwrap_or(0),
+                    earshot_core::case::subject_from(&m.mention.text),
+                    view::ago(m.mention.created_at, now),
+                    m.analysis.sentiment.as_str().to_string(),
+                )
+            })
+            .collect(),
+        earlier_cases: history_cases
+            .iter()
+            .filter(|c| c.id != case.id)
+            .take(10)
+            .map(|c| {
+                (
+                    c.id,
+                    c.subject.clone(),
+                    c.status.as_str(),
+                    view::ago(c.created_at, now),
+                )
+            })
+            .collect(),
+        thread,
+        analysis_lines,
+        urgency,
+        notes: notes
+            .iter()
+            .map(|n| {
+                (
+                    n.author.clone(),
+                    view::ago(n.created_at, now),
+                    n.body.clone(),
+                )
+            })
+            .collect(),
+        events: events
+            .iter()
+            .rev()
+            .map(|e| {
+                (
+                    e.action.clone(),
+                    e.actor.clone(),
+                    view::ago(e.at, now),
+                    e.after.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect(),
+        templates,
+        public_ok: caps.public_reply,
+        private_ok: caps.private_reply,
+        max_chars: caps.reply_max_chars.unwrap_or(0),
+        composer,
+        sentiments: ["negative", "neutral", "positive"],
+    };
+    Ok((status, html(page.render())).into_response())
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, UiError> {
+    render(&state, &me, id, Composer::empty(), StatusCode::OK).await
+}
+
+fn back(id: i64, anchor: &str) -> Response {
+    Redirect::to(&format!("/cases/{id}{anchor}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    csrf_token: String,
+    assignee: String,
+    #[serde(default)]
+    team: String,
+}
+
+pub async fn assign(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<AssignForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    let assignee = match f.assignee.trim() {
+        "" => None,
+        "me" => Some(me.user.name.clone()),
+        other => Some(other.to_string()),
+    };
+    let team = Some(f.team.trim().to_string()).filter(|t| !t.is_empty());
+    state
+        .store
+        .assign(id, assignee, team, &me.user.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(back(id, ""))
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    csrf_token: String,
+    status: String,
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    let to = CaseStatus::parse(&f.status)
+        .ok_or_else(|| UiError::BadRequest(format!("unknown status {:?}", f.status)))?;
+    state
+        .store
+        .set_status(id, to, &me.user.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(back(id, ""))
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    csrf_token: String,
+    body: String,
+}
+
+pub async fn note(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<NoteForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    let body = f.body.trim();
+    if body.is_empty() || body.len() > 20_000 {
+        return Err(UiError::BadRequest(
+            "a note must have 1 to 20,000 characters".into(),
+        ));
+    }
+    state
+        .store
+        .add_note(id, body, &me.user.name, state.clock.now())
+        .await?;
+    Ok(back(id, "#notes"))
+}
+
+/// Runs the personalisation check for a reply in a case.
+pub async fn check_in_case(
+    state: &AppState,
+    case_id: i64,
+    customer_text: Option<&str>,
+    reply: &str,
+) -> Result<CheckResult, UiError> {
+    let detail = state
+        .store
+        .case_detail(case_id)
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("there is no case {case_id}")))?;
+    let recent = match &state.desk {
+        Some(desk) => desk.recent_reply_bodies(RECENT_REPLIES).await?,
+        None => Vec::new(),
+    };
+    let customer: String = match customer_text {
+        Some(t) => t.to_string(),
+        None => detail
+            .mentions
+            .iter()
+            .map(|m| m.mention.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let name = detail
+        .mentions
+        .first()
+        .and_then(|m| m.mention.author.display_name.clone());
+    let templates: Vec<String> = REPLY_TEMPLATES.iter().map(|(_, t)| t.to_string()).collect();
+    Ok(personalise::check(&CheckInput {
+        customer_text: &customer,
+        reply_text: reply,
+        customer_handle: Some(&detail.case.author_handle),
+        customer_name: name.as_deref(),
+        category: detail.case.category.as_deref(),
+        recent_replies: &recent,
+        templates: &templates,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    csrf_token: String,
+    body: String,
+    visibility: String,
+    /// Set by "Send anyway" after a warning.
+    #[serde(default)]
+    r#override: String,
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<ReplyForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    let body = f.body.trim().to_string();
+    let visibility = Visibility::parse(&f.visibility)
+        .ok_or_else(|| UiError::BadRequest("choose public or private".into()))?;
+    let composer = |reasons: Vec<String>, error: String| Composer {
+        draft: body.clone(),
+        visibility: f.visibility.clone(),
+        reasons,
+        error,
+        sent: String::new(),
+    };
+    if body.is_empty() {
+        return render(
+            &state,
+            &me,
+            id,
+            composer(Vec::new(), "Write a reply first.".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let check = check_in_case(&state, id, None, &body).await?;
+    let overriding = f.r#override == "1";
+    if check.generic && !overriding {
+        return render(
+            &state,
+            &me,
+            id,
+            composer(check.reasons, String::new()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let now = state.clock.now();
+    let sent = state
+        .store
+        .add_reply(
+            id,
+            &NewReply {
+                visibility,
+                body: body.clone(),
+                send: true,
+            },
+            &me.user.name,
+            now,
+        )
+        .await;
+    let sent = match sent {
+        Ok(r) => r,
+        Err(e) if e.code != earshot_core::ErrorCode::Internal => {
+            return render(
+                &state,
+                &me,
+                id,
+                composer(Vec::new(), e.message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if check.generic && overriding {
+        session::desk(&state)?
+            .record_event(
+                id,
+                &me.user.name,
+                "reply.personalisation_overridden",
+                serde_json::json!({"reply_id": sent.id, "reasons": check.reasons}),
+                now,
+            )
+            .await?;
+    }
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(back(id, "#thread"))
+}
+
+#[derive(Deserialize)]
+pub struct PrivateForm {
+    csrf_token: String,
+    body: String,
+}
+
+/// One action: a short public acknowledgement, then the private message.
+pub async fn take_private(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<PrivateForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    let body = f.body.trim().to_string();
+    if body.is_empty() {
+        return render(
+            &state,
+            &me,
+            id,
+            Composer {
+                error: "Write the private message first.".into(),
+                ..Composer::empty()
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let case = state
+        .store
+        .case_detail(id)
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("there is no case {id}")))?
+        .case;
+    let caps = case.source.capabilities();
+    if !caps.private_reply {
+        return Err(UiError::BadRequest(format!(
+            "{} has no private channel to take this conversation to",
+            case.source
+        )));
+    }
+    let now = state.clock.now();
+    if caps.public_reply {
+        let ack = format!(
+            "Hi @{}, we're sorry about this. We've sent you a private message so we can sort it out with your details.",
+            case.author_handle
+        );
+        state
+            .store
+            .add_reply(
+                id,
+                &NewReply {
+                    visibility: Visibility::Public,
+                    body: ack,
+                    send: true,
+                },
+                &me.user.name,
+                now,
+            )
+            .await?;
+    }
+    state
+        .store
+        .add_reply(
+            id,
+            &NewReply {
+                visibility: Visibility::Private,
+                body,
+                send: true,
+            },
+            &me.user.name,
+            now,
+        )
+        .await?;
+    session::desk(&state)?
+        .record_event(
+            id,
+            &me.user.name,
+            "case.taken_private",
+            serde_json::json!({"public_acknowledgement": caps.public_reply}),
+            now,
+        )
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(back(id, "#thread"))
+}
+
+#[derive(Deserialize)]
+pub struct CorrectForm {
+    csrf_token: String,
+    mention_id: i64,
+    task: String,
+    label: String,
+}
+
+pub async fn correct(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<CorrectForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    let task = CorrectionTask::parse(&f.task)
+        .ok_or_else(|| UiError::BadRequest("correct sentiment or category".into()))?;
+    session::desk(&state)?
+        .add_correction(
+            f.mention_id,
+            task,
+            &f.label,
+            &me.user.name,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(back(id, &format!("#m{}", f.mention_id)))
+}

@@ -1,0 +1,225 @@
+//! The dashboard (charts drawn by the vendored Chart.js; clicking opens the
+//! cases behind a bar) and the settings page.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use earshot_core::accounts::{FIRST_RESPONSE_TARGET_MINUTES, NewUser};
+use earshot_core::auth::Role;
+use earshot_core::source::SourceKind;
+use serde::{Deserialize, Serialize};
+
+use crate::state::AppState;
+use crate::ui::session::{self, CurrentUser};
+use crate::ui::{Chrome, REPLY_TEMPLATES, UiError, html, view};
+
+pub const DASHBOARD_DAYS: i64 = 14;
+
+#[derive(Serialize)]
+struct ChartData {
+    days: Vec<String>,
+    negative: Vec<i64>,
+    neutral: Vec<i64>,
+    positive: Vec<i64>,
+    priority_bands: [i64; 4],
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    data_json: String,
+    total_mentions: i64,
+    open_cases: i64,
+    first_response_median: String,
+    first_response_p90: String,
+    resolution_median: String,
+    sla_pct: String,
+    sla_detail: String,
+    target: i64,
+    days: i64,
+}
+
+fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let idx = ((v.len() - 1) as f64 * p).round() as usize;
+    v.get(idx).copied()
+}
+
+fn minutes(v: Option<f64>) -> String {
+    v.map(|m| view::duration(m.round() as i64))
+        .unwrap_or_else(|| "—".into())
+}
+
+pub async fn page(State(state): State<AppState>, me: CurrentUser) -> Result<Response, UiError> {
+    let desk = session::desk(&state)?;
+    let now = state.clock.now();
+    let since = now - chrono::Duration::days(DASHBOARD_DAYS);
+    let stats = desk.dashboard(since, now).await?;
+    let data = ChartData {
+        days: stats.volume.iter().map(|v| v.day.clone()).collect(),
+        negative: stats.volume.iter().map(|v| v.negative).collect(),
+        neutral: stats.volume.iter().map(|v| v.neutral).collect(),
+        positive: stats.volume.iter().map(|v| v.positive).collect(),
+        priority_bands: stats.open_by_priority,
+    };
+    // Inside <script type="application/json">: keep `</script>` out.
+    let data_json = serde_json::to_string(&data)
+        .map_err(|e| UiError::Internal(e.to_string()))?
+        .replace('<', "\\u003c");
+    let page = DashboardPage {
+        chrome: Chrome::new(&me, "dashboard"),
+        data_json,
+        total_mentions: stats
+            .volume
+            .iter()
+            .map(|v| v.negative + v.neutral + v.positive)
+            .sum(),
+        open_cases: stats.open_by_priority.iter().sum(),
+        first_response_median: minutes(percentile(&stats.first_response_minutes, 0.5)),
+        first_response_p90: minutes(percentile(&stats.first_response_minutes, 0.9)),
+        resolution_median: minutes(percentile(&stats.resolution_minutes, 0.5)),
+        sla_pct: if stats.sla_due == 0 {
+            "—".into()
+        } else {
+            format!(
+                "{:.0}%",
+                100.0 * stats.sla_met as f64 / stats.sla_due as f64
+            )
+        },
+        sla_detail: format!("{} of {} cases due", stats.sla_met, stats.sla_due),
+        target: FIRST_RESPONSE_TARGET_MINUTES,
+        days: DASHBOARD_DAYS,
+    };
+    Ok(html(page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    users: Vec<(String, String, &'static str, bool, String)>,
+    teams: Vec<(String, String)>,
+    templates: Vec<(String, String)>,
+    sources: Vec<(&'static str, &'static str, bool, bool, String)>,
+    roles: Vec<&'static str>,
+    is_admin: bool,
+    message: String,
+    target: i64,
+}
+
+async fn render_settings(
+    state: &AppState,
+    me: &CurrentUser,
+    message: String,
+    status: StatusCode,
+) -> Result<Response, UiError> {
+    let users = session::desk(state)?.users().await?;
+    let mut teams: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for u in &users {
+        for t in &u.teams {
+            teams.entry(t.clone()).or_default().push(u.name.clone());
+        }
+    }
+    let page = SettingsPage {
+        chrome: Chrome::new(me, "settings"),
+        users: users
+            .iter()
+            .map(|u| {
+                (
+                    u.name.clone(),
+                    u.display_name.clone(),
+                    u.role.as_str(),
+                    u.in_training,
+                    u.teams.join(", "),
+                )
+            })
+            .collect(),
+        teams: teams
+            .into_iter()
+            .map(|(t, members)| (t, members.join(", ")))
+            .collect(),
+        templates: REPLY_TEMPLATES
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect(),
+        sources: SourceKind::ALL
+            .iter()
+            .map(|s| {
+                let c = s.capabilities();
+                (
+                    s.as_str(),
+                    view::source_icon(*s),
+                    c.public_reply,
+                    c.private_reply,
+                    c.reply_max_chars
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| "no limit".into()),
+                )
+            })
+            .collect(),
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        is_admin: me.user.role == Role::Admin,
+        message,
+        target: FIRST_RESPONSE_TARGET_MINUTES,
+    };
+    Ok((status, html(page.render())).into_response())
+}
+
+pub async fn settings(State(state): State<AppState>, me: CurrentUser) -> Result<Response, UiError> {
+    render_settings(&state, &me, String::new(), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    csrf_token: String,
+    name: String,
+    #[serde(default)]
+    display_name: String,
+    role: String,
+    password: String,
+    #[serde(default)]
+    teams: String,
+    #[serde(default)]
+    in_training: Option<String>,
+}
+
+pub async fn add_user(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Form(f): Form<UserForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    if me.user.role != Role::Admin {
+        return Err(UiError::Forbidden("only admins add users".into()));
+    }
+    let fail = |m: String| render_settings(&state, &me, m, StatusCode::UNPROCESSABLE_ENTITY);
+    let Some(role) = Role::parse(&f.role) else {
+        return fail(format!("Unknown role {:?}.", f.role)).await;
+    };
+    if f.password.chars().count() < 10 {
+        return fail("Passwords need at least 10 characters.".into()).await;
+    }
+    let hash = session::hash_password(&f.password)?;
+    let new = NewUser {
+        name: f.name,
+        display_name: f.display_name,
+        role,
+        in_training: f.in_training.is_some(),
+        teams: f.teams.split(',').map(str::to_string).collect(),
+    };
+    match session::desk(&state)?
+        .create_user(&new, &hash, state.clock.now())
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/settings#users").into_response()),
+        Err(e) if e.code != earshot_core::ErrorCode::Internal => fail(e.message).await,
+        Err(e) => Err(e.into()),
+    }
+}
