@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::import::{self, Record};
 
-const SAMPLE: &[u8] = include_bytes!("../demo/twcs_sample.csv");
+pub const SAMPLE: &[u8] = include_bytes!("../demo/twcs_sample.csv");
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {

@@ -1,6 +1,7 @@
 //! `earshot`: one binary for social customer care.
 
 mod analysis_cmd;
+mod bench;
 mod config;
 mod demo;
 mod import;
@@ -53,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Measure ingestion and search speed on this machine.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 #[derive(Subcommand)]
@@ -194,6 +198,7 @@ async fn run(command: Command) -> Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Bench(bench) => bench::run(bench).await,
         Command::User {
             command: UserCommand::Add(args),
         } => {

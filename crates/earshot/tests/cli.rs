@@ -1,0 +1,171 @@
+//! The binary as users and scripts run it: analyze, import, and crash safety
+//! of acknowledged mentions (`kill -9` right after the acknowledgement).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_earshot");
+
+fn earshot(args: &[&str], data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("EARSHOT_DATA_DIR", data_dir)
+        .env_remove("EARSHOT_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn analyze_prints_the_analysis_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = earshot(
+        &[
+            "analyze",
+            "my flight was cancelled and nobody answers, I want a refund",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sentiment"], "negative");
+    assert_eq!(v["complaint"], true);
+}
+
+#[test]
+fn import_stores_valid_records_reports_bad_ones_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mentions.jsonl");
+    let mut f = std::fs::File::create(&file).unwrap();
+    writeln!(f, r#"{{"source":"webhook","external_id":"1","author":{{"handle":"a"}},"text":"my parcel never arrived","created_at":"2026-11-22T10:00:00Z"}}"#).unwrap();
+    writeln!(f, r#"{{"source":"webhook","external_id":"2","author":{{"handle":"b"}},"text":"hi","created_at":"someday"}}"#).unwrap();
+    writeln!(f, r#"{{"source":"webhook","external_id":"3","author":{{"handle":"c"}},"text":"love it","created_at":"2026-11-22T10:00:00Z"}}"#).unwrap();
+    drop(f);
+    let data = dir.path().join("data");
+    let out = earshot(&["import", file.to_str().unwrap(), "--quiet"], &data);
+    assert!(
+        !out.status.success(),
+        "bad records make the exit status non-zero"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["created"], 2);
+    assert_eq!(report["invalid"], 1);
+    assert!(
+        report["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("line 2: created_at:"),
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 invalid record"), "{stderr}");
+
+    let again = earshot(&["import", file.to_str().unwrap(), "--quiet"], &data);
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["created"], 0);
+    assert_eq!(report["duplicates"], 2);
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start(data_dir: &std::path::Path) -> Server {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("EARSHOT_DATA_DIR", data_dir)
+        .env("EARSHOT_BOOTSTRAP_TOKEN", "crash-test")
+        .env_remove("EARSHOT_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("earshot did not become healthy");
+}
+
+#[tokio::test]
+async fn acknowledged_mentions_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = start(dir.path());
+    wait_healthy(&client, &server.base).await;
+    let mut acknowledged = 0;
+    for batch in 0..20 {
+        let records: Vec<_> = (0..50)
+            .map(|i| {
+                serde_json::json!({
+                    "source": "webhook",
+                    "external_id": format!("{batch}-{i}"),
+                    "author": {"handle": format!("u{i}")},
+                    "text": "the app crashed again and I lost my order",
+                    "created_at": "2026-11-22T10:00:00Z"
+                })
+            })
+            .collect();
+        let r = client
+            .post(format!("{}/api/v1/mentions", server.base))
+            .bearer_auth("crash-test")
+            .json(&records)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acknowledged += 50;
+    }
+    // SIGKILL: no shutdown hook, no flush, nothing but what was committed.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let mut server = start(dir.path());
+    wait_healthy(&client, &server.base).await;
+    let health: serde_json::Value = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["mentions"], acknowledged);
+    let found: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/mentions?q=crashed&limit=500",
+            server.base
+        ))
+        .bearer_auth("crash-test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 500, "and searchable");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
