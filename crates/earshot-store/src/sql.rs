@@ -442,13 +442,18 @@ impl Store for SqlStore {
 
     async fn mentions(&self, query: &MentionQuery) -> Result<Vec<Mention>> {
         let mut f = Filter::default();
+        // Newest first; with FTS5 the index is walked backwards by rowid and
+        // stops at the page size, instead of collecting every match first.
+        let mut from = "mentions m";
+        let mut order = "m.id DESC";
         if let Some(text) = query.q.as_deref().filter(|t| !t.trim().is_empty()) {
             match self.dialect {
                 Dialect::Sqlite => match fts5_query(text) {
-                    Some(expr) => f.push(
-                        "m.id IN (SELECT rowid FROM mentions_fts WHERE mentions_fts MATCH {})",
-                        Bind::Text(expr),
-                    ),
+                    Some(expr) => {
+                        from = "mentions_fts JOIN mentions m ON m.id = mentions_fts.rowid";
+                        order = "mentions_fts.rowid DESC";
+                        f.push("mentions_fts MATCH {}", Bind::Text(expr));
+                    }
                     None => return Ok(Vec::new()),
                 },
                 Dialect::Postgres => f.push(
@@ -475,7 +480,7 @@ impl Store for SqlStore {
         let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
         let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
         let sql = format!(
-            "SELECT {MENTION_COLUMNS} FROM mentions m{} ORDER BY m.id DESC LIMIT {limit} OFFSET {offset}",
+            "SELECT {MENTION_COLUMNS} FROM {from}{} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
             f.where_sql()
         );
         self.all(f.bind_all(q(sql)), rows::mention).await
