@@ -507,6 +507,217 @@ macro_rules! store_suite {
     };
 }
 
+fn desk_user(name: &str, role: Role) -> earshot_core::accounts::NewUser {
+    earshot_core::accounts::NewUser {
+        name: name.into(),
+        display_name: format!("{name} display"),
+        role,
+        in_training: role == Role::Agent,
+        teams: vec!["care".into()],
+    }
+}
+
+async fn users_and_sessions(s: &SqlStore) {
+    use earshot_core::accounts::Accounts;
+    let u = s
+        .create_user(&desk_user("Ann", Role::Agent), "$argon2id$fake", t0())
+        .await
+        .unwrap();
+    assert_eq!(u.name, "ann");
+    assert!(u.in_training);
+    assert_eq!(u.teams, vec!["care".to_string()]);
+    let dup = s
+        .create_user(&desk_user("ann", Role::Admin), "x", t0())
+        .await
+        .unwrap_err();
+    assert_eq!(dup.code, ErrorCode::Conflict);
+    let creds = s.credentials("ANN").await.unwrap().unwrap();
+    assert_eq!(creds.password_hash, "$argon2id$fake");
+    assert!(s.credentials("bob").await.unwrap().is_none());
+
+    let expires = t0() + Duration::hours(12);
+    s.create_session("hash1", "ann", "csrf1", t0(), expires)
+        .await
+        .unwrap();
+    let live = s.session("hash1", t0()).await.unwrap().unwrap();
+    assert_eq!(
+        (live.user.name.as_str(), live.csrf_token.as_str()),
+        ("ann", "csrf1")
+    );
+    assert!(
+        s.session("hash1", expires).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(s.session("other", t0()).await.unwrap().is_none());
+    // A new password ends existing sessions.
+    s.set_password("ann", "$argon2id$new").await.unwrap();
+    assert!(s.session("hash1", t0()).await.unwrap().is_none());
+    s.create_session("hash2", "ann", "csrf2", t0(), expires)
+        .await
+        .unwrap();
+    s.delete_session("hash2").await.unwrap();
+    assert!(s.session("hash2", t0()).await.unwrap().is_none());
+    assert_eq!(s.users().await.unwrap().len(), 1);
+}
+
+async fn corrections_are_stored_for_training(s: &SqlStore) {
+    use earshot_core::accounts::{Accounts, CorrectionTask};
+    let out = s
+        .ingest(&[complaint("c1", "jo", "my card was charged twice")], t0())
+        .await
+        .unwrap();
+    let mention_id = out[0].mention_id;
+    let case_id = out[0].case.unwrap().id;
+    let c = s
+        .add_correction(
+            mention_id,
+            CorrectionTask::Sentiment,
+            "neutral",
+            "ann",
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.previous.as_deref(), Some("negative"));
+    assert_eq!(c.text, "my card was charged twice");
+    let bad = s
+        .add_correction(
+            mention_id,
+            CorrectionTask::Sentiment,
+            "furious",
+            "ann",
+            t0(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code, ErrorCode::InvalidField);
+    s.add_correction(mention_id, CorrectionTask::Category, "billing", "ann", t0())
+        .await
+        .unwrap();
+    let all = s.corrections().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].label, "billing");
+    let events = s.case_detail(case_id).await.unwrap().unwrap().events;
+    assert!(events.iter().any(|e| e.action == "analysis.corrected"));
+}
+
+async fn inbox_views_search_and_dashboard(s: &SqlStore) {
+    use earshot_core::accounts::{Accounts, InboxQuery};
+    let out = s
+        .ingest(
+            &[
+                complaint("i1", "amy", "the router keeps dropping wifi"),
+                complaint("i2", "ben", "charged twice for the same order"),
+                complaint("i3", "cat", "my parcel never arrived"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = out.iter().map(|o| o.case.unwrap().id).collect();
+    s.assign(ids[0], Some("ann".into()), None, "ann", t0())
+        .await
+        .unwrap();
+    s.add_reply(
+        ids[1],
+        &NewReply {
+            visibility: Visibility::Public,
+            body: "Hi @ben, refund for the double charge is on its way".into(),
+            send: true,
+        },
+        "ann",
+        t0() + Duration::minutes(10),
+    )
+    .await
+    .unwrap();
+    s.set_status(
+        ids[2],
+        CaseStatus::Resolved,
+        "ann",
+        t0() + Duration::hours(3),
+    )
+    .await
+    .unwrap();
+
+    let page =
+        |q: InboxQuery| async move { s.inbox(&InboxQuery { limit: 50, ..q }).await.unwrap() };
+    let all = page(InboxQuery::default()).await;
+    assert_eq!(all.len(), 2, "resolved cases leave the inbox");
+    let mine = page(InboxQuery {
+        assignee: Some("ann".into()),
+        ..InboxQuery::default()
+    })
+    .await;
+    assert_eq!(mine.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[0]]);
+    let unassigned = page(InboxQuery {
+        assignee: Some("none".into()),
+        ..InboxQuery::default()
+    })
+    .await;
+    assert_eq!(
+        unassigned.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    let found = page(InboxQuery {
+        q: Some("wifi".into()),
+        ..InboxQuery::default()
+    })
+    .await;
+    assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[0]]);
+    let breaching = page(InboxQuery {
+        unanswered_since_before: Some(t0() + Duration::minutes(1)),
+        ..InboxQuery::default()
+    })
+    .await;
+    assert_eq!(
+        breaching.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[0]],
+        "answered cases are not breaching"
+    );
+    let any = page(InboxQuery {
+        any_status: true,
+        ..InboxQuery::default()
+    })
+    .await;
+    assert_eq!(any.len(), 3);
+
+    let (mentions, cases) = s
+        .author_history(SourceKind::Webhook, "amy", 10)
+        .await
+        .unwrap();
+    assert_eq!((mentions.len(), cases.len()), (1, 1));
+    assert_eq!(
+        s.recent_reply_bodies(5).await.unwrap(),
+        vec!["Hi @ben, refund for the double charge is on its way".to_string()]
+    );
+
+    let stats = s
+        .dashboard(t0() - Duration::days(1), t0() + Duration::hours(4))
+        .await
+        .unwrap();
+    assert_eq!(stats.volume.iter().map(|v| v.negative).sum::<i64>(), 3);
+    assert_eq!(stats.open_by_priority.iter().sum::<i64>(), 2);
+    assert_eq!(stats.first_response_minutes, vec![10.0]);
+    assert_eq!(stats.resolution_minutes, vec![180.0]);
+    // One answered in 10 min (met); two unanswered past the 1 h target.
+    assert_eq!((stats.sla_met, stats.sla_due), (1, 3));
+
+    s.record_event(
+        ids[0],
+        "ann",
+        "reply.personalisation_overridden",
+        serde_json::json!({"reasons": ["x"]}),
+        t0(),
+    )
+    .await
+    .unwrap();
+    let events = s.case_detail(ids[0]).await.unwrap().unwrap().events;
+    assert_eq!(
+        events.last().unwrap().action,
+        "reply.personalisation_overridden"
+    );
+}
+
 macro_rules! both_backends {
     ($($test:ident),* $(,)?) => {
         store_suite!(sqlite: $($test),*);
@@ -524,6 +735,9 @@ both_backends!(
     channel_limits_are_enforced,
     cases_sort_by_priority_then_age,
     tokens_are_found_by_hash,
+    users_and_sessions,
+    corrections_are_stored_for_training,
+    inbox_views_search_and_dashboard,
 );
 
 #[tokio::test]
