@@ -19,6 +19,7 @@ pub mod priority;
 pub mod reply;
 pub mod source;
 pub mod store;
+pub mod workflow_store;
 
 pub use analysis::{Analysis, Analyzer, Sentiment, UrgencyKind, UrgencySignal};
 pub use case::{Case, CaseStatus, TransitionError};

@@ -10,6 +10,7 @@ mod accounts;
 mod rows;
 mod search;
 mod sql;
+mod workflow;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -139,6 +140,11 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
     "accounts",
     include_str!("../migrations/sqlite/0002_accounts.sql"),
     include_str!("../migrations/postgres/0002_accounts.sql"),
+), (
+    3,
+    "workflow",
+    include_str!("../migrations/sqlite/0003_workflow.sql"),
+    include_str!("../migrations/postgres/0003_workflow.sql"),
 )];
 
 /// Applies pending migrations (idempotent).

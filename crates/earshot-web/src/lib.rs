@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod state;
 pub mod ui;
+pub mod workflow;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -40,13 +41,15 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until ctrl-c or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    // The SLA clock: warnings, breaches and escalations every 30 s.
+    let _sla = workflow::spawn_sla_ticker(state.clone(), std::time::Duration::from_secs(30));
     // Connect info gives the login limiter the client address.
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    .with_graceful_shutdown(shutdown_signal())
+    .await
 }
 
 async fn shutdown_signal() {

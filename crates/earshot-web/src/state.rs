@@ -5,6 +5,7 @@ use std::sync::Arc;
 use earshot_core::accounts::Accounts;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::store::Store;
+use earshot_core::workflow_store::WorkflowStore;
 use earshot_workflow::Clock;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -38,18 +39,26 @@ pub struct AppState {
     /// (`X-Forwarded-Proto: https`), so a plain-http demo on 127.0.0.1 works.
     pub secure_cookies: bool,
     pub login_limiter: Arc<crate::ui::session::LoginLimiter>,
+    /// Teams, rules, SLA, approvals, handoffs, audit: the same store as
+    /// `store`, seen through the workflow contract.
+    pub workflow: Arc<dyn WorkflowStore>,
+    /// Who is viewing or drafting which case (in memory: presence expires
+    /// within a minute, so it need not survive a restart).
+    pub presence: Arc<std::sync::Mutex<earshot_workflow::PresenceRegistry>>,
 }
 
 impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
+    pub fn new<S: Store + WorkflowStore>(
+        store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
         bootstrap_token: Option<&str>,
     ) -> Self {
         let (live, _) = broadcast::channel(1024);
         AppState {
-            store,
+            store: store.clone(),
+            workflow: store,
+            presence: Arc::default(),
             pipeline,
             clock,
             bootstrap_token_hash: bootstrap_token

@@ -31,7 +31,10 @@ pub async fn list_cases(
     query: Result<Query<CaseQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Case>>, ApiError> {
     let Query(query) = query?;
-    Ok(Json(state.store.cases(&query).await?))
+    let cases = state.store.cases(&query).await?;
+    // Workflow: location managers see only cases at their locations.
+    let cases = crate::workflow::visible_cases(&state, &_auth.0, cases).await?;
+    Ok(Json(cases))
 }
 
 /// One case with its mentions, replies, notes and audit events.
@@ -47,12 +50,14 @@ pub async fn get_case(
     _auth: Authenticated,
     Path(id): Path<i64>,
 ) -> Result<Json<CaseDetail>, ApiError> {
-    state
+    let detail = state
         .store
         .case_detail(id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))
+        .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))?;
+    // Workflow: a location manager gets 403 outside their locations.
+    crate::workflow::check_visible(&state, &_auth.0, &detail.case).await?;
+    Ok(Json(detail))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -192,6 +197,10 @@ pub struct ReplyRequest {
     /// `true` sends through the outbox now; `false` keeps a draft.
     #[serde(default = "yes")]
     pub send: bool,
+    /// The latest public reply the agent saw; a newer public reply by someone
+    /// else makes this one a 409 conflict naming it.
+    #[serde(default)]
+    pub last_public_reply_seen: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -206,7 +215,9 @@ fn yes() -> bool {
     tag = "cases",
     params(("id" = i64, Path, description = "Case id")),
     request_body = ReplyRequest,
-    responses((status = 201, body = Reply), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 201, body = Reply), (status = 202, description = "Held for a supervisor's approval", body = Reply),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Another agent's public reply was not seen", body = ErrorBody))
 )]
 pub async fn add_reply(
     State(state): State<AppState>,
@@ -217,19 +228,25 @@ pub async fn add_reply(
     let actor = auth.writer()?;
     let req: ReplyRequest = body(raw)?;
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
-    let reply = state
-        .store
-        .add_reply(
-            id,
-            &NewReply {
-                visibility: req.visibility,
-                body: text.to_string(),
-                send: req.send,
-            },
-            &actor.name,
-            state.clock.now(),
-        )
-        .await?;
+    // Workflow: permissions, approval for trainees and sensitive cases (held
+    // as a draft, 202), and public-reply collisions (409) are decided there.
+    let outcome = crate::workflow::submit_reply(
+        &state,
+        actor,
+        id,
+        NewReply {
+            visibility: req.visibility,
+            body: text.to_string(),
+            send: req.send,
+        },
+        req.last_public_reply_seen,
+    )
+    .await?;
+    let reply = outcome.reply;
+    if outcome.pending_approval {
+        let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+        return Ok((StatusCode::ACCEPTED, Json(reply)));
+    }
     if req.send {
         tracing::info!(
             case_id = id,

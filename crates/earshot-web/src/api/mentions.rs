@@ -140,6 +140,8 @@ pub async fn post_mentions(
         .await
         .map_err(|e| Error::internal(format!("analysis task failed: {e}")))?;
     let outcomes = state.store.ingest(&analyzed, state.clock.now()).await?;
+    // Workflow: routing rules and auto-assignment on opened/joined cases.
+    crate::workflow::route_ingested(&state, &outcomes).await;
 
     for ((index, item), outcome) in indices.into_iter().zip(analyzed).zip(outcomes) {
         if !outcome.duplicate {

@@ -3,6 +3,7 @@
 pub mod cases;
 pub mod mentions;
 pub mod replies;
+pub mod workflow;
 
 use axum::Json;
 use axum::extract::State;
@@ -52,6 +53,34 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::add_note))
         .routes(routes!(cases::add_reply))
         .routes(routes!(cases::list_advocates))
+        // Case workflow (issue 4): teams, users, rules, SLA, approvals, audit.
+        .routes(routes!(workflow::list_teams, workflow::create_team))
+        .routes(routes!(
+            workflow::get_team,
+            workflow::update_team,
+            workflow::delete_team
+        ))
+        .routes(routes!(workflow::list_users))
+        .routes(routes!(workflow::get_profile, workflow::put_profile))
+        .routes(routes!(workflow::get_rules, workflow::put_rules))
+        .routes(routes!(workflow::rule_versions))
+        .routes(routes!(workflow::dry_run_rules))
+        .routes(routes!(workflow::list_policies, workflow::create_policy))
+        .routes(routes!(workflow::update_policy, workflow::delete_policy))
+        .routes(routes!(workflow::case_sla))
+        .routes(routes!(workflow::report))
+        .routes(routes!(workflow::list_approvals))
+        .routes(routes!(workflow::approve_reply))
+        .routes(routes!(workflow::touch_presence, workflow::get_presence))
+        .routes(routes!(workflow::create_handoff, workflow::case_handoffs))
+        .routes(routes!(workflow::list_handoffs))
+        .routes(routes!(workflow::answer_handoff))
+        .routes(routes!(workflow::list_notifications))
+        .routes(routes!(workflow::read_notification))
+        .routes(routes!(workflow::list_webhooks, workflow::add_webhook))
+        .routes(routes!(workflow::delete_webhook))
+        .routes(routes!(workflow::webhook_deliveries))
+        .routes(routes!(workflow::audit))
         .routes(routes!(replies::check_reply))
         .routes(routes!(replies::export_corrections))
 }

@@ -1,0 +1,379 @@
+//! The workflow store contract: what the case workflow (teams, per-user
+//! workflow profiles, versioned routing rules, SLA policies and per-case SLA
+//! state, reply approvals, handoffs, notifications, webhooks, audit log)
+//! keeps between requests.
+//!
+//! The workflow's own types (rule sets, SLA policies, calendars) live in
+//! `earshot-workflow`, which depends on this crate; the store keeps them as
+//! JSON documents and the web layer converts, so storage never needs to know
+//! the workflow's rules and the workflow never needs to know SQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Role;
+use crate::error::Result;
+use crate::reply::Reply;
+
+/// A team: who works on its cases, how they are assigned, which hours count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TeamRecord {
+    pub name: String,
+    /// Business calendar (`earshot_workflow::BusinessCalendar` as JSON);
+    /// `None` counts calendar hours.
+    #[schema(value_type = Option<Object>)]
+    pub calendar: Option<Value>,
+    /// `round_robin` or `least_loaded`.
+    pub strategy: String,
+    pub members: Vec<String>,
+    /// Who SLA escalations "notify the supervisor" reach.
+    pub supervisor: Option<String>,
+    /// The last agent assigned by round-robin.
+    pub round_robin_cursor: Option<String>,
+}
+
+/// A user's workflow settings, keyed by user name. Accounts (passwords,
+/// sessions) live elsewhere; this is what routing and approvals need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserProfile {
+    pub name: String,
+    /// The role shown in the user list; permissions come from the caller's
+    /// authenticated role.
+    pub role: Option<Role>,
+    pub in_training: bool,
+    /// Overrides the role's publish right.
+    pub can_publish: Option<bool>,
+    /// Set for store or product managers: the locations they manage.
+    pub locations: Option<Vec<String>>,
+    pub away: bool,
+    /// Most active cases auto-assignment gives this user.
+    pub capacity: u32,
+    pub languages: Vec<String>,
+    pub skills: Vec<String>,
+    /// Teams the user belongs to (from team membership).
+    pub teams: Vec<String>,
+}
+
+impl UserProfile {
+    pub fn new(name: impl Into<String>) -> Self {
+        UserProfile {
+            name: name.into(),
+            role: None,
+            in_training: false,
+            can_publish: None,
+            locations: None,
+            away: false,
+            capacity: 10,
+            languages: Vec::new(),
+            skills: Vec::new(),
+            teams: Vec::new(),
+        }
+    }
+}
+
+/// One stored version of the routing rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RuleSetVersion {
+    pub version: i64,
+    /// `earshot_workflow::Rule` list as JSON.
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A case's stored SLA verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseSlaRecord {
+    pub case_id: i64,
+    pub policy_id: Option<i64>,
+    /// `active`, `warning`, `hit` or `missed`; `None` when no policy applies.
+    pub state: Option<String>,
+    /// `earshot_workflow::SlaEvaluation` as JSON.
+    #[schema(value_type = Option<Object>)]
+    pub evaluation: Option<Value>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A reply held for a supervisor's approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApprovalRecord {
+    pub reply_id: i64,
+    pub case_id: i64,
+    pub requested_by: String,
+    /// Why approval is needed: `author_in_training`, `sensitive_case`.
+    pub reasons: Vec<String>,
+    pub requested_at: DateTime<Utc>,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffKind {
+    /// To the manager of a store or location.
+    Location,
+    /// To the owner of a product.
+    Product,
+}
+
+impl HandoffKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffKind::Location => "location",
+            HandoffKind::Product => "product",
+        }
+    }
+    pub fn parse(s: &str) -> Option<HandoffKind> {
+        match s {
+            "location" => Some(HandoffKind::Location),
+            "product" => Some(HandoffKind::Product),
+            _ => None,
+        }
+    }
+}
+
+/// A case handed to a store manager or product owner, and their answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Handoff {
+    pub id: i64,
+    pub case_id: i64,
+    pub kind: HandoffKind,
+    /// The location or product name.
+    pub target: String,
+    /// What the agent asks, with the customer's context.
+    pub message: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub answer: Option<String>,
+    pub answered_by: Option<String>,
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Notification {
+    pub id: i64,
+    pub user: String,
+    /// `sla_warning`, `sla_breach`, `escalation`, `assigned`, `rule`, `handoff`…
+    pub kind: String,
+    pub case_id: Option<i64>,
+    pub text: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// An outbound webhook (Slack-compatible incoming webhook URL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Webhook {
+    pub id: i64,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A payload queued for a webhook; a delivery worker posts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// One line of the audit log: workflow changes (rules, policies, users,
+/// teams, approvals) and case events, in one shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    /// `case` for case events; `rule`, `policy`, `user`, `team`, `reply`…
+    pub entity: String,
+    pub entity_id: String,
+    pub action: String,
+    pub actor: String,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<Value>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// `case`, `rule`, `policy`, `user`, `team`, `reply`, `webhook`.
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor: Option<String>,
+    /// Only records at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only records before this instant.
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+}
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync + 'static {
+    // Teams. Every change is written to the audit log with before/after.
+    async fn teams(&self) -> Result<Vec<TeamRecord>>;
+    async fn team(&self, name: &str) -> Result<Option<TeamRecord>>;
+    async fn put_team(
+        &self,
+        team: &TeamRecord,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TeamRecord>;
+    async fn delete_team(&self, name: &str, actor: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn set_team_cursor(&self, name: &str, cursor: &str) -> Result<()>;
+
+    // Users' workflow profiles.
+    async fn users(&self) -> Result<Vec<UserProfile>>;
+    async fn user(&self, name: &str) -> Result<Option<UserProfile>>;
+    /// Creates or replaces a profile (`teams` is ignored: membership is
+    /// set on teams).
+    async fn put_user(
+        &self,
+        profile: &UserProfile,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UserProfile>;
+    /// Active (new, open, pending) cases per assignee.
+    async fn active_case_counts(&self) -> Result<Vec<(String, i64)>>;
+
+    // Routing rules: every save is a new version; old versions are kept.
+    async fn rule_set_versions(&self) -> Result<Vec<RuleSetVersion>>;
+    async fn current_rule_set(&self) -> Result<Option<RuleSetVersion>>;
+    async fn save_rule_set(
+        &self,
+        rules: &Value,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RuleSetVersion>;
+
+    // SLA policies, as JSON documents whose `id` the store assigns.
+    async fn sla_policies(&self) -> Result<Vec<Value>>;
+    async fn create_sla_policy(
+        &self,
+        policy: &Value,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value>;
+    async fn update_sla_policy(
+        &self,
+        id: i64,
+        policy: &Value,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value>;
+    async fn delete_sla_policy(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()>;
+
+    // Per-case SLA state.
+    async fn case_sla(&self, case_id: i64) -> Result<Option<CaseSlaRecord>>;
+    async fn all_case_sla(&self) -> Result<Vec<CaseSlaRecord>>;
+    async fn save_case_sla(&self, record: &CaseSlaRecord) -> Result<()>;
+    /// Records that `mark` (a warning, breach or escalation step of a
+    /// target cycle) happened on the case; `false` when it already had, so
+    /// each runs once even with several tickers.
+    async fn claim_sla_mark(&self, case_id: i64, mark: &str, now: DateTime<Utc>) -> Result<bool>;
+
+    // Case routing state.
+    async fn set_sensitive(
+        &self,
+        case_id: i64,
+        sensitive: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn is_sensitive(&self, case_id: i64) -> Result<bool>;
+    /// Applies a routing rule's priority override and tags to a case.
+    async fn route_case(
+        &self,
+        case_id: i64,
+        priority: Option<f32>,
+        tags: &[String],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Puts the author on the advocates list (a rule's "send to advocates").
+    async fn add_advocate(
+        &self,
+        source: &str,
+        handle: &str,
+        followers: i64,
+        mention_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    // Reply approvals.
+    async fn request_approval(
+        &self,
+        reply_id: i64,
+        requested_by: &str,
+        reasons: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRecord>;
+    async fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalRecord>>;
+    async fn approval(&self, reply_id: i64) -> Result<Option<ApprovalRecord>>;
+    async fn reply(&self, reply_id: i64) -> Result<Option<Reply>>;
+    /// Records the approval and sends the reply (outbox, first response,
+    /// events) in one transaction.
+    async fn approve_and_send(
+        &self,
+        reply_id: i64,
+        approver: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply>;
+    /// The latest public reply that is sent, approved, or waiting for
+    /// approval: what a new public reply could collide with.
+    async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>>;
+
+    // Handoffs to location managers and product owners.
+    async fn create_handoff(
+        &self,
+        case_id: i64,
+        kind: HandoffKind,
+        target: &str,
+        message: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Handoff>;
+    async fn handoff(&self, id: i64) -> Result<Option<Handoff>>;
+    /// All handoffs, or for `case_id` only.
+    async fn handoffs(&self, case_id: Option<i64>) -> Result<Vec<Handoff>>;
+    /// Stores the answer and adds it to the case as a note, atomically.
+    async fn answer_handoff(
+        &self,
+        id: i64,
+        answer: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Handoff>;
+
+    // Notifications and webhooks.
+    async fn notify(
+        &self,
+        user: &str,
+        kind: &str,
+        case_id: Option<i64>,
+        text: &str,
+        payload: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Notification>;
+    async fn notifications(&self, user: &str, unread_only: bool) -> Result<Vec<Notification>>;
+    async fn mark_notification_read(&self, user: &str, id: i64, now: DateTime<Utc>) -> Result<()>;
+    async fn webhooks(&self) -> Result<Vec<Webhook>>;
+    async fn add_webhook(&self, url: &str, actor: &str, now: DateTime<Utc>) -> Result<Webhook>;
+    async fn delete_webhook(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Queues `payload` for every configured webhook.
+    async fn queue_webhooks(&self, payload: &Value, now: DateTime<Utc>) -> Result<usize>;
+    async fn webhook_deliveries(&self, limit: u32) -> Result<Vec<WebhookDelivery>>;
+
+    // Audit log.
+    async fn record_audit(&self, record: &AuditRecord) -> Result<()>;
+    /// Workflow changes and case events, newest first.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+}

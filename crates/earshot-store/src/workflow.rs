@@ -1,0 +1,1371 @@
+//! The workflow store (teams, profiles, rules, SLA, approvals, handoffs,
+//! notifications, webhooks, audit) on the same pool and SQL conventions as
+//! the core store: epoch-ms timestamps, JSON as text, `$n` placeholders.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use earshot_core::auth::Role;
+use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::reply::{Reply, ReplyStatus};
+use earshot_core::workflow_store::{
+    ApprovalRecord, AuditQuery, AuditRecord, CaseSlaRecord, Handoff, HandoffKind, Notification,
+    RuleSetVersion, TeamRecord, UserProfile, Webhook, WebhookDelivery, WorkflowStore,
+};
+
+use crate::rows::{self, REPLY_COLUMNS, from_ms, ms};
+use crate::{Dialect, SqlStore, db_error};
+
+fn q(sql: &str) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+}
+
+fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(name)
+        .map_err(|e| Error::internal(format!("reading column {name}: {e}")))
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<T> {
+    let raw: String = col(row, name)?;
+    serde_json::from_str(&raw).map_err(|e| Error::internal(format!("column {name}: {e}")))
+}
+
+fn opt_json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<Option<T>> {
+    match col::<Option<String>>(row, name)? {
+        Some(raw) => serde_json::from_str(&raw)
+            .map(Some)
+            .map_err(|e| Error::internal(format!("column {name}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+fn opt_time(row: &AnyRow, name: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(col::<Option<i64>>(row, name)?.map(from_ms))
+}
+
+fn text(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
+}
+
+type Tx = Transaction<'static, Any>;
+
+impl SqlStore {
+    async fn wf_tx(&self) -> Result<Tx> {
+        match self.dialect() {
+            Dialect::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => self.pool().begin().await,
+        }
+        .map_err(|e| db_error("begin", e))
+    }
+
+    async fn wf_rows(&self, query: Query<'static, Any, AnyArguments>) -> Result<Vec<AnyRow>> {
+        query
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| db_error("query", e))
+    }
+
+    async fn wf_team_members(&self, team: &str) -> Result<Vec<String>> {
+        let rows = self
+            .wf_rows(
+                q("SELECT user_name FROM team_members WHERE team = $1 ORDER BY user_name")
+                    .bind(team.to_string()),
+            )
+            .await?;
+        rows.iter().map(|r| col(r, "user_name")).collect()
+    }
+
+    async fn wf_team_from_row(&self, row: &AnyRow) -> Result<TeamRecord> {
+        let name: String = col(row, "name")?;
+        Ok(TeamRecord {
+            members: self.wf_team_members(&name).await?,
+            calendar: opt_json_col(row, "calendar")?,
+            strategy: col(row, "strategy")?,
+            supervisor: col(row, "supervisor")?,
+            round_robin_cursor: col(row, "round_robin_cursor")?,
+            name,
+        })
+    }
+
+    async fn wf_profile_from_row(&self, row: &AnyRow) -> Result<UserProfile> {
+        let name: String = col(row, "name")?;
+        let teams = self
+            .wf_rows(
+                q("SELECT team FROM team_members WHERE user_name = $1 ORDER BY team")
+                    .bind(name.clone()),
+            )
+            .await?
+            .iter()
+            .map(|r| col(r, "team"))
+            .collect::<Result<Vec<String>>>()?;
+        let role: Option<String> = col(row, "role")?;
+        Ok(UserProfile {
+            role: role.as_deref().and_then(Role::parse),
+            in_training: col::<i64>(row, "in_training")? != 0,
+            can_publish: col::<Option<i64>>(row, "can_publish")?.map(|v| v != 0),
+            locations: opt_json_col(row, "locations")?,
+            away: col::<i64>(row, "away")? != 0,
+            capacity: u32::try_from(col::<i64>(row, "capacity")?.max(0)).unwrap_or(u32::MAX),
+            languages: json_col(row, "languages")?,
+            skills: json_col(row, "skills")?,
+            teams,
+            name,
+        })
+    }
+}
+
+async fn audit_tx(tx: &mut Tx, r: &AuditRecord) -> Result<()> {
+    q(
+        "INSERT INTO audit_log (entity, entity_id, action, actor, before, after, at) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(r.entity.clone())
+    .bind(r.entity_id.clone())
+    .bind(r.action.clone())
+    .bind(r.actor.clone())
+    .bind(r.before.as_ref().map(Value::to_string))
+    .bind(r.after.as_ref().map(Value::to_string))
+    .bind(ms(r.at))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("audit", e))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn change(
+    entity: &str,
+    entity_id: impl ToString,
+    action: &str,
+    actor: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+    at: DateTime<Utc>,
+) -> AuditRecord {
+    AuditRecord {
+        entity: entity.into(),
+        entity_id: entity_id.to_string(),
+        action: action.into(),
+        actor: actor.into(),
+        before,
+        after,
+        at,
+    }
+}
+
+async fn event_tx(
+    tx: &mut Tx,
+    case_id: i64,
+    actor: &str,
+    action: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    q(
+        "INSERT INTO events (case_id, actor, action, before, after, at) \
+       VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(case_id)
+    .bind(actor.to_string())
+    .bind(action.to_string())
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("insert event", e))?;
+    Ok(())
+}
+
+async fn commit(tx: Tx) -> Result<()> {
+    tx.commit().await.map_err(|e| db_error("commit", e))
+}
+
+fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
+    Ok(ApprovalRecord {
+        reply_id: col(row, "reply_id")?,
+        case_id: col(row, "case_id")?,
+        requested_by: col(row, "requested_by")?,
+        reasons: json_col(row, "reasons")?,
+        requested_at: from_ms(col(row, "requested_at")?),
+        approved_by: col(row, "approved_by")?,
+        approved_at: opt_time(row, "approved_at")?,
+    })
+}
+
+const HANDOFF_COLUMNS: &str = "id, case_id, kind, target, message, created_by, created_at, \
+    answer, answered_by, answered_at";
+
+fn handoff(row: &AnyRow) -> Result<Handoff> {
+    let kind: String = col(row, "kind")?;
+    Ok(Handoff {
+        id: col(row, "id")?,
+        case_id: col(row, "case_id")?,
+        kind: HandoffKind::parse(&kind)
+            .ok_or_else(|| Error::internal(format!("unknown handoff kind {kind}")))?,
+        target: col(row, "target")?,
+        message: col(row, "message")?,
+        created_by: col(row, "created_by")?,
+        created_at: from_ms(col(row, "created_at")?),
+        answer: col(row, "answer")?,
+        answered_by: col(row, "answered_by")?,
+        answered_at: opt_time(row, "answered_at")?,
+    })
+}
+
+const NOTIFICATION_COLUMNS: &str =
+    "id, user_name, kind, case_id, text, payload, created_at, read_at";
+
+fn notification(row: &AnyRow) -> Result<Notification> {
+    Ok(Notification {
+        id: col(row, "id")?,
+        user: col(row, "user_name")?,
+        kind: col(row, "kind")?,
+        case_id: col(row, "case_id")?,
+        text: col(row, "text")?,
+        payload: json_col(row, "payload")?,
+        created_at: from_ms(col(row, "created_at")?),
+        read_at: opt_time(row, "read_at")?,
+    })
+}
+
+fn rule_set(row: &AnyRow) -> Result<RuleSetVersion> {
+    Ok(RuleSetVersion {
+        version: col(row, "version")?,
+        rules: json_col(row, "rules")?,
+        created_by: col(row, "created_by")?,
+        created_at: from_ms(col(row, "created_at")?),
+    })
+}
+
+fn policy(row: &AnyRow) -> Result<Value> {
+    let mut p: Value = json_col(row, "policy")?;
+    if let Some(o) = p.as_object_mut() {
+        o.insert("id".into(), json!(col::<i64>(row, "id")?));
+    }
+    Ok(p)
+}
+
+fn case_sla(row: &AnyRow) -> Result<CaseSlaRecord> {
+    Ok(CaseSlaRecord {
+        case_id: col(row, "case_id")?,
+        policy_id: col(row, "policy_id")?,
+        state: col(row, "state")?,
+        evaluation: opt_json_col(row, "evaluation")?,
+        updated_at: from_ms(col(row, "updated_at")?),
+    })
+}
+
+fn webhook(row: &AnyRow) -> Result<Webhook> {
+    Ok(Webhook {
+        id: col(row, "id")?,
+        url: col(row, "url")?,
+        created_at: from_ms(col(row, "created_at")?),
+    })
+}
+
+fn audit_record(row: &AnyRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        entity: col(row, "entity")?,
+        entity_id: col::<Option<String>>(row, "entity_id")?.unwrap_or_default(),
+        action: col(row, "action")?,
+        actor: col(row, "actor")?,
+        before: opt_json_col(row, "before")?,
+        after: opt_json_col(row, "after")?,
+        at: from_ms(col(row, "at")?),
+    })
+}
+
+#[async_trait]
+impl WorkflowStore for SqlStore {
+    async fn teams(&self) -> Result<Vec<TeamRecord>> {
+        let rows = self
+            .wf_rows(q(
+                "SELECT name, calendar, strategy, supervisor, round_robin_cursor \
+                 FROM teams ORDER BY name",
+            ))
+            .await?;
+        let mut teams = Vec::with_capacity(rows.len());
+        for r in &rows {
+            teams.push(self.wf_team_from_row(r).await?);
+        }
+        Ok(teams)
+    }
+
+    async fn team(&self, name: &str) -> Result<Option<TeamRecord>> {
+        let rows = self
+            .wf_rows(
+                q(
+                    "SELECT name, calendar, strategy, supervisor, round_robin_cursor \
+                   FROM teams WHERE name = $1",
+                )
+                .bind(name.to_string()),
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => Ok(Some(self.wf_team_from_row(r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_team(
+        &self,
+        team: &TeamRecord,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TeamRecord> {
+        let before = self.team(&team.name).await?;
+        let mut tx = self.wf_tx().await?;
+        q("INSERT INTO teams (name, calendar, strategy, supervisor, round_robin_cursor, updated_at) \
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
+           calendar = $2, strategy = $3, supervisor = $4, updated_at = $6")
+        .bind(team.name.clone())
+        .bind(team.calendar.as_ref().map(Value::to_string))
+        .bind(team.strategy.clone())
+        .bind(team.supervisor.clone())
+        .bind(team.round_robin_cursor.clone())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("save team", e))?;
+        q("DELETE FROM team_members WHERE team = $1")
+            .bind(team.name.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("save team", e))?;
+        let mut members = team.members.clone();
+        members.sort();
+        members.dedup();
+        for m in &members {
+            q("INSERT INTO team_members (team, user_name) VALUES ($1, $2)")
+                .bind(team.name.clone())
+                .bind(m.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("save team member", e))?;
+        }
+        let after = TeamRecord {
+            members,
+            round_robin_cursor: before.as_ref().and_then(|b| b.round_robin_cursor.clone()),
+            ..team.clone()
+        };
+        let action = if before.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        audit_tx(
+            &mut tx,
+            &change(
+                "team",
+                &team.name,
+                action,
+                actor,
+                before.map(|b| json!(b)),
+                Some(json!(after)),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(after)
+    }
+
+    async fn delete_team(&self, name: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        let before = self
+            .team(name)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("team {name:?}")))?;
+        let mut tx = self.wf_tx().await?;
+        for sql in [
+            "DELETE FROM team_members WHERE team = $1",
+            "DELETE FROM teams WHERE name = $1",
+        ] {
+            q(sql)
+                .bind(name.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("delete team", e))?;
+        }
+        audit_tx(
+            &mut tx,
+            &change(
+                "team",
+                name,
+                "deleted",
+                actor,
+                Some(json!(before)),
+                None,
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    async fn set_team_cursor(&self, name: &str, cursor: &str) -> Result<()> {
+        q("UPDATE teams SET round_robin_cursor = $1 WHERE name = $2")
+            .bind(cursor.to_string())
+            .bind(name.to_string())
+            .execute(self.pool())
+            .await
+            .map_err(|e| db_error("team cursor", e))?;
+        Ok(())
+    }
+
+    async fn users(&self) -> Result<Vec<UserProfile>> {
+        let rows = self
+            .wf_rows(q("SELECT * FROM workflow_users ORDER BY name"))
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.wf_profile_from_row(r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserProfile>> {
+        let rows = self
+            .wf_rows(q("SELECT * FROM workflow_users WHERE name = $1").bind(name.to_string()))
+            .await?;
+        match rows.first() {
+            Some(r) => Ok(Some(self.wf_profile_from_row(r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_user(
+        &self,
+        p: &UserProfile,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UserProfile> {
+        let before = self.user(&p.name).await?;
+        let mut tx = self.wf_tx().await?;
+        q("INSERT INTO workflow_users (name, role, in_training, can_publish, locations, away, \
+           capacity, languages, skills, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+           ON CONFLICT (name) DO UPDATE SET role = $2, in_training = $3, can_publish = $4, \
+           locations = $5, away = $6, capacity = $7, languages = $8, skills = $9, updated_at = $10")
+        .bind(p.name.clone())
+        .bind(p.role.map(|r| r.as_str().to_string()))
+        .bind(i64::from(p.in_training))
+        .bind(p.can_publish.map(i64::from))
+        .bind(p.locations.as_ref().map(text).transpose()?)
+        .bind(i64::from(p.away))
+        .bind(i64::from(p.capacity))
+        .bind(text(&p.languages)?)
+        .bind(text(&p.skills)?)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("save user", e))?;
+        let mut after = p.clone();
+        after.teams = before.as_ref().map(|b| b.teams.clone()).unwrap_or_default();
+        let action = if before.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        audit_tx(
+            &mut tx,
+            &change(
+                "user",
+                &p.name,
+                action,
+                actor,
+                before.map(|b| json!(b)),
+                Some(json!(after)),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        self.user(&p.name)
+            .await?
+            .ok_or_else(|| Error::internal("saved user vanished"))
+    }
+
+    async fn active_case_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = self
+            .wf_rows(q(
+                "SELECT assignee, COUNT(*) AS n FROM cases WHERE assignee IS NOT NULL \
+                 AND status IN ('new', 'open', 'pending') GROUP BY assignee",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((col(r, "assignee")?, col(r, "n")?)))
+            .collect()
+    }
+
+    async fn rule_set_versions(&self) -> Result<Vec<RuleSetVersion>> {
+        self.wf_rows(q(
+            "SELECT version, rules, created_by, created_at FROM rule_sets ORDER BY version DESC",
+        ))
+        .await?
+        .iter()
+        .map(rule_set)
+        .collect()
+    }
+
+    async fn current_rule_set(&self) -> Result<Option<RuleSetVersion>> {
+        self.wf_rows(q(
+            "SELECT version, rules, created_by, created_at FROM rule_sets \
+                 ORDER BY version DESC LIMIT 1",
+        ))
+        .await?
+        .first()
+        .map(rule_set)
+        .transpose()
+    }
+
+    async fn save_rule_set(
+        &self,
+        rules: &Value,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RuleSetVersion> {
+        let mut tx = self.wf_tx().await?;
+        let prev = q(
+            "SELECT version, rules, created_by, created_at FROM rule_sets \
+                      ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error("read rules", e))?
+        .as_ref()
+        .map(rule_set)
+        .transpose()?;
+        let version = prev.as_ref().map_or(1, |p| p.version + 1);
+        q("INSERT INTO rule_sets (version, rules, created_by, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(version)
+            .bind(rules.to_string())
+            .bind(actor.to_string())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("save rules", e))?;
+        audit_tx(
+            &mut tx,
+            &change(
+                "rule",
+                version,
+                if prev.is_some() { "updated" } else { "created" },
+                actor,
+                prev.map(|p| json!({"version": p.version, "rules": p.rules})),
+                Some(json!({"version": version, "rules": rules})),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(RuleSetVersion {
+            version,
+            rules: rules.clone(),
+            created_by: actor.to_string(),
+            created_at: from_ms(ms(now)),
+        })
+    }
+
+    async fn sla_policies(&self) -> Result<Vec<Value>> {
+        self.wf_rows(q("SELECT id, policy FROM sla_policies ORDER BY id"))
+            .await?
+            .iter()
+            .map(policy)
+            .collect()
+    }
+
+    async fn create_sla_policy(&self, p: &Value, actor: &str, now: DateTime<Utc>) -> Result<Value> {
+        let mut tx = self.wf_tx().await?;
+        let row = q(
+            "INSERT INTO sla_policies (policy, updated_at) VALUES ($1, $2) \
+                     RETURNING id, policy",
+        )
+        .bind(p.to_string())
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("save policy", e))?;
+        let saved = policy(&row)?;
+        let id: i64 = col(&row, "id")?;
+        audit_tx(
+            &mut tx,
+            &change(
+                "policy",
+                id,
+                "created",
+                actor,
+                None,
+                Some(saved.clone()),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(saved)
+    }
+
+    async fn update_sla_policy(
+        &self,
+        id: i64,
+        p: &Value,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value> {
+        let mut tx = self.wf_tx().await?;
+        let before = q("SELECT id, policy FROM sla_policies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("read policy", e))?
+            .as_ref()
+            .map(policy)
+            .transpose()?
+            .ok_or_else(|| Error::not_found(format!("SLA policy {id}")))?;
+        let row = q(
+            "UPDATE sla_policies SET policy = $1, updated_at = $2 WHERE id = $3 \
+                     RETURNING id, policy",
+        )
+        .bind(p.to_string())
+        .bind(ms(now))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("save policy", e))?;
+        let saved = policy(&row)?;
+        audit_tx(
+            &mut tx,
+            &change(
+                "policy",
+                id,
+                "updated",
+                actor,
+                Some(before),
+                Some(saved.clone()),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(saved)
+    }
+
+    async fn delete_sla_policy(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.wf_tx().await?;
+        let before = q("SELECT id, policy FROM sla_policies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("read policy", e))?
+            .as_ref()
+            .map(policy)
+            .transpose()?
+            .ok_or_else(|| Error::not_found(format!("SLA policy {id}")))?;
+        q("DELETE FROM sla_policies WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("delete policy", e))?;
+        audit_tx(
+            &mut tx,
+            &change("policy", id, "deleted", actor, Some(before), None, now),
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    async fn case_sla(&self, case_id: i64) -> Result<Option<CaseSlaRecord>> {
+        self.wf_rows(
+            q(
+                "SELECT case_id, policy_id, state, evaluation, updated_at FROM case_sla \
+               WHERE case_id = $1",
+            )
+            .bind(case_id),
+        )
+        .await?
+        .first()
+        .map(case_sla)
+        .transpose()
+    }
+
+    async fn all_case_sla(&self) -> Result<Vec<CaseSlaRecord>> {
+        self.wf_rows(q(
+            "SELECT case_id, policy_id, state, evaluation, updated_at FROM case_sla ORDER BY case_id",
+        ))
+        .await?
+        .iter()
+        .map(case_sla)
+        .collect()
+    }
+
+    async fn save_case_sla(&self, r: &CaseSlaRecord) -> Result<()> {
+        q(
+            "INSERT INTO case_sla (case_id, policy_id, state, evaluation, updated_at) \
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id) DO UPDATE SET \
+           policy_id = $2, state = $3, evaluation = $4, updated_at = $5",
+        )
+        .bind(r.case_id)
+        .bind(r.policy_id)
+        .bind(r.state.clone())
+        .bind(r.evaluation.as_ref().map(Value::to_string))
+        .bind(ms(r.updated_at))
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("save case SLA", e))?;
+        Ok(())
+    }
+
+    async fn claim_sla_mark(&self, case_id: i64, mark: &str, now: DateTime<Utc>) -> Result<bool> {
+        let done = q(
+            "INSERT INTO sla_marks (case_id, mark, at) VALUES ($1, $2, $3) \
+                      ON CONFLICT (case_id, mark) DO NOTHING",
+        )
+        .bind(case_id)
+        .bind(mark.to_string())
+        .bind(ms(now))
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("SLA mark", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_sensitive(
+        &self,
+        case_id: i64,
+        sensitive: bool,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let before = self.is_sensitive(case_id).await?;
+        let mut tx = self.wf_tx().await?;
+        q(
+            "INSERT INTO case_flags (case_id, sensitive, updated_at) VALUES ($1, $2, $3) \
+           ON CONFLICT (case_id) DO UPDATE SET sensitive = $2, updated_at = $3",
+        )
+        .bind(case_id)
+        .bind(i64::from(sensitive))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("mark sensitive", e))?;
+        event_tx(
+            &mut tx,
+            case_id,
+            actor,
+            "case.sensitivity_changed",
+            Some(json!({"sensitive": before})),
+            Some(json!({"sensitive": sensitive})),
+            now,
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    async fn is_sensitive(&self, case_id: i64) -> Result<bool> {
+        let rows = self
+            .wf_rows(q("SELECT sensitive FROM case_flags WHERE case_id = $1").bind(case_id))
+            .await?;
+        Ok(match rows.first() {
+            Some(r) => col::<i64>(r, "sensitive")? != 0,
+            None => false,
+        })
+    }
+
+    async fn route_case(
+        &self,
+        case_id: i64,
+        priority: Option<f32>,
+        tags: &[String],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.wf_tx().await?;
+        let row = q("SELECT priority, tags FROM cases WHERE id = $1")
+            .bind(case_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("read case", e))?
+            .ok_or_else(|| Error::not_found(format!("case {case_id}")))?;
+        let old_priority: f64 = col(&row, "priority")?;
+        let old_tags: Vec<String> = json_col(&row, "tags")?;
+        let mut new_tags = old_tags.clone();
+        for t in tags {
+            if !new_tags.contains(t) {
+                new_tags.push(t.clone());
+            }
+        }
+        let new_priority = priority.map_or(old_priority, f64::from);
+        q("UPDATE cases SET priority = $1, tags = $2, updated_at = $3 WHERE id = $4")
+            .bind(new_priority)
+            .bind(text(&new_tags)?)
+            .bind(ms(now))
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("route case", e))?;
+        event_tx(
+            &mut tx,
+            case_id,
+            actor,
+            "case.routed",
+            Some(json!({"priority": old_priority, "tags": old_tags})),
+            Some(json!({"priority": new_priority, "tags": new_tags})),
+            now,
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    async fn add_advocate(
+        &self,
+        source: &str,
+        handle: &str,
+        followers: i64,
+        mention_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        q(
+            "INSERT INTO advocates (source, handle, followers, positive_mentions, last_mention_id, \
+           last_seen) VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (source, handle) DO UPDATE SET \
+           followers = $3, last_mention_id = $4, last_seen = $5, \
+           positive_mentions = CASE WHEN advocates.last_mention_id = $4 \
+           THEN advocates.positive_mentions ELSE advocates.positive_mentions + 1 END",
+        )
+        .bind(source.to_string())
+        .bind(handle.to_string())
+        .bind(followers)
+        .bind(mention_id)
+        .bind(ms(now))
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("add advocate", e))?;
+        Ok(())
+    }
+
+    async fn request_approval(
+        &self,
+        reply_id: i64,
+        requested_by: &str,
+        reasons: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRecord> {
+        let reply = self
+            .reply(reply_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+        let mut tx = self.wf_tx().await?;
+        let row = q(
+            "INSERT INTO reply_approvals (reply_id, case_id, requested_by, reasons, \
+                     requested_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        )
+        .bind(reply_id)
+        .bind(reply.case_id)
+        .bind(requested_by.to_string())
+        .bind(text(&reasons)?)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("request approval", e))?;
+        let record = approval(&row)?;
+        event_tx(
+            &mut tx,
+            reply.case_id,
+            requested_by,
+            "reply.approval_requested",
+            None,
+            Some(json!({"reply_id": reply_id, "reasons": reasons})),
+            now,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(record)
+    }
+
+    async fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalRecord>> {
+        let sql = if pending_only {
+            "SELECT * FROM reply_approvals WHERE approved_at IS NULL ORDER BY requested_at, reply_id"
+        } else {
+            "SELECT * FROM reply_approvals ORDER BY requested_at, reply_id"
+        };
+        self.wf_rows(q(sql)).await?.iter().map(approval).collect()
+    }
+
+    async fn approval(&self, reply_id: i64) -> Result<Option<ApprovalRecord>> {
+        self.wf_rows(q("SELECT * FROM reply_approvals WHERE reply_id = $1").bind(reply_id))
+            .await?
+            .first()
+            .map(approval)
+            .transpose()
+    }
+
+    async fn reply(&self, reply_id: i64) -> Result<Option<Reply>> {
+        self.wf_rows(
+            q(&format!(
+                "SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"
+            ))
+            .bind(reply_id),
+        )
+        .await?
+        .first()
+        .map(rows::reply)
+        .transpose()
+    }
+
+    async fn approve_and_send(
+        &self,
+        reply_id: i64,
+        approver: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply> {
+        let mut tx = self.wf_tx().await?;
+        let reply = q(&format!(
+            "SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"
+        ))
+        .bind(reply_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error("read reply", e))?
+        .as_ref()
+        .map(rows::reply)
+        .transpose()?
+        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+        if reply.status != ReplyStatus::Draft {
+            return Err(Error::new(
+                ErrorCode::InvalidTransition,
+                format!("reply {reply_id} is already {}", reply.status.as_str()),
+            ));
+        }
+        let case = q("SELECT source, author_handle FROM cases WHERE id = $1")
+            .bind(reply.case_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| db_error("read case", e))?;
+        let source: String = col(&case, "source")?;
+        let recipient: String = col(&case, "author_handle")?;
+        q("UPDATE replies SET status = 'sent', approved_by = $1, sent_at = $2 WHERE id = $3")
+            .bind(approver.to_string())
+            .bind(ms(now))
+            .bind(reply_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("approve reply", e))?;
+        q("UPDATE reply_approvals SET approved_by = $1, approved_at = $2 WHERE reply_id = $3")
+            .bind(approver.to_string())
+            .bind(ms(now))
+            .bind(reply_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("approve reply", e))?;
+        q(
+            "INSERT INTO outbox (reply_id, source, recipient, visibility, body, created_at) \
+           VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(reply_id)
+        .bind(source)
+        .bind(recipient)
+        .bind(reply.visibility.as_str())
+        .bind(reply.body.clone())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("queue reply", e))?;
+        // The approved reply is the brand's answer: it stops the first-response clock.
+        q(
+            "UPDATE cases SET first_response_at = COALESCE(first_response_at, $1), \
+           status = CASE WHEN status = 'new' THEN 'open' ELSE status END, updated_at = $1 \
+           WHERE id = $2",
+        )
+        .bind(ms(now))
+        .bind(reply.case_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("first response", e))?;
+        let after = json!({"reply_id": reply_id, "status": "sent", "approved_by": approver,
+            "author": reply.author, "visibility": reply.visibility});
+        event_tx(
+            &mut tx,
+            reply.case_id,
+            approver,
+            "reply.approved",
+            Some(json!({"reply_id": reply_id, "status": "draft"})),
+            Some(after.clone()),
+            now,
+        )
+        .await?;
+        audit_tx(
+            &mut tx,
+            &change(
+                "reply",
+                reply_id,
+                "approved",
+                approver,
+                Some(json!({"status": "draft", "author": reply.author})),
+                Some(after),
+                now,
+            ),
+        )
+        .await?;
+        let sent = q(&format!(
+            "SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"
+        ))
+        .bind(reply_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("read reply", e))?;
+        let sent = rows::reply(&sent)?;
+        commit(tx).await?;
+        Ok(sent)
+    }
+
+    async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>> {
+        self.wf_rows(
+            q(&format!(
+                "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 AND visibility = 'public' \
+                 AND (status IN ('sent', 'approved') OR id IN \
+                 (SELECT reply_id FROM reply_approvals WHERE approved_at IS NULL)) \
+                 ORDER BY id DESC LIMIT 1"
+            ))
+            .bind(case_id),
+        )
+        .await?
+        .first()
+        .map(rows::reply)
+        .transpose()
+    }
+
+    async fn create_handoff(
+        &self,
+        case_id: i64,
+        kind: HandoffKind,
+        target: &str,
+        message: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Handoff> {
+        let mut tx = self.wf_tx().await?;
+        let column = match kind {
+            HandoffKind::Location => "location",
+            HandoffKind::Product => "product",
+        };
+        let updated = q(&format!(
+            "UPDATE cases SET {column} = $1, updated_at = $2 WHERE id = $3"
+        ))
+        .bind(target.to_string())
+        .bind(ms(now))
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("hand off", e))?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::not_found(format!("case {case_id}")));
+        }
+        let row = q(&format!(
+            "INSERT INTO handoffs (case_id, kind, target, message, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {HANDOFF_COLUMNS}"
+        ))
+        .bind(case_id)
+        .bind(kind.as_str())
+        .bind(target.to_string())
+        .bind(message.to_string())
+        .bind(actor.to_string())
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("hand off", e))?;
+        let h = handoff(&row)?;
+        event_tx(
+            &mut tx,
+            case_id,
+            actor,
+            "case.handed_off",
+            None,
+            Some(json!({"handoff_id": h.id, "kind": kind, "target": target})),
+            now,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(h)
+    }
+
+    async fn handoff(&self, id: i64) -> Result<Option<Handoff>> {
+        self.wf_rows(
+            q(&format!(
+                "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE id = $1"
+            ))
+            .bind(id),
+        )
+        .await?
+        .first()
+        .map(handoff)
+        .transpose()
+    }
+
+    async fn handoffs(&self, case_id: Option<i64>) -> Result<Vec<Handoff>> {
+        let query = match case_id {
+            Some(id) => q(&format!(
+                "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE case_id = $1 ORDER BY id"
+            ))
+            .bind(id),
+            None => q(&format!(
+                "SELECT {HANDOFF_COLUMNS} FROM handoffs ORDER BY id"
+            )),
+        };
+        self.wf_rows(query).await?.iter().map(handoff).collect()
+    }
+
+    async fn answer_handoff(
+        &self,
+        id: i64,
+        answer: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Handoff> {
+        let mut tx = self.wf_tx().await?;
+        let row = q(&format!(
+            "UPDATE handoffs SET answer = $1, answered_by = $2, answered_at = $3 \
+             WHERE id = $4 AND answer IS NULL RETURNING {HANDOFF_COLUMNS}"
+        ))
+        .bind(answer.to_string())
+        .bind(actor.to_string())
+        .bind(ms(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error("answer handoff", e))?
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::Conflict,
+                format!("handoff {id} does not exist or is already answered"),
+            )
+        })?;
+        let h = handoff(&row)?;
+        // The answer comes back into the case as an internal note.
+        q("INSERT INTO notes (case_id, author, body, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(h.case_id)
+            .bind(actor.to_string())
+            .bind(format!("Answer from {} ({}): {answer}", actor, h.target))
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("answer handoff", e))?;
+        event_tx(
+            &mut tx,
+            h.case_id,
+            actor,
+            "handoff.answered",
+            None,
+            Some(json!({"handoff_id": id, "target": h.target})),
+            now,
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(h)
+    }
+
+    async fn notify(
+        &self,
+        user: &str,
+        kind: &str,
+        case_id: Option<i64>,
+        text_: &str,
+        payload: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Notification> {
+        let row = q(&format!(
+            "INSERT INTO notifications (user_name, kind, case_id, text, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {NOTIFICATION_COLUMNS}"
+        ))
+        .bind(user.to_string())
+        .bind(kind.to_string())
+        .bind(case_id)
+        .bind(text_.to_string())
+        .bind(payload.to_string())
+        .bind(ms(now))
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| db_error("notify", e))?;
+        notification(&row)
+    }
+
+    async fn notifications(&self, user: &str, unread_only: bool) -> Result<Vec<Notification>> {
+        let extra = if unread_only {
+            " AND read_at IS NULL"
+        } else {
+            ""
+        };
+        self.wf_rows(
+            q(&format!(
+                "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE user_name = $1{extra} \
+                 ORDER BY id DESC LIMIT 500"
+            ))
+            .bind(user.to_string()),
+        )
+        .await?
+        .iter()
+        .map(notification)
+        .collect()
+    }
+
+    async fn mark_notification_read(&self, user: &str, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let done = q("UPDATE notifications SET read_at = COALESCE(read_at, $1) \
+                      WHERE id = $2 AND user_name = $3")
+        .bind(ms(now))
+        .bind(id)
+        .bind(user.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("read notification", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!("notification {id}")));
+        }
+        Ok(())
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>> {
+        self.wf_rows(q("SELECT id, url, created_at FROM webhooks ORDER BY id"))
+            .await?
+            .iter()
+            .map(webhook)
+            .collect()
+    }
+
+    async fn add_webhook(&self, url: &str, actor: &str, now: DateTime<Utc>) -> Result<Webhook> {
+        let mut tx = self.wf_tx().await?;
+        let row = q("INSERT INTO webhooks (url, created_at) VALUES ($1, $2) \
+                     RETURNING id, url, created_at")
+        .bind(url.to_string())
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("add webhook", e))?;
+        let w = webhook(&row)?;
+        audit_tx(
+            &mut tx,
+            &change("webhook", w.id, "created", actor, None, Some(json!(w)), now),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(w)
+    }
+
+    async fn delete_webhook(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.wf_tx().await?;
+        for sql in [
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
+            "DELETE FROM webhooks WHERE id = $1",
+        ] {
+            let done = q(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("delete webhook", e))?;
+            if sql.contains("FROM webhooks") && done.rows_affected() == 0 {
+                return Err(Error::not_found(format!("webhook {id}")));
+            }
+        }
+        audit_tx(
+            &mut tx,
+            &change("webhook", id, "deleted", actor, None, None, now),
+        )
+        .await?;
+        commit(tx).await
+    }
+
+    async fn queue_webhooks(&self, payload: &Value, now: DateTime<Utc>) -> Result<usize> {
+        let done = q(
+            "INSERT INTO webhook_deliveries (webhook_id, payload, created_at) \
+                      SELECT id, $1, $2 FROM webhooks",
+        )
+        .bind(payload.to_string())
+        .bind(ms(now))
+        .execute(self.pool())
+        .await
+        .map_err(|e| db_error("queue webhook", e))?;
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    async fn webhook_deliveries(&self, limit: u32) -> Result<Vec<WebhookDelivery>> {
+        self.wf_rows(
+            q(
+                "SELECT id, webhook_id, payload, created_at, delivered_at FROM webhook_deliveries \
+               ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit.clamp(1, 500))),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(WebhookDelivery {
+                id: col(r, "id")?,
+                webhook_id: col(r, "webhook_id")?,
+                payload: json_col(r, "payload")?,
+                created_at: from_ms(col(r, "created_at")?),
+                delivered_at: opt_time(r, "delivered_at")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn record_audit(&self, record: &AuditRecord) -> Result<()> {
+        let mut tx = self.wf_tx().await?;
+        audit_tx(&mut tx, record).await?;
+        commit(tx).await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let mut clauses = Vec::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut ints: Vec<i64> = Vec::new();
+        // Text binds first ($1..), then times: placeholders are numbered in bind order.
+        for (column, value) in [
+            ("entity", &query.entity),
+            ("entity_id", &query.entity_id),
+            ("actor", &query.actor),
+        ] {
+            if let Some(v) = value {
+                texts.push(v.clone());
+                clauses.push(format!("{column} = ${}", texts.len()));
+            }
+        }
+        for (op, value) in [(">=", query.since), ("<", query.until)] {
+            if let Some(t) = value {
+                ints.push(ms(t));
+                clauses.push(format!("at {op} ${}", texts.len() + ints.len()));
+            }
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let limit = i64::from(query.limit.unwrap_or(100).clamp(1, 1000));
+        let sql = format!(
+            "SELECT entity, entity_id, action, actor, before, after, at FROM ( \
+             SELECT entity, entity_id, action, actor, before, after, at, id, 1 AS src FROM audit_log \
+             UNION ALL \
+             SELECT 'case' AS entity, CAST(case_id AS TEXT) AS entity_id, action, actor, before, \
+             after, at, id, 0 AS src FROM events) a{filter} \
+             ORDER BY at DESC, src DESC, id DESC LIMIT ${}",
+            texts.len() + ints.len() + 1
+        );
+        let mut query_ = q(&sql);
+        for t in texts {
+            query_ = query_.bind(t);
+        }
+        for i in ints {
+            query_ = query_.bind(i);
+        }
+        self.wf_rows(query_.bind(limit))
+            .await?
+            .iter()
+            .map(audit_record)
+            .collect()
+    }
+}
