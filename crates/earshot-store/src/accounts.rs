@@ -441,9 +441,18 @@ impl Accounts for SqlStore {
         }
         let limit = w.placeholder(Bind::Int(query.limit.clamp(1, MAX_PAGE).into()));
         let offset = w.placeholder(Bind::Int(query.offset.into()));
+        // SQLite's planner without statistics prefers the assignee or status
+        // index and sorts the whole queue; walking the partial queue index in
+        // order stops after one page (see docs/PERFORMANCE.md, "Desk").
+        // Text search keeps the planner's choice: FTS narrows first.
+        let hint = if self.dialect() == Dialect::Sqlite && !query.any_status && query.q.is_none() {
+            " INDEXED BY cases_inbox"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases{} ORDER BY priority DESC, created_at ASC, id ASC \
-             LIMIT {limit} OFFSET {offset}",
+            "SELECT {CASE_COLUMNS} FROM cases{hint}{} ORDER BY priority DESC, created_at ASC, \
+             id ASC LIMIT {limit} OFFSET {offset}",
             w.sql()
         );
         self.rows(w.bind(q(sql)), "inbox")
