@@ -245,6 +245,14 @@ impl Engine {
         &self.inner.sentiment
     }
 
+    pub fn complaint_model(&self) -> &LinearModel {
+        &self.inner.complaint
+    }
+
+    pub fn category_model(&self) -> &LinearModel {
+        &self.inner.category
+    }
+
     pub fn taxonomy_names(&self) -> &[String] {
         &self.inner.taxonomy.names
     }

@@ -199,6 +199,15 @@ pub struct TrainParams {
     pub seed: u64,
     /// Weight classes inversely to their frequency (better macro recall).
     pub balanced: bool,
+    /// NB-LR: scale each (bucket, class) input by its naive-Bayes log-count
+    /// ratio with this add-α smoothing (0 = off). The ratios are folded into
+    /// the exported weights, so inference is unchanged.
+    #[serde(default)]
+    pub nb_alpha: f32,
+    /// Return the average of the weights over all updates after the first
+    /// epoch (averaged SGD) instead of the last weights.
+    #[serde(default)]
+    pub average: bool,
 }
 
 /// Small deterministic RNG (SplitMix64) so training is reproducible everywhere.
@@ -253,19 +262,35 @@ pub fn train(
             }
         })
         .collect();
+    let r = (p.nb_alpha > 0.0).then(|| nb_ratios(examples, k, p.bits, p.nb_alpha));
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let mut rng = SplitMix(p.seed);
     let mut z = vec![0f32; k];
     const EPS: f32 = 1e-6;
-    for _ in 0..p.epochs {
+    // averaged weights: avg = w - u / steps, with u += step · Δw
+    let mut u = vec![0f32; if p.average { buckets * k } else { 0 }];
+    let mut ud = vec![0f32; n_dense * k];
+    let mut ub = vec![0f32; k];
+    let mut step = 0f32;
+    for epoch in 0..p.epochs {
         rng.shuffle(&mut order);
+        let avg = p.average && (epoch > 0 || p.epochs == 1);
         for &i in &order {
             let e = &examples[i];
             z.copy_from_slice(&bias);
             for &(h, v) in &e.feats {
                 let b = (h >> shift) as usize * k;
-                for j in 0..k {
-                    z[j] += v * w[b + j];
+                match &r {
+                    Some(r) => {
+                        for j in 0..k {
+                            z[j] += v * w[b + j] * r[b + j];
+                        }
+                    }
+                    None => {
+                        for j in 0..k {
+                            z[j] += v * w[b + j];
+                        }
+                    }
                 }
             }
             for (d, x) in e.dense.iter().enumerate().take(n_dense) {
@@ -281,22 +306,57 @@ pub fn train(
             for &(h, v) in &e.feats {
                 let b = (h >> shift) as usize * k;
                 for j in 0..k {
-                    let gr = z[j] * v + p.l2 * w[b + j];
+                    let x = match &r {
+                        Some(r) => v * r[b + j],
+                        None => v,
+                    };
+                    let gr = z[j] * x + p.l2 * w[b + j];
                     g[b + j] += gr * gr;
-                    w[b + j] -= p.lr * gr / (g[b + j] + EPS).sqrt();
+                    let dw = p.lr * gr / (g[b + j] + EPS).sqrt();
+                    w[b + j] -= dw;
+                    if avg {
+                        u[b + j] -= step * dw;
+                    }
                 }
             }
             for (d, x) in e.dense.iter().enumerate().take(n_dense) {
                 for j in 0..k {
                     let gr = z[j] * x;
                     gd[d * k + j] += gr * gr;
-                    wd[d * k + j] -= p.lr * gr / (gd[d * k + j] + EPS).sqrt();
+                    let dw = p.lr * gr / (gd[d * k + j] + EPS).sqrt();
+                    wd[d * k + j] -= dw;
+                    if avg {
+                        ud[d * k + j] -= step * dw;
+                    }
                 }
             }
             for j in 0..k {
                 gb[j] += z[j] * z[j];
-                bias[j] -= p.lr * z[j] / (gb[j] + EPS).sqrt();
+                let dw = p.lr * z[j] / (gb[j] + EPS).sqrt();
+                bias[j] -= dw;
+                if avg {
+                    ub[j] -= step * dw;
+                }
             }
+            if avg {
+                step += 1.0;
+            }
+        }
+    }
+    if step > 0.0 {
+        for (w, u) in w.iter_mut().zip(&u) {
+            *w -= u / step;
+        }
+        for (w, u) in wd.iter_mut().zip(&ud) {
+            *w -= u / step;
+        }
+        for (w, u) in bias.iter_mut().zip(&ub) {
+            *w -= u / step;
+        }
+    }
+    if let Some(r) = &r {
+        for (w, r) in w.iter_mut().zip(r) {
+            *w *= r;
         }
     }
     let header = Header {
@@ -311,6 +371,39 @@ pub fn train(
         info: serde_json::json!({ "params": p }),
     };
     LinearModel::from_f32(header, &w)
+}
+
+/// Naive-Bayes log-count ratios per (bucket, class): how much more often a
+/// bucket fires in class `j` than in the other classes (Wang & Manning 2012,
+/// one-vs-rest), from weighted presence counts with add-`alpha` smoothing.
+fn nb_ratios(examples: &[Example], k: usize, bits: u32, alpha: f32) -> Vec<f32> {
+    let buckets = 1usize << bits;
+    let shift = 64 - bits;
+    let mut c = vec![0f32; buckets * k];
+    for e in examples {
+        for &(h, _) in &e.feats {
+            c[(h >> shift) as usize * k + e.label] += e.weight;
+        }
+    }
+    let mut class_tot = vec![0f64; k];
+    let mut all = vec![0f32; buckets];
+    for b in 0..buckets {
+        for j in 0..k {
+            class_tot[j] += f64::from(c[b * k + j] + alpha);
+            all[b] += c[b * k + j];
+        }
+    }
+    let grand: f64 = class_tot.iter().sum();
+    let mut r = vec![0f32; buckets * k];
+    for b in 0..buckets {
+        for j in 0..k {
+            let pj = f64::from(c[b * k + j] + alpha) / class_tot[j];
+            let rest = f64::from(all[b] - c[b * k + j]) + f64::from(alpha) * (k as f64 - 1.0);
+            let qj = rest / (grand - class_tot[j]);
+            r[b * k + j] = (pj / qj).ln().abs() as f32;
+        }
+    }
+    r
 }
 
 /// Fits the softmax temperature minimising log-loss on held-out examples.

@@ -372,7 +372,7 @@ async fn route_one(
                     )
                 }),
             };
-            send(state, case, &event, &[user.clone()], now).await?;
+            send(state, case, &event, std::slice::from_ref(user), now).await?;
         }
     }
     let mut tags = out.tags.clone();
@@ -755,43 +755,40 @@ pub async fn run_sla_tick(state: &AppState, now: DateTime<Utc>) -> Result<TickRe
         };
         for t in &eval.targets {
             let tag = format!("{:?}:{}", t.kind, t.cycle).to_lowercase();
-            match t.status {
-                TargetStatus::Warning => {
-                    if state
-                        .workflow
-                        .claim_sla_mark(id, &format!("warning:{tag}"), now)
-                        .await?
-                    {
-                        let event = NotificationEvent::SlaWarning {
-                            target: t.kind,
-                            due_at: t.due_at.unwrap_or(now),
-                            remaining_seconds: t.remaining_seconds,
-                        };
-                        send(state, case, &event, &assignee_or_sup(&sup), now).await?;
-                        report.warnings += 1;
-                    }
-                }
+            let (mark, event, to) = match t.status {
+                TargetStatus::Warning => (
+                    format!("warning:{tag}"),
+                    NotificationEvent::SlaWarning {
+                        target: t.kind,
+                        due_at: t.due_at.unwrap_or(now),
+                        remaining_seconds: t.remaining_seconds,
+                    },
+                    assignee_or_sup(&sup),
+                ),
                 TargetStatus::Missed => {
-                    if state
-                        .workflow
-                        .claim_sla_mark(id, &format!("breach:{tag}"), now)
-                        .await?
+                    let mut to = assignee_or_sup(&sup);
+                    if let Some(s) = &sup
+                        && !to.contains(s)
                     {
-                        let event = NotificationEvent::SlaBreach {
-                            target: t.kind,
-                            due_at: t.due_at.unwrap_or(now),
-                        };
-                        let mut to = assignee_or_sup(&sup);
-                        if let Some(s) = &sup
-                            && !to.contains(s)
-                        {
-                            to.push(s.clone());
-                        }
-                        send(state, case, &event, &to, now).await?;
-                        report.breaches += 1;
+                        to.push(s.clone());
                     }
+                    let event = NotificationEvent::SlaBreach {
+                        target: t.kind,
+                        due_at: t.due_at.unwrap_or(now),
+                    };
+                    (format!("breach:{tag}"), event, to)
                 }
-                _ => {}
+                _ => continue,
+            };
+            // Each warning and breach of a target cycle is sent once.
+            if !state.workflow.claim_sla_mark(id, &mark, now).await? {
+                continue;
+            }
+            send(state, case, &event, &to, now).await?;
+            if t.status == TargetStatus::Warning {
+                report.warnings += 1;
+            } else {
+                report.breaches += 1;
             }
         }
         for due in &eval.escalations_due {

@@ -1,0 +1,395 @@
+//! Hyper-parameter exploration on validation splits carved from the TRAIN
+//! portions only (never the reported dev splits, unless `DEV=1`).
+//! `cargo run --release -p earshot-analysis --example tune -- sent|comp|cat`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::type_complexity,
+    clippy::needless_range_loop
+)]
+
+use earshot_analysis::data::{Row, Split, Task, normalise_label, read_labelled, read_tweeteval};
+use earshot_analysis::eval::metrics;
+use earshot_analysis::model::{Example, LinearModel, TrainParams, train};
+use earshot_analysis::text::{Feat, fnv, mix};
+use earshot_analysis::train::bare_engine;
+use earshot_analysis::{Engine, SENTIMENT_LABELS};
+use std::path::Path;
+
+fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+fn inner(r: &Row) -> bool {
+    let salt: u64 = env("SALT", 0xabcdef);
+    mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5)
+}
+
+/// tweet_id -> airline_sentiment_confidence
+fn confidences(p: &Path) -> std::collections::HashMap<String, f32> {
+    let mut rdr = csv::Reader::from_path(p).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let id = h.iter().position(|c| c == "tweet_id").unwrap();
+    let c = h
+        .iter()
+        .position(|c| c == "airline_sentiment_confidence")
+        .unwrap();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[id].trim().to_string(), r[c].parse().unwrap_or(1.0))
+        })
+        .collect()
+}
+
+fn norm(rows: Vec<Row>) -> Vec<Row> {
+    rows.into_iter()
+        .filter_map(|r| normalise_label(Task::Sentiment, &r.label).map(|label| Row { label, ..r }))
+        .collect()
+}
+
+fn charw(mut f: Vec<(u64, f32)>) -> Vec<(u64, f32)> {
+    let cw: f32 = env("CHARW", 1.0);
+    if cw != 1.0 && !f.is_empty() {
+        let v0 = f[0].1;
+        if let Some(i) = f.iter().position(|x| x.1 != v0) {
+            for x in &mut f[i..] {
+                x.1 *= cw;
+            }
+            if cw == 0.0 {
+                f.truncate(i);
+            }
+        }
+    }
+    f
+}
+
+fn ex(fe: &Engine, rows: &[Row], labels: &[&str], w: f32) -> Vec<Example> {
+    rows.iter()
+        .filter_map(|r| {
+            let label = labels.iter().position(|l| *l == r.label)?;
+            let (feats, dense) = fe.features(&r.text);
+            Some(Example {
+                feats: charw(feats),
+                dense,
+                label,
+                weight: w,
+            })
+        })
+        .collect()
+}
+
+fn score(m: &LinearModel, ex: &[Example], bias: &[f32]) -> (f64, f64) {
+    let k = m.k();
+    let labels: Vec<String> = m.labels().to_vec();
+    let mut gold = vec![];
+    let mut pred = vec![];
+    let mut out = vec![0f32; k];
+    for e in ex {
+        let f: Vec<Feat> = e
+            .feats
+            .iter()
+            .map(|&(hash, val)| Feat {
+                hash,
+                val,
+                tok: u32::MAX,
+            })
+            .collect();
+        m.predict(&f, &e.dense, &mut out);
+        for j in 0..k {
+            out[j] = out[j].ln() + bias.get(j).copied().unwrap_or(0.0);
+        }
+        let p = (0..k).fold(0, |b, j| if out[j] > out[b] { j } else { b });
+        gold.push(e.label);
+        pred.push(p);
+    }
+    let r = metrics("x", &labels, &gold, &pred);
+    (r.macro_f1, r.macro_recall)
+}
+
+fn params() -> TrainParams {
+    TrainParams {
+        bits: env("BITS", 17),
+        epochs: env("EPOCHS", 4),
+        lr: env("LR", 0.1),
+        l2: env("L2", 1e-6),
+        seed: 42,
+        balanced: env("BAL", 1) == 1,
+        nb_alpha: env("NB", 0.0),
+        average: env("AVG", 0) == 1,
+    }
+}
+
+fn main() {
+    let d = Path::new("../shared/data");
+    let what = std::env::args().nth(1).unwrap();
+    let dev = env("DEV", 0) == 1;
+    let fe = bare_engine();
+    let lab: Vec<String> = SENTIMENT_LABELS.iter().map(|s| s.to_string()).collect();
+    match what.as_str() {
+        "sent" => {
+            let te = norm(read_tweeteval(&d.join("tweeteval/train_text.txt")).unwrap());
+            let air_path = d.join("airline/train.csv");
+            let (air, _) =
+                read_labelled(&air_path, Task::Sentiment, "text", None, Split::Train).unwrap();
+            let (air_dev, _) =
+                read_labelled(&air_path, Task::Sentiment, "text", None, Split::Dev).unwrap();
+            let te_dev = norm(read_tweeteval(&d.join("tweeteval/val_text.txt")).unwrap());
+            // TweetEval train has no ids: inner split by text hash, 1 in 5
+            let (te_v, te_t): (Vec<Row>, Vec<Row>) = if dev {
+                (te_dev, te)
+            } else {
+                te.into_iter().partition(inner)
+            };
+            let (air_v, air_t): (Vec<Row>, Vec<Row>) = if dev {
+                (air_dev, air)
+            } else {
+                air.into_iter().partition(inner)
+            };
+            let aw: f32 = env("AW", 3.0);
+            let tw: f32 = env("TW", 1.0);
+            let mut exs = ex(&fe, &te_t, &SENTIMENT_LABELS, tw);
+            // per-domain class balancing
+            let dombal = env("DOMBAL", 0) == 1;
+            let mut air_ex = ex(&fe, &air_t, &SENTIMENT_LABELS, aw);
+            let conf_mode: u32 = env("CONF", 0);
+            if conf_mode > 0 {
+                let cm = confidences(&air_path);
+                let mut kept = vec![];
+                for (e, r) in air_ex.into_iter().zip(&air_t) {
+                    let c = cm.get(r.split_key().trim()).copied().unwrap_or(1.0);
+                    match conf_mode {
+                        1 => kept.push(Example {
+                            weight: e.weight * c,
+                            ..e
+                        }),
+                        2 => {
+                            if c >= env("CMIN", 0.6) {
+                                kept.push(e)
+                            }
+                        }
+                        _ => kept.push(Example {
+                            weight: e.weight * c * c,
+                            ..e
+                        }),
+                    }
+                }
+                air_ex = kept;
+            }
+            if dombal {
+                for set in [&mut exs, &mut air_ex] {
+                    let mut c = [0f32; 3];
+                    for e in set.iter() {
+                        c[e.label] += 1.0;
+                    }
+                    let n: f32 = c.iter().sum();
+                    for e in set.iter_mut() {
+                        e.weight *= n / (3.0 * c[e.label]);
+                    }
+                }
+            }
+            exs.extend(air_ex);
+            if env("ML", 1) == 1 {
+                for l in [
+                    "arabic",
+                    "french",
+                    "german",
+                    "hindi",
+                    "italian",
+                    "portuguese",
+                    "spanish",
+                ] {
+                    let rows = norm(
+                        read_tweeteval(&d.join("multilingual").join(l).join("train_text.txt"))
+                            .unwrap(),
+                    );
+                    exs.extend(ex(&fe, &rows, &SENTIMENT_LABELS, env("MW", 1.0)));
+                }
+            }
+            let mut p = params();
+            if dombal {
+                p.balanced = false;
+            }
+            let m = train("s", &lab, earshot_analysis::text::N_DENSE, &exs, &p);
+            let tv = ex(&fe, &te_v, &SENTIMENT_LABELS, 1.0);
+            let av = ex(&fe, &air_v, &SENTIMENT_LABELS, 1.0);
+            if env("GRID", 0) == 1 {
+                for b1 in [-0.4f32, -0.2, 0.0, 0.2] {
+                    for b2 in [-0.4f32, -0.2, 0.0, 0.2] {
+                        let (_, ter) = score(&m, &tv, &[0.0, b1, b2]);
+                        let (af, _) = score(&m, &av, &[0.0, b1, b2]);
+                        println!("bias {b1} {b2}: te {ter:.4} air {af:.4}");
+                    }
+                }
+            }
+            if let Ok(path) = std::env::var("SAVE") {
+                std::fs::write(path, m.to_bytes().unwrap()).unwrap();
+            }
+            let (_, ter) = score(&m, &tv, &[]);
+            let (af, _) = score(&m, &av, &[]);
+            println!(
+                "{} te_recall {ter:.4} air_f1 {af:.4}  {:?} aw={aw} tw={tw} dombal={dombal}",
+                if dev { "DEV" } else { "inner" },
+                p
+            );
+        }
+        "comp" => {
+            let sm = LinearModel::from_bytes(
+                &std::fs::read(std::env::var("SENT").unwrap_or("/tmp/m0/sentiment.bin".into()))
+                    .unwrap(),
+            )
+            .unwrap();
+            let fe = Engine::from_models(
+                sm,
+                bare_engine().complaint_model().clone(),
+                bare_engine().category_model().clone(),
+                &Default::default(),
+            );
+            let file = d.join("complaints/train.csv");
+            let (tr, _) =
+                read_labelled(&file, Task::Complaint, "text", None, Split::Train).unwrap();
+            let (dv, _) = read_labelled(&file, Task::Complaint, "text", None, Split::Dev).unwrap();
+            let cl = ["0", "1"];
+            let mk = |rows: &[Row], w: f32| -> Vec<Example> {
+                rows.iter()
+                    .filter_map(|r| {
+                        let label = cl.iter().position(|l| *l == r.label)?;
+                        Some(Example {
+                            feats: charw(fe.features(&r.text).0),
+                            dense: fe.complaint_dense(&r.text),
+                            label,
+                            weight: w,
+                        })
+                    })
+                    .collect()
+            };
+            // distant supervision from airline train split: negative -> complaint
+            let airw: f32 = env("AIRW", 0.0);
+            let mut air_ex = vec![];
+            if airw > 0.0 {
+                let (air, _) = read_labelled(
+                    &d.join("airline/train.csv"),
+                    Task::Sentiment,
+                    "text",
+                    None,
+                    Split::Train,
+                )
+                .unwrap();
+                let neu: f32 = env("AIRNEU", 1.0);
+                let rows: Vec<Row> = air
+                    .into_iter()
+                    .filter(|r| neu > 0.0 || r.label != "neutral")
+                    .map(|r| Row {
+                        label: if r.label == "negative" {
+                            "1".into()
+                        } else {
+                            "0".into()
+                        },
+                        ..r
+                    })
+                    .collect();
+                air_ex = mk(&rows, airw);
+            }
+            let lab: Vec<String> = cl.iter().map(|s| s.to_string()).collect();
+            let p = params();
+            let nd = earshot_analysis::COMPLAINT_DENSE;
+            let mut f1s = vec![];
+            if dev {
+                let mut t = mk(&tr, 1.0);
+                t.extend(air_ex.iter().cloned());
+                let m = train("c", &lab, nd, &t, &p);
+                f1s.push(score(&m, &mk(&dv, 1.0), &[]).0);
+            } else {
+                let folds: u64 = env("FOLDS", 5);
+                for rep in 0..env("REPS", 1u64) {
+                    for f in 0..folds {
+                        let key = |r: &Row| {
+                            mix(fnv(r.split_key().as_bytes()) ^ (0x77 + rep)) % folds == f
+                        };
+                        let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
+                        let mut t = mk(&t, 1.0);
+                        t.extend(air_ex.iter().cloned());
+                        let m = train("c", &lab, nd, &t, &p);
+                        f1s.push(score(&m, &mk(&v, 1.0), &[]).0);
+                    }
+                }
+            }
+            let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
+            println!(
+                "{} comp_f1 {mean:.4} {:?} airw={airw}",
+                if dev { "DEV" } else { "cv" },
+                p
+            );
+        }
+        "cat" => {
+            let air = d.join("airline/train.csv");
+            let fine = env("FINE", 0) == 1;
+            let read = |split| -> Vec<Row> {
+                if fine {
+                    // the 10 original reasons
+                    let (rows, _) =
+                        read_labelled(&air, Task::Sentiment, "text", None, split).unwrap();
+                    let _ = rows;
+                    let mut rdr = csv::Reader::from_path(&air).unwrap();
+                    let h = rdr.headers().unwrap().clone();
+                    let ci = |n: &str| h.iter().position(|c| c == n).unwrap();
+                    let (id, t, l) = (ci("tweet_id"), ci("text"), ci("negativereason"));
+                    rdr.records()
+                        .map(|r| r.unwrap())
+                        .filter(|r| !r[l].trim().is_empty())
+                        .map(|r| Row {
+                            id: Some(r[id].to_string()),
+                            text: r[t].to_string(),
+                            label: r[l].trim().to_string(),
+                        })
+                        .filter(|r| split.keeps(r.split_key()))
+                        .collect()
+                } else {
+                    read_labelled(&air, Task::Category, "text", None, split)
+                        .unwrap()
+                        .0
+                }
+            };
+            let tr = read(Split::Train);
+            let dv = read(Split::Dev);
+            let labels: Vec<String> = if fine {
+                earshot_analysis::AIRLINE_REASON_MAP
+                    .iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect()
+            } else {
+                earshot_analysis::taxonomy::DEFAULT_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            };
+            let lr: Vec<&str> = labels.iter().map(String::as_str).collect();
+            let p = params();
+            let nd = earshot_analysis::text::N_DENSE;
+            let mut f1s = vec![];
+            if dev {
+                let m = train("k", &labels, nd, &ex(&fe, &tr, &lr, 1.0), &p);
+                f1s.push(score(&m, &ex(&fe, &dv, &lr, 1.0), &[]).0);
+            } else {
+                for salt in [1u64, 2, 3] {
+                    let key = |r: &Row| {
+                        mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5)
+                    };
+                    let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
+                    let m = train("k", &labels, nd, &ex(&fe, &t, &lr, 1.0), &p);
+                    f1s.push(score(&m, &ex(&fe, &v, &lr, 1.0), &[]).0);
+                }
+            }
+            let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
+            println!(
+                "{} cat_f1 {mean:.4} fine={fine} {:?}",
+                if dev { "DEV" } else { "inner" },
+                p
+            );
+        }
+        _ => panic!("sent|comp|cat"),
+    }
+}
