@@ -130,22 +130,26 @@ pub async fn open(location: &Location) -> Result<SqlStore> {
 
 /// The schema, one entry per migration: (version, name, SQLite, PostgreSQL).
 /// Add new migrations at the end; never edit an applied one.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../migrations/sqlite/0001_core.sql"),
-    include_str!("../migrations/postgres/0001_core.sql"),
-), (
-    2,
-    "accounts",
-    include_str!("../migrations/sqlite/0002_accounts.sql"),
-    include_str!("../migrations/postgres/0002_accounts.sql"),
-), (
-    3,
-    "workflow",
-    include_str!("../migrations/sqlite/0003_workflow.sql"),
-    include_str!("../migrations/postgres/0003_workflow.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../migrations/sqlite/0001_core.sql"),
+        include_str!("../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "accounts",
+        include_str!("../migrations/sqlite/0002_accounts.sql"),
+        include_str!("../migrations/postgres/0002_accounts.sql"),
+    ),
+    (
+        3,
+        "workflow",
+        include_str!("../migrations/sqlite/0003_workflow.sql"),
+        include_str!("../migrations/postgres/0003_workflow.sql"),
+    ),
+];
 
 /// Applies pending migrations (idempotent).
 pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
@@ -177,6 +181,7 @@ pub(crate) fn db_error(what: &str, e: sqlx::Error) -> Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
