@@ -755,3 +755,7 @@ async fn sqlite_data_survives_reopening() {
     assert_eq!(s.mention_count().await.unwrap(), 1);
     assert!(dir.path().join("earshot.db").exists());
 }
+
+// The workflow store contract (issue 4), on both backends.
+#[path = "integration/workflow.rs"]
+mod workflow;

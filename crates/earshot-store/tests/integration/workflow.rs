@@ -1,0 +1,346 @@
+//! The workflow store contract on both backends: teams and profiles,
+//! versioned rules, SLA policies and marks, approvals that send, handoffs
+//! whose answers become notes, notifications, webhooks and the audit log.
+
+use earshot_core::reply::{ReplyStatus, Visibility};
+use earshot_core::store::{NewReply, Store};
+use earshot_core::workflow_store::{
+    AuditQuery, CaseSlaRecord, HandoffKind, TeamRecord, UserProfile, WorkflowStore,
+};
+use earshot_store::SqlStore;
+use serde_json::json;
+
+use super::{complaint, t0};
+
+async fn sqlite() -> Option<super::Harness> {
+    super::sqlite().await
+}
+
+async fn postgres() -> Option<super::Harness> {
+    super::postgres().await
+}
+
+fn minutes(n: i64) -> chrono::DateTime<chrono::Utc> {
+    t0() + chrono::Duration::minutes(n)
+}
+
+async fn teams_profiles_rules_and_policies(s: &SqlStore) {
+    let care = TeamRecord {
+        name: "care".into(),
+        calendar: Some(json!({"time_zone": "Europe/Berlin", "hours": []})),
+        strategy: "round_robin".into(),
+        members: vec!["bob".into(), "ann".into(), "ann".into()],
+        supervisor: Some("sue".into()),
+        round_robin_cursor: None,
+    };
+    let saved = s.put_team(&care, "admin", t0()).await.unwrap();
+    assert_eq!(saved.members, ["ann", "bob"]);
+    s.set_team_cursor("care", "ann").await.unwrap();
+    let changed = TeamRecord {
+        strategy: "least_loaded".into(),
+        ..care.clone()
+    };
+    let saved = s.put_team(&changed, "admin", minutes(1)).await.unwrap();
+    assert_eq!(
+        saved.round_robin_cursor.as_deref(),
+        Some("ann"),
+        "the cursor survives edits"
+    );
+    assert_eq!(s.teams().await.unwrap().len(), 1);
+
+    let mut ann = UserProfile::new("ann");
+    ann.languages = vec!["en".into()];
+    ann.locations = Some(vec!["berlin".into()]);
+    ann.can_publish = Some(false);
+    let p = s.put_user(&ann, "admin", minutes(2)).await.unwrap();
+    assert_eq!(p.teams, ["care"]);
+    assert_eq!(p.locations, Some(vec!["berlin".to_string()]));
+    assert_eq!(p.can_publish, Some(false));
+    assert!(s.user("nobody").await.unwrap().is_none());
+
+    assert!(s.current_rule_set().await.unwrap().is_none());
+    s.save_rule_set(&json!([{"id": 1}]), "sue", minutes(3))
+        .await
+        .unwrap();
+    let v2 = s
+        .save_rule_set(&json!([{"id": 1}, {"id": 2}]), "sue", minutes(4))
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    let versions = s.rule_set_versions().await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [2, 1]
+    );
+    assert_eq!(s.current_rule_set().await.unwrap().unwrap().rules, v2.rules);
+
+    let p = s
+        .create_sla_policy(&json!({"id": 0, "name": "std"}), "sue", minutes(5))
+        .await
+        .unwrap();
+    let id = p["id"].as_i64().unwrap();
+    assert!(id > 0);
+    let p = s
+        .update_sla_policy(id, &json!({"id": id, "name": "vip"}), "sue", minutes(6))
+        .await
+        .unwrap();
+    assert_eq!(p["name"], "vip");
+    assert_eq!(
+        s.update_sla_policy(999, &json!({}), "sue", minutes(6))
+            .await
+            .unwrap_err()
+            .code,
+        earshot_core::ErrorCode::NotFound
+    );
+    s.delete_sla_policy(id, "sue", minutes(7)).await.unwrap();
+    assert!(s.sla_policies().await.unwrap().is_empty());
+    s.delete_team("care", "admin", minutes(8)).await.unwrap();
+    assert!(s.team("care").await.unwrap().is_none());
+
+    // The audit log: newest first, filtered by entity, actor and time.
+    let all = s.audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 9);
+    assert_eq!(all[0].action, "deleted");
+    let team = s
+        .audit(&AuditQuery {
+            entity: Some("team".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        team.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        ["deleted", "updated", "created"]
+    );
+    assert_eq!(team[1].before.as_ref().unwrap()["strategy"], "round_robin");
+    let sue = s
+        .audit(&AuditQuery {
+            actor: Some("sue".into()),
+            since: Some(minutes(4)),
+            until: Some(minutes(7)),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(sue.len(), 3, "{sue:?}");
+}
+
+async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
+    let out = s
+        .ingest(&[complaint("w1", "eve", "refund me now")], t0())
+        .await
+        .unwrap();
+    let case_id = out[0].case.unwrap().id;
+
+    // A held reply: drafted, approval requested, then approved and sent.
+    let draft = s
+        .add_reply(
+            case_id,
+            &NewReply {
+                visibility: Visibility::Public,
+                body: "Eve, refund today.".into(),
+                send: false,
+            },
+            "tom",
+            minutes(1),
+        )
+        .await
+        .unwrap();
+    assert!(s.latest_public_reply(case_id).await.unwrap().is_none());
+    s.request_approval(draft.id, "tom", &["author_in_training".into()], minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.latest_public_reply(case_id).await.unwrap().unwrap().id,
+        draft.id,
+        "a reply waiting for approval already collides"
+    );
+    assert_eq!(s.approvals(true).await.unwrap().len(), 1);
+    let sent = s
+        .approve_and_send(draft.id, "sue", minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(sent.status, ReplyStatus::Sent);
+    assert_eq!(sent.approved_by.as_deref(), Some("sue"));
+    assert!(s.approvals(true).await.unwrap().is_empty());
+    let record = s.approval(draft.id).await.unwrap().unwrap();
+    assert_eq!(record.approved_by.as_deref(), Some("sue"));
+    let again = s.approve_and_send(draft.id, "sue", minutes(3)).await;
+    assert_eq!(
+        again.unwrap_err().code,
+        earshot_core::ErrorCode::InvalidTransition
+    );
+    let detail = s.case_detail(case_id).await.unwrap().unwrap();
+    assert_eq!(detail.case.first_response_at, Some(minutes(2)));
+
+    // Routing state.
+    assert!(!s.is_sensitive(case_id).await.unwrap());
+    s.set_sensitive(case_id, true, "rule:1@v1", minutes(3))
+        .await
+        .unwrap();
+    assert!(s.is_sensitive(case_id).await.unwrap());
+    s.route_case(
+        case_id,
+        Some(97.0),
+        &["vip".into()],
+        "rule:1@v1",
+        minutes(3),
+    )
+    .await
+    .unwrap();
+    let case = s.case_detail(case_id).await.unwrap().unwrap().case;
+    assert_eq!(case.priority.score, 97.0);
+    assert_eq!(case.tags, ["vip"]);
+    s.add_advocate("webhook", "eve", 120, out[0].mention_id, minutes(3))
+        .await
+        .unwrap();
+    assert_eq!(s.advocates(10).await.unwrap()[0].handle, "eve");
+
+    // SLA state and marks: each mark is claimed once.
+    s.save_case_sla(&CaseSlaRecord {
+        case_id,
+        policy_id: Some(1),
+        state: Some("warning".into()),
+        evaluation: Some(json!({"targets": []})),
+        updated_at: minutes(4),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.case_sla(case_id).await.unwrap().unwrap().state.as_deref(),
+        Some("warning")
+    );
+    assert_eq!(s.all_case_sla().await.unwrap().len(), 1);
+    assert!(
+        s.claim_sla_mark(case_id, "breach:first_response:0", minutes(4))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_sla_mark(case_id, "breach:first_response:0", minutes(5))
+            .await
+            .unwrap()
+    );
+
+    // A handoff sets the case's location; the answer becomes a note, once.
+    let h = s
+        .create_handoff(
+            case_id,
+            HandoffKind::Location,
+            "berlin",
+            "what happened?",
+            "ann",
+            minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.case_detail(case_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .case
+            .location
+            .as_deref(),
+        Some("berlin")
+    );
+    let answered = s
+        .answer_handoff(h.id, "closed for inventory", "mia", minutes(6))
+        .await
+        .unwrap();
+    assert_eq!(answered.answered_by.as_deref(), Some("mia"));
+    assert_eq!(
+        s.answer_handoff(h.id, "again", "mia", minutes(7))
+            .await
+            .unwrap_err()
+            .code,
+        earshot_core::ErrorCode::Conflict
+    );
+    let detail = s.case_detail(case_id).await.unwrap().unwrap();
+    assert!(detail.notes[0].body.contains("closed for inventory"));
+    assert_eq!(s.handoffs(Some(case_id)).await.unwrap().len(), 1);
+
+    // Notifications are per user, read once.
+    let n = s
+        .notify(
+            "ann",
+            "sla_breach",
+            Some(case_id),
+            "late",
+            &json!({"x": 1}),
+            minutes(8),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.notifications("ann", true).await.unwrap().len(), 1);
+    assert!(s.notifications("bob", false).await.unwrap().is_empty());
+    assert!(
+        s.mark_notification_read("bob", n.id, minutes(9))
+            .await
+            .is_err()
+    );
+    s.mark_notification_read("ann", n.id, minutes(9))
+        .await
+        .unwrap();
+    assert!(s.notifications("ann", true).await.unwrap().is_empty());
+
+    // Webhook payloads are queued per configured webhook.
+    assert_eq!(
+        s.queue_webhooks(&json!({"text": "a"}), minutes(9))
+            .await
+            .unwrap(),
+        0
+    );
+    let w = s
+        .add_webhook("https://hooks.example.org/x", "admin", minutes(9))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.queue_webhooks(&json!({"text": "b"}), minutes(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.webhook_deliveries(10).await.unwrap()[0].payload["text"],
+        "b"
+    );
+    s.delete_webhook(w.id, "admin", minutes(11)).await.unwrap();
+    assert!(s.webhooks().await.unwrap().is_empty());
+
+    // Case events and workflow changes read as one audit log.
+    let trail = s
+        .audit(&AuditQuery {
+            entity: Some("case".into()),
+            entity_id: Some(case_id.to_string()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = trail.iter().map(|r| r.action.as_str()).collect();
+    for a in [
+        "case.opened",
+        "reply.approval_requested",
+        "reply.approved",
+        "case.sensitivity_changed",
+        "case.routed",
+        "case.handed_off",
+        "handoff.answered",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let reply = s
+        .audit(&AuditQuery {
+            entity: Some("reply".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply[0].actor, "sue");
+    assert_eq!(reply[0].after.as_ref().unwrap()["author"], "tom");
+}
+
+both_backends!(
+    teams_profiles_rules_and_policies,
+    approvals_sla_handoffs_and_notifications,
+);
