@@ -118,6 +118,7 @@ fn params() -> TrainParams {
         l2: env("L2", 1e-6),
         seed: 42,
         balanced: env("BAL", 1) == 1,
+        balance_power: env("BPOW", 1.0),
         nb_alpha: env("NB", 0.0),
         average: env("AVG", 0) == 1,
     }
@@ -217,8 +218,8 @@ fn main() {
             let tv = ex(&fe, &te_v, &SENTIMENT_LABELS, 1.0);
             let av = ex(&fe, &air_v, &SENTIMENT_LABELS, 1.0);
             if env("GRID", 0) == 1 {
-                for b1 in [-0.4f32, -0.2, 0.0, 0.2] {
-                    for b2 in [-0.4f32, -0.2, 0.0, 0.2] {
+                for b1 in [-0.3f32, -0.2, -0.1, 0.0] {
+                    for b2 in [-0.4f32, -0.3, -0.2, -0.1, 0.0] {
                         let (_, ter) = score(&m, &tv, &[0.0, b1, b2]);
                         let (af, _) = score(&m, &av, &[0.0, b1, b2]);
                         println!("bias {b1} {b2}: te {ter:.4} air {af:.4}");
@@ -313,7 +314,7 @@ fn main() {
                         let mut t = mk(&t, 1.0);
                         t.extend(air_ex.iter().cloned());
                         let m = train("c", &lab, nd, &t, &p);
-                        f1s.push(score(&m, &mk(&v, 1.0), &[]).0);
+                        f1s.push(score(&m, &mk(&v, 1.0), &[0.0, env("BIASC", 0.0)]).0);
                     }
                 }
             }
@@ -370,18 +371,59 @@ fn main() {
             let p = params();
             let nd = earshot_analysis::text::N_DENSE;
             let mut f1s = vec![];
+            let mut mapped = vec![];
+            let mut run = |t: &[Row], v: &[Row]| {
+                let m = train("k", &labels, nd, &ex(&fe, t, &lr, 1.0), &p);
+                let vx = ex(&fe, v, &lr, 1.0);
+                f1s.push(score(&m, &vx, &[]).0);
+                if fine {
+                    // sum the reason probabilities into taxonomy classes
+                    let tax = earshot_analysis::taxonomy::DEFAULT_CATEGORIES;
+                    let to = |i: usize| {
+                        tax.iter()
+                            .position(|c| *c == earshot_analysis::AIRLINE_REASON_MAP[i].1)
+                            .unwrap()
+                    };
+                    let (mut g, mut pr) = (vec![], vec![]);
+                    let mut out = vec![0f32; m.k()];
+                    for e in &vx {
+                        let f: Vec<Feat> = e
+                            .feats
+                            .iter()
+                            .map(|&(hash, val)| Feat {
+                                hash,
+                                val,
+                                tok: u32::MAX,
+                            })
+                            .collect();
+                        m.predict(&f, &e.dense, &mut out);
+                        let mut agg = [0f32; 10];
+                        for (i, o) in out.iter().enumerate() {
+                            agg[to(i)] += o;
+                        }
+                        pr.push((0..10).fold(0, |b, j| if agg[j] > agg[b] { j } else { b }));
+                        g.push(to(e.label));
+                    }
+                    let tl: Vec<String> = tax.iter().map(|s| s.to_string()).collect();
+                    mapped.push(metrics("m", &tl, &g, &pr).macro_f1);
+                }
+            };
             if dev {
-                let m = train("k", &labels, nd, &ex(&fe, &tr, &lr, 1.0), &p);
-                f1s.push(score(&m, &ex(&fe, &dv, &lr, 1.0), &[]).0);
+                run(&tr, &dv);
             } else {
                 for salt in [1u64, 2, 3] {
                     let key = |r: &Row| {
                         mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5)
                     };
                     let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
-                    let m = train("k", &labels, nd, &ex(&fe, &t, &lr, 1.0), &p);
-                    f1s.push(score(&m, &ex(&fe, &v, &lr, 1.0), &[]).0);
+                    run(&t, &v);
                 }
+            }
+            if fine {
+                println!(
+                    "mapped to taxonomy: {:.4}",
+                    mapped.iter().sum::<f64>() / mapped.len() as f64
+                );
             }
             let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
             println!(

@@ -333,6 +333,43 @@ impl Engine {
         })
     }
 
+    /// Which taxonomy categories have a keyword cue in the text of `s`.
+    fn keyword_hits(&self, s: &Scratch) -> [bool; 64] {
+        let tax = &self.inner.taxonomy;
+        let toks = &s.toks;
+        let mut hit = [false; 64];
+        for i in 0..toks.len() {
+            let h = toks[i].hash;
+            let lo = tax.phrases.partition_point(|(_, ph)| ph[0] < h);
+            for (ci, ph) in &tax.phrases[lo..] {
+                if ph[0] != h {
+                    break;
+                }
+                if *ci < 64
+                    && !hit[*ci]
+                    && toks.len() - i >= ph.len()
+                    && ph.iter().zip(&toks[i..]).all(|(h, t)| *h == t.hash)
+                {
+                    hit[*ci] = true;
+                }
+            }
+        }
+        hit
+    }
+
+    /// Category-model probabilities (model classes) and, per taxonomy
+    /// category, whether a keyword cue fired (training: decision offsets).
+    pub fn category_parts(&self, text: &str) -> (Vec<f32>, Vec<bool>) {
+        self.with_scratch(text, |s| {
+            let k = self.inner.category.k();
+            let mut p = vec![0f32; k];
+            self.inner.category.predict(&s.feats, &s.dense, &mut p);
+            let hit = self.keyword_hits(s);
+            let n = self.inner.taxonomy.names.len().min(64);
+            (p, hit[..n].to_vec())
+        })
+    }
+
     /// Maps category-model probabilities `p` through the taxonomy, adding keyword cues.
     fn categories_of(&self, s: &Scratch, p: &[f32; 16], out: &mut [f32]) {
         let tax = &self.inner.taxonomy;
@@ -340,24 +377,7 @@ impl Engine {
             *o = from.iter().map(|&j| p.get(j).copied().unwrap_or(0.0)).sum();
         }
         if tax.keyword_weight > 0.0 && !tax.phrases.is_empty() {
-            let toks = &s.toks;
-            let mut hit = [false; 64];
-            for i in 0..toks.len() {
-                let h = toks[i].hash;
-                let lo = tax.phrases.partition_point(|(_, ph)| ph[0] < h);
-                for (ci, ph) in &tax.phrases[lo..] {
-                    if ph[0] != h {
-                        break;
-                    }
-                    if *ci < 64
-                        && !hit[*ci]
-                        && toks.len() - i >= ph.len()
-                        && ph.iter().zip(&toks[i..]).all(|(h, t)| *h == t.hash)
-                    {
-                        hit[*ci] = true;
-                    }
-                }
-            }
+            let hit = self.keyword_hits(s);
             for (o, h) in out.iter_mut().zip(hit) {
                 if h {
                     *o += tax.keyword_weight;

@@ -199,6 +199,9 @@ pub struct TrainParams {
     pub seed: u64,
     /// Weight classes inversely to their frequency (better macro recall).
     pub balanced: bool,
+    /// With `balanced`, class weights are `(total / (k · count))^balance_power`:
+    /// 1 is full balancing, 0.5 a softer one (often better for macro-F1).
+    pub balance_power: f32,
     /// NB-LR: scale each (bucket, class) input by its naive-Bayes log-count
     /// ratio with this add-α smoothing (0 = off). The ratios are folded into
     /// the exported weights, so inference is unchanged.
@@ -256,7 +259,7 @@ pub fn train(
         .iter()
         .map(|&c| {
             if p.balanced && c > 0.0 {
-                total / (k as f32 * c)
+                (total / (k as f32 * c)).powf(p.balance_power)
             } else {
                 1.0
             }

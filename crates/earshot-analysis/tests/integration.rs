@@ -164,3 +164,26 @@ fn corrections_are_read_for_their_task_only() {
     let c = earshot_analysis::data::read_corrections(&f, Task::Category).unwrap();
     assert_eq!(c[0].label, "billing_refund");
 }
+
+#[test]
+fn the_fused_packed_path_agrees_with_the_per_model_path() {
+    let e = Engine::builtin();
+    for t in [
+        "@united my flight was cancelled and nobody helps",
+        "@AmazonHelp thank you so much, the package arrived early and it's perfect :)",
+        "@sprintcare why is my bill $40 higher this month? I never changed my plan",
+        "Waiting on hold for 45 minutes with @comcast, this is ridiculous #fail",
+        "ok",
+    ] {
+        let a = e.analyze(t);
+        let p = e.sentiment_probs(t);
+        assert!(
+            (a.sentiment_score - (p[2] - p[0])).abs() < 1e-4,
+            "{t}: {a:?} {p:?}"
+        );
+        assert!(
+            (a.complaint_score - e.complaint_prob(t)).abs() < 1e-4,
+            "{t}: {a:?}"
+        );
+    }
+}
