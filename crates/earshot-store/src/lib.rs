@@ -7,6 +7,7 @@
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
 mod accounts;
+mod ingest;
 mod rows;
 mod search;
 mod sql;

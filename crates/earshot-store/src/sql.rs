@@ -7,14 +7,13 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 
 use earshot_core::auth::Role;
-use earshot_core::case::{Case, CaseStatus, subject_from};
+use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::intake::{self, CasePlan, ExistingCase};
 use earshot_core::mention::Mention;
 use earshot_core::reply::{Note, Reply, ReplyStatus};
 use earshot_core::store::{
-    Advocate, AnalyzedMention, CaseAction, CaseDetail, CaseLink, CaseQuery, IngestOutcome,
-    MentionQuery, NewReply, Store, TokenInfo, page_size,
+    Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
+    TokenInfo, page_size,
 };
 
 use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, ms};
@@ -78,10 +77,6 @@ fn q(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
 }
 
-fn json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
-}
-
 impl SqlStore {
     pub(crate) fn new(pool: AnyPool, dialect: Dialect) -> Self {
         SqlStore { pool, dialect }
@@ -103,266 +98,6 @@ impl SqlStore {
             Dialect::Postgres => self.pool.begin().await,
         }
         .map_err(|e| db_error("begin", e))
-    }
-
-    async fn ingest_one(
-        tx: &mut Transaction<'static, Any>,
-        item: &AnalyzedMention,
-        now: DateTime<Utc>,
-    ) -> Result<IngestOutcome> {
-        let m = &item.mention;
-        let a = &item.analysis;
-        let inserted: Option<AnyRow> =
-            q("INSERT INTO mentions (source, external_id, author_handle, \
-            author_name, author_followers, author_verified, author_url, text, url, language, \
-            thread_id, parent_id, likes, reposts, replies, created_at, received_at, sentiment, \
-            sentiment_score, complaint, category, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-            $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-            ON CONFLICT (source, external_id) DO NOTHING RETURNING id"
-                .to_string())
-            .bind(m.source.as_str())
-            .bind(m.external_id.clone())
-            .bind(m.author.handle.clone())
-            .bind(m.author.display_name.clone())
-            .bind(clamp_i64(m.author.followers))
-            .bind(i64::from(m.author.verified))
-            .bind(m.author.profile_url.clone())
-            .bind(m.text.clone())
-            .bind(m.url.clone())
-            .bind(m.language.clone().or_else(|| a.language.clone()))
-            .bind(m.thread_id.clone())
-            .bind(m.parent_id.clone())
-            .bind(clamp_i64(m.metrics.likes))
-            .bind(clamp_i64(m.metrics.reposts))
-            .bind(clamp_i64(m.metrics.replies))
-            .bind(ms(m.created_at))
-            .bind(ms(now))
-            .bind(a.sentiment.as_str())
-            .bind(f64::from(a.sentiment_score))
-            .bind(i64::from(a.complaint))
-            .bind(a.top_category().map(str::to_string))
-            .bind(json(a)?)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|e| db_error("insert mention", e))?;
-
-        let Some(row) = inserted else {
-            return Self::duplicate(tx, item).await;
-        };
-        let mention_id: i64 = sqlx::Row::try_get(&row, "id").map_err(|e| db_error("id", e))?;
-
-        let existing = Self::conversation_case(tx, item).await?;
-        let plan = intake::plan(a, existing);
-        let case = match plan {
-            CasePlan::Open => Some(Self::open_case(tx, item, now).await?),
-            CasePlan::Join { case_id, status } => {
-                let previous = existing.map(|c| c.status);
-                Some(Self::join_case(tx, item, case_id, status, previous, now).await?)
-            }
-            CasePlan::Advocate => {
-                q(
-                    "INSERT INTO advocates (source, handle, followers, positive_mentions, \
-                   last_mention_id, last_seen) VALUES ($1, $2, $3, 1, $4, $5) \
-                   ON CONFLICT (source, handle) DO UPDATE SET followers = excluded.followers, \
-                   positive_mentions = advocates.positive_mentions + 1, \
-                   last_mention_id = excluded.last_mention_id, last_seen = excluded.last_seen"
-                        .to_string(),
-                )
-                .bind(m.source.as_str())
-                .bind(m.author.handle.to_lowercase())
-                .bind(clamp_i64(m.author.followers))
-                .bind(mention_id)
-                .bind(ms(m.created_at))
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| db_error("upsert advocate", e))?;
-                None
-            }
-            CasePlan::StoreOnly => None,
-        };
-        if let Some(link) = &case {
-            q("UPDATE mentions SET case_id = $1 WHERE id = $2".to_string())
-                .bind(link.id)
-                .bind(mention_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| db_error("link mention", e))?;
-        }
-        Ok(IngestOutcome {
-            mention_id,
-            duplicate: false,
-            case,
-            advocate: plan == CasePlan::Advocate,
-        })
-    }
-
-    async fn duplicate(
-        tx: &mut Transaction<'static, Any>,
-        item: &AnalyzedMention,
-    ) -> Result<IngestOutcome> {
-        let row = q("SELECT m.id, m.case_id, c.status FROM mentions m \
-                     LEFT JOIN cases c ON c.id = m.case_id \
-                     WHERE m.source = $1 AND m.external_id = $2"
-            .to_string())
-        .bind(item.mention.source.as_str())
-        .bind(item.mention.external_id.clone())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| db_error("find duplicate", e))?;
-        let get_i = |c: &str| sqlx::Row::try_get::<Option<i64>, _>(&row, c);
-        let mention_id = get_i("id")
-            .map_err(|e| db_error("id", e))?
-            .unwrap_or_default();
-        let case_id = get_i("case_id").map_err(|e| db_error("case_id", e))?;
-        let status: Option<String> =
-            sqlx::Row::try_get(&row, "status").map_err(|e| db_error("status", e))?;
-        let case = match (case_id, status.as_deref().and_then(CaseStatus::parse)) {
-            (Some(id), Some(status)) => Some(CaseLink {
-                id,
-                action: CaseAction::Existing,
-                status,
-            }),
-            _ => None,
-        };
-        Ok(IngestOutcome {
-            mention_id,
-            duplicate: true,
-            case,
-            advocate: false,
-        })
-    }
-
-    /// The not-closed case of the mention's thread, or else of its author.
-    async fn conversation_case(
-        tx: &mut Transaction<'static, Any>,
-        item: &AnalyzedMention,
-    ) -> Result<Option<ExistingCase>> {
-        let m = &item.mention;
-        let mut keys = vec![("conversation_key", m.conversation_key())];
-        if m.thread_id.is_some() {
-            keys.push(("author_key", m.author_key()));
-        }
-        for (column, key) in keys {
-            let row = q(format!(
-                "SELECT id, status FROM cases WHERE {column} = $1 AND status <> 'closed' \
-                 ORDER BY id DESC LIMIT 1"
-            ))
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(|e| db_error("find case", e))?;
-            if let Some(row) = row {
-                let id: i64 = sqlx::Row::try_get(&row, "id").map_err(|e| db_error("id", e))?;
-                let status: String =
-                    sqlx::Row::try_get(&row, "status").map_err(|e| db_error("status", e))?;
-                let status = CaseStatus::parse(&status)
-                    .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
-                return Ok(Some(ExistingCase { id, status }));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn open_case(
-        tx: &mut Transaction<'static, Any>,
-        item: &AnalyzedMention,
-        now: DateTime<Utc>,
-    ) -> Result<CaseLink> {
-        let m = &item.mention;
-        let a = &item.analysis;
-        let row = q(
-            "INSERT INTO cases (status, source, conversation_key, author_key, \
-                     author_handle, subject, sentiment, category, priority, priority_breakdown, \
-                     mention_count, created_at, updated_at, last_customer_at) VALUES \
-                     ('new', $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11) RETURNING id"
-                .to_string(),
-        )
-        .bind(m.source.as_str())
-        .bind(m.conversation_key())
-        .bind(m.author_key())
-        .bind(m.author.handle.clone())
-        .bind(subject_from(&m.text))
-        .bind(a.sentiment.as_str())
-        .bind(a.top_category().map(str::to_string))
-        .bind(f64::from(item.priority.score))
-        .bind(json(&item.priority.breakdown)?)
-        .bind(ms(now))
-        .bind(ms(m.created_at))
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| db_error("open case", e))?;
-        let id: i64 = sqlx::Row::try_get(&row, "id").map_err(|e| db_error("id", e))?;
-        let after = serde_json::json!({
-            "status": "new",
-            "priority": item.priority.score,
-            "sentiment": a.sentiment,
-        });
-        insert_event(
-            tx,
-            Some(id),
-            "earshot",
-            "case.opened",
-            None,
-            Some(after),
-            now,
-        )
-        .await?;
-        Ok(CaseLink {
-            id,
-            action: CaseAction::Opened,
-            status: CaseStatus::New,
-        })
-    }
-
-    async fn join_case(
-        tx: &mut Transaction<'static, Any>,
-        item: &AnalyzedMention,
-        case_id: i64,
-        status: CaseStatus,
-        previous: Option<CaseStatus>,
-        now: DateTime<Utc>,
-    ) -> Result<CaseLink> {
-        let m = &item.mention;
-        let a = &item.analysis;
-        // A conversation is as urgent as its most urgent message; the latest
-        // message sets the sentiment, so a tone turning positive shows.
-        q("UPDATE cases SET status = $1, sentiment = $2, \
-             category = COALESCE(category, $3), \
-             priority_breakdown = CASE WHEN priority < $4 THEN $5 ELSE priority_breakdown END, \
-             priority = CASE WHEN priority < $4 THEN $4 ELSE priority END, \
-             mention_count = mention_count + 1, updated_at = $6, \
-             last_customer_at = CASE WHEN last_customer_at < $7 THEN $7 ELSE last_customer_at END, \
-             resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE resolved_at END \
-           WHERE id = $8"
-            .to_string())
-        .bind(status.as_str())
-        .bind(a.sentiment.as_str())
-        .bind(a.top_category().map(str::to_string))
-        .bind(f64::from(item.priority.score))
-        .bind(json(&item.priority.breakdown)?)
-        .bind(ms(now))
-        .bind(ms(m.created_at))
-        .bind(case_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| db_error("join case", e))?;
-        if let Some(before) = previous.filter(|p| *p != status) {
-            insert_event(
-                tx,
-                Some(case_id),
-                "earshot",
-                "case.reopened",
-                Some(serde_json::json!({ "status": before })),
-                Some(serde_json::json!({ "status": status })),
-                now,
-            )
-            .await?;
-        }
-        Ok(CaseLink {
-            id: case_id,
-            action: CaseAction::Joined,
-            status,
-        })
     }
 
     async fn fetch_case(&self, tx: &mut Transaction<'static, Any>, id: i64) -> Result<Case> {
@@ -416,10 +151,6 @@ async fn insert_event(
     Ok(())
 }
 
-fn clamp_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
     tx.commit().await.map_err(|e| db_error("commit", e))
 }
@@ -431,13 +162,24 @@ impl Store for SqlStore {
         batch: &[AnalyzedMention],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>> {
-        let mut tx = self.write_tx().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for item in batch {
-            outcomes.push(Self::ingest_one(&mut tx, item, now).await?);
+        // A retry happens only when a concurrent PostgreSQL writer stored one
+        // of these mentions first; the next attempt sees it as a duplicate.
+        for _ in 0..3 {
+            let mut tx = self.write_tx().await?;
+            match crate::ingest::ingest(&mut tx, batch, now).await? {
+                crate::ingest::Outcome::Done(outcomes) => {
+                    commit(tx).await?;
+                    return Ok(outcomes);
+                }
+                crate::ingest::Outcome::Retry(_) => {
+                    tx.rollback().await.map_err(|e| db_error("rollback", e))?;
+                }
+            }
         }
-        commit(tx).await?;
-        Ok(outcomes)
+        Err(Error::new(
+            ErrorCode::Conflict,
+            "the same mentions are being stored concurrently; retry the request",
+        ))
     }
 
     async fn mentions(&self, query: &MentionQuery) -> Result<Vec<Mention>> {

@@ -1,0 +1,592 @@
+//! Batch ingestion: a handful of set-based statements per batch instead of
+//! several round trips per mention.
+//!
+//! 1. Look up, in bulk, which mentions are already stored and which
+//!    conversations already have a case that is not closed.
+//! 2. Plan every mention in memory, in order, with `earshot_core::intake::plan`
+//!    (so a batch behaves exactly like the same mentions sent one by one).
+//! 3. Write: new cases, mentions (with their case ids), events, updates of
+//!    the existing cases touched, advocates — multi-row statements throughout.
+//!
+//! SQLite runs this under `BEGIN IMMEDIATE`, so nothing can change between
+//! step 1 and step 3. On PostgreSQL a concurrent writer may store the same
+//! mention meanwhile; the insert then reports fewer rows than planned and the
+//! caller retries the batch (`Retry`), which then sees it as a duplicate.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use earshot_core::analysis::Sentiment;
+use earshot_core::case::{CaseStatus, subject_from};
+use earshot_core::error::{Error, Result};
+use earshot_core::intake::{self, CasePlan, ExistingCase};
+use earshot_core::store::{AnalyzedMention, CaseAction, CaseLink, IngestOutcome};
+
+use crate::db_error;
+use crate::rows::ms;
+
+/// Rows per multi-row statement, well under both databases' parameter limits.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// Raised when a concurrent writer stored a planned mention first.
+#[derive(Debug)]
+pub(crate) struct Retry;
+
+pub(crate) enum Outcome {
+    Done(Vec<IngestOutcome>),
+    Retry(Retry),
+}
+
+#[derive(Debug, Clone)]
+enum V {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+}
+
+fn bind_all(
+    mut q: Query<'static, Any, AnyArguments>,
+    values: Vec<V>,
+) -> Query<'static, Any, AnyArguments> {
+    for v in values {
+        q = match v {
+            V::Text(s) => q.bind(s),
+            V::OptText(s) => q.bind(s),
+            V::Int(i) => q.bind(i),
+            V::OptInt(i) => q.bind(i),
+            V::Real(f) => q.bind(f),
+        };
+    }
+    q
+}
+
+/// `($1, $2), ($3, $4)…` for `rows` rows of `width` values.
+fn placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn in_list(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn fetch(
+    tx: &mut Transaction<'static, Any>,
+    sql: String,
+    values: Vec<V>,
+    what: &str,
+) -> Result<Vec<AnyRow>> {
+    bind_all(sqlx::query(AssertSqlSafe(sql)), values)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| db_error(what, e))
+}
+
+fn col<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(row: &'r AnyRow, c: &str) -> Result<T> {
+    row.try_get(c).map_err(|e| db_error(c, e))
+}
+
+/// Where a planned mention's case comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    Existing(i64),
+    /// The n-th case opened by this batch.
+    New(usize),
+}
+
+/// What this batch does to one case.
+struct CaseChange {
+    status_before: Option<CaseStatus>,
+    status: CaseStatus,
+    added: i64,
+    sentiment: Sentiment,
+    category: Option<String>,
+    /// Index of the batch's most urgent mention for this case.
+    top_priority: usize,
+    last_customer_at: DateTime<Utc>,
+}
+
+/// A mention stored before this batch, with its case.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    id: i64,
+    case_id: Option<i64>,
+    status: Option<CaseStatus>,
+}
+
+enum Planned {
+    Stored(Stored),
+    /// Same key as an earlier record of this batch.
+    Repeat(usize),
+    New {
+        slot: Option<(Slot, CaseAction, CaseStatus)>,
+        advocate: bool,
+    },
+}
+
+pub(crate) async fn ingest(
+    tx: &mut Transaction<'static, Any>,
+    batch: &[AnalyzedMention],
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
+    // 1a. Mentions already stored.
+    let mut stored: HashMap<(String, String), Stored> = HashMap::new();
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT m.id, m.source, m.external_id, m.case_id, c.status FROM mentions m \
+             LEFT JOIN cases c ON c.id = m.case_id WHERE m.external_id IN ({})",
+            in_list(1, chunk.len())
+        );
+        let values = chunk
+            .iter()
+            .map(|m| V::Text(m.mention.external_id.clone()))
+            .collect();
+        for row in fetch(tx, sql, values, "find stored mentions").await? {
+            let status: Option<String> = col(&row, "status")?;
+            stored.insert(
+                (col(&row, "source")?, col(&row, "external_id")?),
+                Stored {
+                    id: col(&row, "id")?,
+                    case_id: col(&row, "case_id")?,
+                    status: status.as_deref().and_then(CaseStatus::parse),
+                },
+            );
+        }
+    }
+
+    // 1b. Open conversations: by thread or author key, newest case wins.
+    let mut by_conversation: HashMap<String, (Slot, CaseStatus)> = HashMap::new();
+    let mut by_author: HashMap<String, (Slot, CaseStatus)> = HashMap::new();
+    let mut keys: Vec<String> = batch
+        .iter()
+        .flat_map(|m| [m.mention.conversation_key(), m.mention.author_key()])
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let list = in_list(1, chunk.len());
+        let sql = format!(
+            "SELECT id, status, conversation_key, author_key FROM cases WHERE status <> 'closed' \
+             AND (conversation_key IN ({list}) OR author_key IN ({list})) ORDER BY id"
+        );
+        let values = chunk.iter().map(|k| V::Text(k.clone())).collect();
+        for row in fetch(tx, sql, values, "find open cases").await? {
+            let id: i64 = col(&row, "id")?;
+            let status: String = col(&row, "status")?;
+            let status = CaseStatus::parse(&status)
+                .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
+            by_conversation.insert(col(&row, "conversation_key")?, (Slot::Existing(id), status));
+            by_author.insert(col(&row, "author_key")?, (Slot::Existing(id), status));
+        }
+    }
+
+    // 2. Plan in order.
+    let mut planned: Vec<Planned> = Vec::with_capacity(batch.len());
+    let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut changes: HashMap<Slot, CaseChange> = HashMap::new();
+    let mut new_cases: Vec<usize> = Vec::new(); // opening mention of each new case
+    for (i, item) in batch.iter().enumerate() {
+        let k = key(item);
+        if let Some(&first) = first_of_key.get(&k) {
+            planned.push(Planned::Repeat(first));
+            continue;
+        }
+        first_of_key.insert(k, i);
+        if let Some(&found) = stored.get(&(k.0.to_string(), k.1.to_string())) {
+            planned.push(Planned::Stored(found));
+            continue;
+        }
+        let m = &item.mention;
+        let conversation = m.conversation_key();
+        let author = m.author_key();
+        let existing = by_conversation
+            .get(&conversation)
+            .or_else(|| by_author.get(&author))
+            .copied();
+        // `intake::plan` speaks in case ids; new cases get stand-in ids.
+        let as_id = |slot: Slot| match slot {
+            Slot::Existing(id) => id,
+            Slot::New(n) => -(n as i64) - 1,
+        };
+        let from_id = |id: i64| {
+            if id < 0 {
+                Slot::New((-id - 1) as usize)
+            } else {
+                Slot::Existing(id)
+            }
+        };
+        let plan = intake::plan(
+            &item.analysis,
+            existing.map(|(slot, status)| ExistingCase {
+                id: as_id(slot),
+                status,
+            }),
+        );
+        let slot = match plan {
+            CasePlan::Open => {
+                let slot = Slot::New(new_cases.len());
+                new_cases.push(i);
+                changes.insert(
+                    slot,
+                    CaseChange {
+                        status_before: None,
+                        status: CaseStatus::New,
+                        added: 1,
+                        sentiment: item.analysis.sentiment,
+                        category: item.analysis.top_category().map(str::to_string),
+                        top_priority: i,
+                        last_customer_at: m.created_at,
+                    },
+                );
+                Some((slot, CaseAction::Opened, CaseStatus::New))
+            }
+            CasePlan::Join { case_id, status } => {
+                let slot = from_id(case_id);
+                let before = existing.map(|(_, s)| s);
+                let change = changes.entry(slot).or_insert_with(|| CaseChange {
+                    status_before: before,
+                    status,
+                    added: 0,
+                    sentiment: item.analysis.sentiment,
+                    category: None,
+                    top_priority: i,
+                    last_customer_at: m.created_at,
+                });
+                change.status = status;
+                change.added += 1;
+                change.sentiment = item.analysis.sentiment;
+                if change.category.is_none() {
+                    change.category = item.analysis.top_category().map(str::to_string);
+                }
+                if item.priority.score > batch[change.top_priority].priority.score {
+                    change.top_priority = i;
+                }
+                change.last_customer_at = change.last_customer_at.max(m.created_at);
+                Some((slot, CaseAction::Joined, status))
+            }
+            CasePlan::Advocate | CasePlan::StoreOnly => None,
+        };
+        if let Some((slot, _, status)) = slot {
+            by_conversation.insert(conversation, (slot, status));
+            by_author.insert(author, (slot, status));
+        }
+        planned.push(Planned::New {
+            slot,
+            advocate: plan == CasePlan::Advocate,
+        });
+    }
+
+    // 3a. New cases, with everything the batch adds to them.
+    let mut new_ids: Vec<i64> = vec![0; new_cases.len()];
+    for (chunk_no, chunk) in new_cases.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let mut values = Vec::with_capacity(chunk.len() * 14);
+        for (offset, &i) in chunk.iter().enumerate() {
+            let n = chunk_no * ROWS_PER_STATEMENT + offset;
+            let change = &changes[&Slot::New(n)];
+            let m = &batch[i].mention;
+            let top = &batch[change.top_priority].priority;
+            values.extend([
+                V::Text(change.status.as_str().into()),
+                V::Text(m.source.as_str().into()),
+                V::Text(m.conversation_key()),
+                V::Text(m.author_key()),
+                V::Text(m.author.handle.clone()),
+                V::Text(subject_from(&m.text)),
+                V::Text(change.sentiment.as_str().into()),
+                V::OptText(change.category.clone()),
+                V::Real(f64::from(top.score)),
+                V::Text(json(&top.breakdown)?),
+                V::Int(change.added),
+                V::Int(ms(now)),
+                V::Int(ms(now)),
+                V::Int(ms(change.last_customer_at)),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO cases (status, source, conversation_key, author_key, author_handle, \
+             subject, sentiment, category, priority, priority_breakdown, mention_count, \
+             created_at, updated_at, last_customer_at) VALUES {} RETURNING id, conversation_key",
+            placeholders(chunk.len(), 14)
+        );
+        let rows = fetch(tx, sql, values, "open cases").await?;
+        // Conversation keys of cases opened by one batch are distinct: a
+        // second mention of the same conversation joins the first's case.
+        let index: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| Ok((col::<String>(r, "conversation_key")?, col::<i64>(r, "id")?)))
+            .collect::<Result<_>>()?;
+        for (offset, &i) in chunk.iter().enumerate() {
+            let id = index
+                .get(&batch[i].mention.conversation_key())
+                .copied()
+                .ok_or_else(|| Error::internal("a new case was not returned"))?;
+            new_ids[chunk_no * ROWS_PER_STATEMENT + offset] = id;
+        }
+    }
+    let case_id = |slot: Slot| match slot {
+        Slot::Existing(id) => id,
+        Slot::New(n) => new_ids[n],
+    };
+
+    // 3b. Mentions, already linked to their cases.
+    let fresh: Vec<usize> = planned
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Planned::New { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let mut mention_ids: HashMap<usize, i64> = HashMap::with_capacity(fresh.len());
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        let mut values = Vec::with_capacity(chunk.len() * 23);
+        for &i in chunk {
+            let item = &batch[i];
+            let (m, a) = (&item.mention, &item.analysis);
+            let linked = match &planned[i] {
+                Planned::New {
+                    slot: Some((slot, _, _)),
+                    ..
+                } => Some(case_id(*slot)),
+                _ => None,
+            };
+            values.extend([
+                V::Text(m.source.as_str().into()),
+                V::Text(m.external_id.clone()),
+                V::Text(m.author.handle.clone()),
+                V::OptText(m.author.display_name.clone()),
+                V::Int(clamp(m.author.followers)),
+                V::Int(i64::from(m.author.verified)),
+                V::OptText(m.author.profile_url.clone()),
+                V::Text(m.text.clone()),
+                V::OptText(m.url.clone()),
+                V::OptText(m.language.clone().or_else(|| a.language.clone())),
+                V::OptText(m.thread_id.clone()),
+                V::OptText(m.parent_id.clone()),
+                V::Int(clamp(m.metrics.likes)),
+                V::Int(clamp(m.metrics.reposts)),
+                V::Int(clamp(m.metrics.replies)),
+                V::Int(ms(m.created_at)),
+                V::Int(ms(now)),
+                V::Text(a.sentiment.as_str().into()),
+                V::Real(f64::from(a.sentiment_score)),
+                V::Int(i64::from(a.complaint)),
+                V::OptText(a.top_category().map(str::to_string)),
+                V::Text(json(a)?),
+                V::OptInt(linked),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO mentions (source, external_id, author_handle, author_name, \
+             author_followers, author_verified, author_url, text, url, language, thread_id, \
+             parent_id, likes, reposts, replies, created_at, received_at, sentiment, \
+             sentiment_score, complaint, category, analysis, case_id) VALUES {} \
+             ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
+            placeholders(chunk.len(), 23)
+        );
+        let rows = fetch(tx, sql, values, "insert mentions").await?;
+        if rows.len() != chunk.len() {
+            return Ok(Outcome::Retry(Retry));
+        }
+        let index: HashMap<(String, String), i64> = rows
+            .iter()
+            .map(|r| Ok(((col(r, "source")?, col(r, "external_id")?), col(r, "id")?)))
+            .collect::<Result<_>>()?;
+        for &i in chunk {
+            let k = key(&batch[i]);
+            let id = index
+                .get(&(k.0.to_string(), k.1.to_string()))
+                .copied()
+                .ok_or_else(|| Error::internal("an inserted mention was not returned"))?;
+            mention_ids.insert(i, id);
+        }
+    }
+
+    // 3c. Events: cases opened and reopened.
+    let mut events: Vec<V> = Vec::new();
+    let mut event_rows = 0;
+    let mut push_event = |case: i64, action: &str, before: Option<String>, after: String| {
+        events.extend([
+            V::Int(case),
+            V::Text("earshot".into()),
+            V::Text(action.into()),
+            V::OptText(before),
+            V::OptText(Some(after)),
+            V::Int(ms(now)),
+        ]);
+        event_rows += 1;
+    };
+    for (n, &i) in new_cases.iter().enumerate() {
+        let item = &batch[i];
+        let after = serde_json::json!({
+            "status": "new",
+            "priority": item.priority.score,
+            "sentiment": item.analysis.sentiment,
+        });
+        push_event(new_ids[n], "case.opened", None, after.to_string());
+    }
+    // 3d. Existing cases: one update each.
+    let mut touched: Vec<(&Slot, &CaseChange)> = changes
+        .iter()
+        .filter(|(slot, _)| matches!(slot, Slot::Existing(_)))
+        .collect();
+    touched.sort_by_key(|(slot, _)| case_id(**slot));
+    for (slot, change) in touched {
+        let id = case_id(*slot);
+        let top = &batch[change.top_priority].priority;
+        let sql = "UPDATE cases SET status = $1, sentiment = $2, \
+             category = COALESCE(category, $3), \
+             priority_breakdown = CASE WHEN priority < $4 THEN $5 ELSE priority_breakdown END, \
+             priority = CASE WHEN priority < $4 THEN $4 ELSE priority END, \
+             mention_count = mention_count + $6, updated_at = $7, \
+             last_customer_at = CASE WHEN last_customer_at < $8 THEN $8 ELSE last_customer_at END, \
+             resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE resolved_at END \
+           WHERE id = $9";
+        let values = vec![
+            V::Text(change.status.as_str().into()),
+            V::Text(change.sentiment.as_str().into()),
+            V::OptText(change.category.clone()),
+            V::Real(f64::from(top.score)),
+            V::Text(json(&top.breakdown)?),
+            V::Int(change.added),
+            V::Int(ms(now)),
+            V::Int(ms(change.last_customer_at)),
+            V::Int(id),
+        ];
+        bind_all(sqlx::query(sql), values)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error("join case", e))?;
+        if let Some(before) = change.status_before.filter(|b| *b != change.status) {
+            push_event(
+                id,
+                "case.reopened",
+                Some(serde_json::json!({ "status": before }).to_string()),
+                serde_json::json!({ "status": change.status }).to_string(),
+            );
+        }
+    }
+    let mut values = events.into_iter();
+    let mut left = event_rows;
+    while left > 0 {
+        let rows = left.min(ROWS_PER_STATEMENT);
+        let chunk: Vec<V> = values.by_ref().take(rows * 6).collect();
+        let sql = format!(
+            "INSERT INTO events (case_id, actor, action, before, after, at) VALUES {}",
+            placeholders(rows, 6)
+        );
+        bind_all(sqlx::query(AssertSqlSafe(sql)), chunk)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error("insert events", e))?;
+        left -= rows;
+    }
+    // 3e. Advocates, one row per author of the batch.
+    let mut advocates: HashMap<(&str, String), (i64, i64, i64, i64)> = HashMap::new();
+    for (i, p) in planned.iter().enumerate() {
+        if let Planned::New { advocate: true, .. } = p {
+            let m = &batch[i].mention;
+            let entry = advocates
+                .entry((m.source.as_str(), m.author.handle.to_lowercase()))
+                .or_insert((0, 0, 0, 0));
+            entry.0 += 1;
+            entry.1 = clamp(m.author.followers);
+            entry.2 = mention_ids[&i];
+            entry.3 = entry.3.max(ms(m.created_at));
+        }
+    }
+    let advocate_rows: Vec<_> = advocates.into_iter().collect();
+    for chunk in advocate_rows.chunks(ROWS_PER_STATEMENT) {
+        let mut values = Vec::with_capacity(chunk.len() * 6);
+        for ((source, handle), (count, followers, last_id, last_seen)) in chunk {
+            values.extend([
+                V::Text((*source).into()),
+                V::Text(handle.clone()),
+                V::Int(*followers),
+                V::Int(*count),
+                V::Int(*last_id),
+                V::Int(*last_seen),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO advocates (source, handle, followers, positive_mentions, \
+             last_mention_id, last_seen) VALUES {} ON CONFLICT (source, handle) DO UPDATE SET \
+             followers = excluded.followers, \
+             positive_mentions = advocates.positive_mentions + excluded.positive_mentions, \
+             last_mention_id = excluded.last_mention_id, last_seen = excluded.last_seen",
+            placeholders(chunk.len(), 6)
+        );
+        bind_all(sqlx::query(AssertSqlSafe(sql)), values)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error("upsert advocates", e))?;
+    }
+
+    // 4. Outcomes in input order.
+    let mut outcomes: Vec<IngestOutcome> = Vec::with_capacity(batch.len());
+    for (i, p) in planned.iter().enumerate() {
+        let outcome = match p {
+            Planned::Stored(found) => IngestOutcome {
+                mention_id: found.id,
+                duplicate: true,
+                case: found
+                    .case_id
+                    .zip(found.status)
+                    .map(|(id, status)| CaseLink {
+                        id,
+                        action: CaseAction::Existing,
+                        status,
+                    }),
+                advocate: false,
+            },
+            Planned::Repeat(first) => {
+                let original = &outcomes[*first];
+                IngestOutcome {
+                    mention_id: original.mention_id,
+                    duplicate: true,
+                    case: original.case.map(|c| CaseLink {
+                        action: CaseAction::Existing,
+                        ..c
+                    }),
+                    advocate: false,
+                }
+            }
+            Planned::New { slot, advocate } => IngestOutcome {
+                mention_id: mention_ids[&i],
+                duplicate: false,
+                case: slot.map(|(slot, action, status)| CaseLink {
+                    id: case_id(slot),
+                    action,
+                    status,
+                }),
+                advocate: *advocate,
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok(Outcome::Done(outcomes))
+}
+
+fn key(m: &AnalyzedMention) -> (&'static str, &str) {
+    (m.mention.source.as_str(), m.mention.external_id.as_str())
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
+}
