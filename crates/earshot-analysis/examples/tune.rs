@@ -110,6 +110,70 @@ fn score(m: &LinearModel, ex: &[Example], bias: &[f32]) -> (f64, f64) {
     (r.macro_f1, r.macro_recall)
 }
 
+/// Trains SEEDS models (different shuffles) and averages their weights.
+fn train_avg(
+    name: &str,
+    labels: &[String],
+    nd: usize,
+    ex: &[Example],
+    p: &TrainParams,
+) -> LinearModel {
+    let n: u64 = env("SEEDS", 1);
+    if n <= 1 {
+        return train(name, labels, nd, ex, p);
+    }
+    let mut acc: Vec<f32> = vec![];
+    let mut first: Option<LinearModel> = None;
+    for sd in 0..n {
+        let q = TrainParams {
+            seed: p.seed + sd,
+            ..*p
+        };
+        let m = train(name, labels, nd, ex, &q);
+        let sc = m.header.scale;
+        if acc.is_empty() {
+            acc = vec![0.0; m.raw().len()];
+        }
+        for (a, &w) in acc.iter_mut().zip(m.raw()) {
+            *a += f32::from(w) * sc / n as f32;
+        }
+        match &mut first {
+            None => {
+                let mut m = m;
+                m.header.dense.iter_mut().for_each(|x| *x /= n as f32);
+                m.header.bias.iter_mut().for_each(|x| *x /= n as f32);
+                first = Some(m);
+            }
+            Some(f) => {
+                for (a, b) in f.header.dense.iter_mut().zip(&m.header.dense) {
+                    *a += b / n as f32;
+                }
+                for (a, b) in f.header.bias.iter_mut().zip(&m.header.bias) {
+                    *a += b / n as f32;
+                }
+            }
+        }
+    }
+    let f = first.unwrap();
+    LinearModel::from_f32(f.header, &acc)
+}
+
+fn rconf(p: &Path) -> std::collections::HashMap<String, f32> {
+    let mut rdr = csv::Reader::from_path(p).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let id = h.iter().position(|c| c == "tweet_id").unwrap();
+    let c = h
+        .iter()
+        .position(|c| c == "negativereason_confidence")
+        .unwrap();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[id].trim().to_string(), r[c].parse().unwrap_or(1.0))
+        })
+        .collect()
+}
+
 fn params() -> TrainParams {
     TrainParams {
         bits: env("BITS", 17),
@@ -313,7 +377,7 @@ fn main() {
                         let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
                         let mut t = mk(&t, 1.0);
                         t.extend(air_ex.iter().cloned());
-                        let m = train("c", &lab, nd, &t, &p);
+                        let m = train_avg("c", &lab, nd, &t, &p);
                         f1s.push(score(&m, &mk(&v, 1.0), &[0.0, env("BIASC", 0.0)]).0);
                     }
                 }
@@ -373,7 +437,16 @@ fn main() {
             let mut f1s = vec![];
             let mut mapped = vec![];
             let mut run = |t: &[Row], v: &[Row]| {
-                let m = train("k", &labels, nd, &ex(&fe, t, &lr, 1.0), &p);
+                let mut tx = ex(&fe, t, &lr, 1.0);
+                let cm: u32 = env("RCONF", 0);
+                if cm > 0 {
+                    let conf = rconf(&air);
+                    for (e, r) in tx.iter_mut().zip(t) {
+                        let c = conf.get(r.split_key().trim()).copied().unwrap_or(1.0);
+                        e.weight *= if cm == 1 { c } else { c * c };
+                    }
+                }
+                let m = train_avg("k", &labels, nd, &tx, &p);
                 let vx = ex(&fe, v, &lr, 1.0);
                 f1s.push(score(&m, &vx, &[]).0);
                 if fine {

@@ -68,10 +68,13 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
 
 #[derive(Debug, Clone)]
 pub struct LangId {
-    en: Vec<u64>,
-    /// (word hash, bit set of OTHER_WORDS languages), sorted by hash.
-    other: Vec<(u64, u8)>,
+    /// Open-addressing table of function-word hashes: (hash, bits), bit `l`
+    /// for `OTHER_WORDS[l]`, [`EN_BIT`] for English; hash 0 marks an empty slot.
+    table: Vec<(u64, u8)>,
 }
+
+const EN_BIT: u8 = 0x80;
+const TABLE_BITS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LangGuess {
@@ -82,20 +85,44 @@ pub struct LangGuess {
 
 impl LangId {
     pub fn new() -> LangId {
-        let mut en: Vec<u64> = EN_WORDS.iter().map(|w| fnv(w.as_bytes())).collect();
-        en.sort_unstable();
-        let mut other: Vec<(u64, u8)> = Vec::new();
+        let mut id = LangId {
+            table: vec![(0, 0); 1 << TABLE_BITS],
+        };
+        for w in EN_WORDS {
+            id.insert(fnv(w.as_bytes()), EN_BIT);
+        }
         for (li, (_, words)) in OTHER_WORDS.iter().enumerate() {
             for w in *words {
-                let h = fnv(w.as_bytes());
-                match other.iter_mut().find(|(x, _)| *x == h) {
-                    Some((_, bits)) => *bits |= 1 << li,
-                    None => other.push((h, 1 << li)),
-                }
+                id.insert(fnv(w.as_bytes()), 1 << li);
             }
         }
-        other.sort_unstable_by_key(|(h, _)| *h);
-        LangId { en, other }
+        id
+    }
+
+    fn insert(&mut self, h: u64, bit: u8) {
+        let mask = self.table.len() - 1;
+        let mut i = (h >> (64 - TABLE_BITS)) as usize;
+        loop {
+            let slot = &mut self.table[i];
+            if slot.0 == h || slot.0 == 0 {
+                *slot = (h, slot.1 | bit);
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, h: u64) -> u8 {
+        let mask = self.table.len() - 1;
+        let mut i = (h >> (64 - TABLE_BITS)) as usize;
+        loop {
+            match self.table.get(i) {
+                Some(&(x, bits)) if x == h => return bits,
+                Some(&(0, _)) | None => return 0,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 
     pub fn detect(&self, text: &str, s: &Scratch) -> LangGuess {
@@ -106,11 +133,11 @@ impl LangId {
         for t in &s.toks {
             if t.kind == TokKind::Word {
                 words += 1;
-                if self.en.binary_search(&t.hash).is_ok() {
-                    en_hits += 1;
-                }
-                if let Ok(i) = self.other.binary_search_by_key(&t.hash, |(h, _)| *h) {
-                    let bits = self.other[i].1;
+                let bits = self.lookup(t.hash);
+                if bits != 0 {
+                    if bits & EN_BIT != 0 {
+                        en_hits += 1;
+                    }
                     for (l, c) in other_hits.iter_mut().enumerate() {
                         if bits & (1 << l) != 0 {
                             *c += 1;

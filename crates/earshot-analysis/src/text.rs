@@ -110,8 +110,36 @@ const NEGATORS: &[&str] = &[
     "nope", "nah",
 ];
 
-fn is_negator(w: &str) -> bool {
-    w.ends_with("n't") || NEGATORS.contains(&w)
+/// FNV-1a at compile time (same as [`fnv`]).
+const fn fnv_const(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut h = FNV_OFFSET;
+    let mut i = 0;
+    while i < b.len() {
+        h ^= b[i] as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    h
+}
+
+const N_NEG: usize = NEGATORS.len();
+/// Hashes of [`NEGATORS`]: tokens carry their hash, so the check is a few
+/// integer compares instead of string compares.
+const NEGATOR_HASHES: [u64; N_NEG] = {
+    let mut out = [0u64; N_NEG];
+    let mut i = 0;
+    while i < N_NEG {
+        out[i] = fnv_const(NEGATORS[i]);
+        i += 1;
+    }
+    out
+};
+const BUT_HASH: u64 = fnv_const("but");
+
+#[inline]
+fn is_negator(w: &str, hash: u64) -> bool {
+    NEGATOR_HASHES.contains(&hash) && NEGATORS.contains(&w) || w.ends_with("n't")
 }
 
 /// Emoticons, longest first, with their normalised token.
@@ -368,9 +396,9 @@ fn mark_negation(s: &mut Scratch) {
                     s.toks[i].neg = true;
                 }
                 let txt = &s.buf[t.start as usize..t.end as usize];
-                if is_negator(txt) {
+                if is_negator(txt, t.hash) {
                     in_scope = true;
-                } else if txt == "but" {
+                } else if t.hash == BUT_HASH && txt == "but" {
                     in_scope = false;
                 }
             }
