@@ -107,6 +107,19 @@ pub async fn check_visible(state: &AppState, p: &Principal, case: &Case) -> Resu
     }
 }
 
+/// Fails with 403 unless the caller may do `action` on the case (team
+/// access, location managers, read-only analysts).
+pub async fn authorize(
+    state: &AppState,
+    p: &Principal,
+    case_id: i64,
+    action: Action,
+) -> Result<()> {
+    let detail = case_detail(state, case_id).await?;
+    let a = actor(state, p).await?;
+    can(&a, action, &scope(state, &detail.case).await?).map_err(denied)
+}
+
 /// What happened to a reply the caller asked to send.
 pub struct ReplyOutcome {
     pub reply: Reply,

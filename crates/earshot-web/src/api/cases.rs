@@ -101,6 +101,8 @@ pub async fn assign_case(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Case>, ApiError> {
     let actor = auth.writer()?;
+    // Workflow: team and location scoping (admins pass).
+    crate::workflow::authorize(&state, actor, id, earshot_workflow::Action::AssignCase).await?;
     let req: AssignRequest = body(raw)?;
     let assignee = clean_name("assignee", req.assignee)?;
     let team = clean_name("team", req.team)?;
@@ -135,6 +137,8 @@ pub async fn set_case_status(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Case>, ApiError> {
     let actor = auth.writer()?;
+    // Workflow: team and location scoping (admins pass).
+    crate::workflow::authorize(&state, actor, id, earshot_workflow::Action::UpdateCase).await?;
     let req: StatusRequest = body(raw)?;
     let case = state
         .store
@@ -166,6 +170,8 @@ pub async fn add_note(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
     let actor = auth.writer()?;
+    // Workflow: team and location scoping (admins pass).
+    crate::workflow::authorize(&state, actor, id, earshot_workflow::Action::WriteNote).await?;
     let req: NoteRequest = body(raw)?;
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
     let note = state

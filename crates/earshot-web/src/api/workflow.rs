@@ -643,6 +643,8 @@ pub async fn get_presence(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PresenceView>> {
+    let detail = wf::case_detail(&state, id).await?;
+    wf::check_visible(&state, &auth.0, &detail.case).await?;
     let me = wf::user_name(&auth.0).to_string();
     let now = state.clock.now();
     let reg = state

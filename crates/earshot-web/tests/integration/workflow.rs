@@ -590,6 +590,19 @@ async fn a_second_public_reply_that_did_not_see_the_first_conflicts() {
     let (_, b) = call(&app, &ann, Method::GET, &presence, None).await;
     assert_eq!(b["others"], json!([]));
 
+    // Someone outside the team may not touch its case.
+    let carl = token_for(&app, "carl", Role::Agent).await;
+    let (s, b) = call(
+        &app,
+        &carl,
+        Method::POST,
+        &format!("/api/v1/cases/{id}/notes"),
+        Some(json!({"body": "mine now"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert!(b["message"].as_str().unwrap().contains("care"), "{b}");
+
     let replies = format!("/api/v1/cases/{id}/replies");
     let (s, first) = call(
         &app,
@@ -734,6 +747,35 @@ async fn a_store_manager_sees_only_their_locations() {
     )
     .await;
     assert_eq!(s, 403, "{b}");
+    // Notes on their own cases only; no assigning.
+    let note = Some(json!({"body": "checking with the desk"}));
+    let (s, _) = call(
+        &app,
+        &mia,
+        Method::POST,
+        &format!("/api/v1/cases/{ours}/notes"),
+        note.clone(),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (s, _) = call(
+        &app,
+        &mia,
+        Method::POST,
+        &format!("/api/v1/cases/{theirs}/notes"),
+        note,
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _) = call(
+        &app,
+        &mia,
+        Method::POST,
+        &format!("/api/v1/cases/{ours}/assign"),
+        Some(json!({"assignee": "mia"})),
+    )
+    .await;
+    assert_eq!(s, 403);
     let hid = handoffs[0]["id"].as_i64().unwrap();
     let (s, b) = call(
         &app,
@@ -746,7 +788,7 @@ async fn a_store_manager_sees_only_their_locations() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["answered_by"], "token:mia");
     let detail = case(&app, ours).await;
-    let note = detail["notes"][0]["body"].as_str().unwrap();
+    let note = detail["notes"][1]["body"].as_str().unwrap();
     assert!(note.contains("courier desk was closed"), "{note}");
     assert!(
         detail["events"]
