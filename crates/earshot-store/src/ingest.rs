@@ -143,28 +143,37 @@ pub(crate) async fn ingest(
     batch: &[AnalyzedMention],
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
-    // 1a. Mentions already stored.
+    // 1a. Mentions already stored, looked up through the (source,
+    // external_id) unique index, one source at a time.
     let mut stored: HashMap<(String, String), Stored> = HashMap::new();
-    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT m.id, m.source, m.external_id, m.case_id, c.status FROM mentions m \
-             LEFT JOIN cases c ON c.id = m.case_id WHERE m.external_id IN ({})",
-            in_list(1, chunk.len())
-        );
-        let values = chunk
-            .iter()
-            .map(|m| V::Text(m.mention.external_id.clone()))
-            .collect();
-        for row in fetch(tx, sql, values, "find stored mentions").await? {
-            let status: Option<String> = col(&row, "status")?;
-            stored.insert(
-                (col(&row, "source")?, col(&row, "external_id")?),
-                Stored {
-                    id: col(&row, "id")?,
-                    case_id: col(&row, "case_id")?,
-                    status: status.as_deref().and_then(CaseStatus::parse),
-                },
+    let mut by_source: HashMap<&'static str, Vec<String>> = HashMap::new();
+    for m in batch {
+        by_source
+            .entry(m.mention.source.as_str())
+            .or_default()
+            .push(m.mention.external_id.clone());
+    }
+    for (source, ids) in by_source {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT m.id, m.source, m.external_id, m.case_id, c.status FROM mentions m \
+                 LEFT JOIN cases c ON c.id = m.case_id \
+                 WHERE m.source = $1 AND m.external_id IN ({})",
+                in_list(2, chunk.len())
             );
+            let mut values = vec![V::Text(source.into())];
+            values.extend(chunk.iter().map(|id| V::Text(id.clone())));
+            for row in fetch(tx, sql, values, "find stored mentions").await? {
+                let status: Option<String> = col(&row, "status")?;
+                stored.insert(
+                    (col(&row, "source")?, col(&row, "external_id")?),
+                    Stored {
+                        id: col(&row, "id")?,
+                        case_id: col(&row, "case_id")?,
+                        status: status.as_deref().and_then(CaseStatus::parse),
+                    },
+                );
+            }
         }
     }
 
@@ -177,20 +186,24 @@ pub(crate) async fn ingest(
         .collect();
     keys.sort();
     keys.dedup();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let list = in_list(1, chunk.len());
-        let sql = format!(
-            "SELECT id, status, conversation_key, author_key FROM cases WHERE status <> 'closed' \
-             AND (conversation_key IN ({list}) OR author_key IN ({list})) ORDER BY id"
-        );
-        let values = chunk.iter().map(|k| V::Text(k.clone())).collect();
-        for row in fetch(tx, sql, values, "find open cases").await? {
-            let id: i64 = col(&row, "id")?;
-            let status: String = col(&row, "status")?;
-            let status = CaseStatus::parse(&status)
-                .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
-            by_conversation.insert(col(&row, "conversation_key")?, (Slot::Existing(id), status));
-            by_author.insert(col(&row, "author_key")?, (Slot::Existing(id), status));
+    // One indexed lookup per key column (an OR across both would scan).
+    for column in ["conversation_key", "author_key"] {
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id, status, conversation_key, author_key FROM cases \
+                 WHERE {column} IN ({}) AND status <> 'closed' ORDER BY id",
+                in_list(1, chunk.len())
+            );
+            let values = chunk.iter().map(|k| V::Text(k.clone())).collect();
+            for row in fetch(tx, sql, values, "find open cases").await? {
+                let id: i64 = col(&row, "id")?;
+                let status: String = col(&row, "status")?;
+                let status = CaseStatus::parse(&status)
+                    .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
+                by_conversation
+                    .insert(col(&row, "conversation_key")?, (Slot::Existing(id), status));
+                by_author.insert(col(&row, "author_key")?, (Slot::Existing(id), status));
+            }
         }
     }
 
