@@ -308,6 +308,19 @@ pub trait WorkflowStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<()>;
 
+    /// The lists (`vip`, `press`, `blocked`) a handle is on.
+    async fn lists_of(&self, handle: &str) -> Result<Vec<String>>;
+    /// The handles on a list, sorted.
+    async fn author_list(&self, list: &str) -> Result<Vec<String>>;
+    /// Replaces a list's handles (lowercase, no leading '@').
+    async fn put_author_list(
+        &self,
+        list: &str,
+        handles: &[String],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>>;
+
     // Reply approvals.
     async fn request_approval(
         &self,

@@ -150,6 +150,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_workflow.sql"),
         include_str!("../migrations/postgres/0003_workflow.sql"),
     ),
+    (
+        4,
+        "author_lists",
+        include_str!("../migrations/sqlite/0004_author_lists.sql"),
+        include_str!("../migrations/postgres/0004_author_lists.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

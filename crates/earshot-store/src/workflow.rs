@@ -849,6 +849,76 @@ impl WorkflowStore for SqlStore {
         Ok(())
     }
 
+    async fn lists_of(&self, handle: &str) -> Result<Vec<String>> {
+        let handle = handle.trim_start_matches('@').to_lowercase();
+        self.wf_rows(
+            q("SELECT list FROM author_lists WHERE handle = $1 ORDER BY list").bind(handle),
+        )
+        .await?
+        .iter()
+        .map(|r| col(r, "list"))
+        .collect()
+    }
+
+    async fn author_list(&self, list: &str) -> Result<Vec<String>> {
+        self.wf_rows(
+            q("SELECT handle FROM author_lists WHERE list = $1 ORDER BY handle")
+                .bind(list.to_string()),
+        )
+        .await?
+        .iter()
+        .map(|r| col(r, "handle"))
+        .collect()
+    }
+
+    async fn put_author_list(
+        &self,
+        list: &str,
+        handles: &[String],
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let before = self.author_list(list).await?;
+        let mut after: Vec<String> = handles
+            .iter()
+            .map(|h| h.trim().trim_start_matches('@').to_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        after.sort();
+        after.dedup();
+        let mut tx = self.wf_tx().await?;
+        q("DELETE FROM author_lists WHERE list = $1")
+            .bind(list.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("save author list", e))?;
+        for h in &after {
+            q("INSERT INTO author_lists (list, handle, added_by, added_at) VALUES ($1, $2, $3, $4)")
+                .bind(list.to_string())
+                .bind(h.clone())
+                .bind(actor.to_string())
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("save author list", e))?;
+        }
+        audit_tx(
+            &mut tx,
+            &change(
+                "author_list",
+                list,
+                "updated",
+                actor,
+                Some(json!(before)),
+                Some(json!(after)),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(after)
+    }
+
     async fn request_approval(
         &self,
         reply_id: i64,

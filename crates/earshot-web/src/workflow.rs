@@ -14,11 +14,12 @@ use earshot_core::reply::Reply;
 use earshot_core::store::{CaseAction, CaseDetail, CaseQuery, IngestOutcome, NewReply};
 use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, TeamRecord};
 use earshot_workflow::{
-    Action, Actor, AgentCandidate, AssignmentNeeds, AssignmentStrategy, AuditActor, Availability,
-    CaseRef, CaseScope, CaseTimeline, EscalationAction, NotificationEvent, NotifyTarget,
-    ReplyDecision, RuleAction, RuleContext, RuleSet, SlaEvaluation, SlaPolicy, SlaSubject,
-    TargetStatus, TimeBasis, TimelineEvent, can, check_public_reply, choose_agent, evaluate,
-    evaluate_sla, notification_text, outcome, reply_decision, select_policy, slack_payload,
+    Action, Actor, AgentCandidate, AssignmentNeeds, AssignmentStrategy, AuditActor, AuthorList,
+    Availability, CaseRef, CaseScope, CaseTimeline, EscalationAction, NotificationEvent,
+    NotifyTarget, ReplyDecision, RuleAction, RuleContext, RuleSet, SlaEvaluation, SlaPolicy,
+    SlaSubject, TargetStatus, TimeBasis, TimelineEvent, can, check_public_reply, choose_agent,
+    evaluate, evaluate_sla, notification_text, outcome, reply_decision, select_policy,
+    slack_payload,
 };
 use serde_json::json;
 
@@ -281,6 +282,17 @@ pub async fn current_rules(state: &AppState) -> Result<RuleSet> {
     })
 }
 
+/// The brand's lists (VIP, press, blocked) an author is on.
+pub async fn author_lists(state: &AppState, handle: &str) -> Result<Vec<AuthorList>> {
+    Ok(state
+        .workflow
+        .lists_of(handle)
+        .await?
+        .into_iter()
+        .filter_map(|l| serde_json::from_value(serde_json::Value::String(l)).ok())
+        .collect())
+}
+
 /// Applies the current routing rules to the cases that ingestion opened or
 /// joined. Runs after `Store::ingest` commits, so a rule failure never loses
 /// a mention: it is logged and the case stays in the triage queue.
@@ -318,7 +330,7 @@ async fn route_one(
     let case = &detail.case;
     let ctx = RuleContext::from_mention(
         mention,
-        Vec::new(),
+        author_lists(state, &mention.mention.author.handle).await?,
         case.location.clone(),
         case.product.clone(),
     );

@@ -97,10 +97,28 @@ async fn teams_profiles_rules_and_policies(s: &SqlStore) {
     s.delete_team("care", "admin", minutes(8)).await.unwrap();
     assert!(s.team("care").await.unwrap().is_none());
 
+    // Author lists: normalised handles, looked up per author.
+    let vip = s
+        .put_author_list(
+            "vip",
+            &["@Eve".into(), "eve".into(), "max".into()],
+            "sue",
+            minutes(9),
+        )
+        .await
+        .unwrap();
+    assert_eq!(vip, ["eve", "max"]);
+    s.put_author_list("press", &["max".into()], "sue", minutes(9))
+        .await
+        .unwrap();
+    assert_eq!(s.lists_of("@MAX").await.unwrap(), ["press", "vip"]);
+    assert!(s.lists_of("nobody").await.unwrap().is_empty());
+    assert_eq!(s.author_list("vip").await.unwrap(), ["eve", "max"]);
+
     // The audit log: newest first, filtered by entity, actor and time.
     let all = s.audit(&AuditQuery::default()).await.unwrap();
-    assert_eq!(all.len(), 9);
-    assert_eq!(all[0].action, "deleted");
+    assert_eq!(all.len(), 11);
+    assert_eq!(all[0].entity, "author_list");
     let team = s
         .audit(&AuditQuery {
             entity: Some("team".into()),

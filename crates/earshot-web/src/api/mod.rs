@@ -65,6 +65,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workflow::get_rules, workflow::put_rules))
         .routes(routes!(workflow::rule_versions))
         .routes(routes!(workflow::dry_run_rules))
+        .routes(routes!(
+            workflow::get_author_list,
+            workflow::put_author_list
+        ))
         .routes(routes!(workflow::list_policies, workflow::create_policy))
         .routes(routes!(workflow::update_policy, workflow::delete_policy))
         .routes(routes!(workflow::case_sla))

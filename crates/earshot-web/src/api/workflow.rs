@@ -15,8 +15,9 @@ use earshot_core::workflow_store::{
     TeamRecord, UserProfile, Webhook, WebhookDelivery,
 };
 use earshot_workflow::{
-    Action, Activity, AssignmentStrategy, BusinessCalendar, DryRunItem, DryRunReport, Presence,
-    Rule, RuleContext, RuleSet, SlaEvaluation, SlaPolicy, SlaReport, can, dry_run, sla_report,
+    Action, Activity, AssignmentStrategy, AuthorList, BusinessCalendar, DryRunItem, DryRunReport,
+    Presence, Rule, RuleContext, RuleSet, SlaEvaluation, SlaPolicy, SlaReport, can, dry_run,
+    sla_report,
 };
 use serde::{Deserialize, Serialize};
 
@@ -427,10 +428,73 @@ pub async fn dry_run_rules(
         };
         items.push(DryRunItem {
             mention_id: m.id,
-            context: RuleContext::from_mention(m, Vec::new(), location, product),
+            context: RuleContext::from_mention(
+                m,
+                wf::author_lists(&state, &m.mention.author.handle).await?,
+                location,
+                product,
+            ),
         });
     }
     Ok(Json(dry_run(&rules, &items)))
+}
+
+/// The handles on one of the brand's author lists (`vip`, `press`, `blocked`).
+#[utoipa::path(get, path = "/api/v1/author-lists/{list}", tag = "workflow",
+    params(("list" = AuthorList, Path)),
+    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody)))]
+pub async fn get_author_list(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    Path(list): Path<AuthorList>,
+) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(state.workflow.author_list(list_name(list)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorListInput {
+    /// Author handles; `@` and case are ignored.
+    pub handles: Vec<String>,
+}
+
+/// Replace an author list (supervisors, admins); rules test it with `author_in`.
+#[utoipa::path(put, path = "/api/v1/author-lists/{list}", tag = "workflow",
+    params(("list" = AuthorList, Path)), request_body = AuthorListInput,
+    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn put_author_list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(list): Path<AuthorList>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Vec<String>>> {
+    wf::require(&state, &auth.0, Action::ManageRules).await?;
+    let input: AuthorListInput = body(raw)?;
+    if input.handles.len() > 100_000 || input.handles.iter().any(|h| h.len() > 256) {
+        return Err(ApiError(Error::invalid_field(
+            "handles",
+            "at most 100000 handles of at most 256 bytes",
+        )));
+    }
+    Ok(Json(
+        state
+            .workflow
+            .put_author_list(
+                list_name(list),
+                &input.handles,
+                &auth.0.name,
+                state.clock.now(),
+            )
+            .await?,
+    ))
+}
+
+fn list_name(list: AuthorList) -> &'static str {
+    match list {
+        AuthorList::Vip => "vip",
+        AuthorList::Press => "press",
+        AuthorList::Blocked => "blocked",
+    }
 }
 
 // ---------------------------------------------------------------- SLA

@@ -249,8 +249,19 @@ async fn routing_rules_apply_every_action_at_ingest() {
         {"id": 3, "name": "big accounts", "position": 3,
          "condition": {"type": "reach", "min_followers": 10000},
          "actions": [{"type": "assign_user", "user": "carl"}, {"type": "send_to_advocates"}],
-         "stop_processing": true}
+         "stop_processing": true},
+        {"id": 4, "name": "vips", "position": 4,
+         "condition": {"type": "author_in", "list": "vip"},
+         "actions": [{"type": "tag", "tag": "vip"}]}
     ]});
+    let (s, list) = admin(
+        &app,
+        Method::PUT,
+        "/api/v1/author-lists/vip",
+        Some(json!({"handles": ["@Dan", "dan", "zoe"]})),
+    )
+    .await;
+    assert_eq!((s, list), (200, json!(["dan", "zoe"])));
     let (s, v1) = admin(&app, Method::PUT, "/api/v1/rules", Some(rules.clone())).await;
     assert_eq!(s, 200, "{v1}");
     assert_eq!(v1["version"], 1);
@@ -283,10 +294,9 @@ async fn routing_rules_apply_every_action_at_ingest() {
     );
     assert_eq!(c["case"]["priority"]["score"].as_f64(), Some(95.0));
     let tags = c["case"]["tags"].as_array().unwrap();
-    assert!(
-        tags.contains(&json!("refund")) && tags.contains(&json!("escalated")),
-        "{tags:?}"
-    );
+    for tag in ["refund", "escalated", "vip"] {
+        assert!(tags.contains(&json!(tag)), "{tag} missing: {tags:?}");
+    }
     let events: Vec<(&str, &str)> = c["events"]
         .as_array()
         .unwrap()
