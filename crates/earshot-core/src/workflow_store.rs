@@ -94,6 +94,19 @@ pub struct CaseSlaRecord {
     /// `earshot_workflow::SlaEvaluation` as JSON.
     #[schema(value_type = Option<Object>)]
     pub evaluation: Option<Value>,
+    /// When the verdict next changes if nothing happens to the case.
+    pub next_check_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the SLA ticker needs to decide whether a case must be re-evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaCheckpoint {
+    pub case_id: i64,
+    pub policy_id: Option<i64>,
+    pub state: Option<String>,
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// When the verdict was computed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -273,6 +286,8 @@ pub trait WorkflowStore: Send + Sync + 'static {
     // Per-case SLA state.
     async fn case_sla(&self, case_id: i64) -> Result<Option<CaseSlaRecord>>;
     async fn all_case_sla(&self) -> Result<Vec<CaseSlaRecord>>;
+    /// Every stored verdict's timing, without the evaluation documents.
+    async fn sla_checkpoints(&self) -> Result<Vec<SlaCheckpoint>>;
     async fn save_case_sla(&self, record: &CaseSlaRecord) -> Result<()>;
     /// Records that `mark` (a warning, breach or escalation step of a
     /// target cycle) happened on the case; `false` when it already had, so

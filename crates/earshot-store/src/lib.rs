@@ -156,6 +156,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_author_lists.sql"),
         include_str!("../migrations/postgres/0004_author_lists.sql"),
     ),
+    (
+        5,
+        "sla_checkpoints",
+        include_str!("../migrations/sqlite/0005_sla_checkpoints.sql"),
+        include_str!("../migrations/postgres/0005_sla_checkpoints.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

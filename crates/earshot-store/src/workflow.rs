@@ -14,7 +14,8 @@ use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::reply::{Reply, ReplyStatus};
 use earshot_core::workflow_store::{
     ApprovalRecord, AuditQuery, AuditRecord, CaseSlaRecord, Handoff, HandoffKind, Notification,
-    RuleSetVersion, TeamRecord, UserProfile, Webhook, WebhookDelivery, WorkflowStore,
+    RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile, Webhook, WebhookDelivery,
+    WorkflowStore,
 };
 
 use crate::rows::{self, REPLY_COLUMNS, from_ms, ms};
@@ -260,6 +261,7 @@ fn case_sla(row: &AnyRow) -> Result<CaseSlaRecord> {
         policy_id: col(row, "policy_id")?,
         state: col(row, "state")?,
         evaluation: opt_json_col(row, "evaluation")?,
+        next_check_at: opt_time(row, "next_check_at")?,
         updated_at: from_ms(col(row, "updated_at")?),
     })
 }
@@ -684,7 +686,7 @@ impl WorkflowStore for SqlStore {
     async fn case_sla(&self, case_id: i64) -> Result<Option<CaseSlaRecord>> {
         self.wf_rows(
             q(
-                "SELECT case_id, policy_id, state, evaluation, updated_at FROM case_sla \
+                "SELECT case_id, policy_id, state, evaluation, next_check_at, updated_at FROM case_sla \
                WHERE case_id = $1",
             )
             .bind(case_id),
@@ -697,7 +699,7 @@ impl WorkflowStore for SqlStore {
 
     async fn all_case_sla(&self) -> Result<Vec<CaseSlaRecord>> {
         self.wf_rows(q(
-            "SELECT case_id, policy_id, state, evaluation, updated_at FROM case_sla ORDER BY case_id",
+            "SELECT case_id, policy_id, state, evaluation, next_check_at, updated_at FROM case_sla ORDER BY case_id",
         ))
         .await?
         .iter()
@@ -705,17 +707,36 @@ impl WorkflowStore for SqlStore {
         .collect()
     }
 
+    async fn sla_checkpoints(&self) -> Result<Vec<SlaCheckpoint>> {
+        self.wf_rows(q(
+            "SELECT case_id, policy_id, state, next_check_at, updated_at FROM case_sla",
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SlaCheckpoint {
+                case_id: col(r, "case_id")?,
+                policy_id: col(r, "policy_id")?,
+                state: col(r, "state")?,
+                next_check_at: opt_time(r, "next_check_at")?,
+                updated_at: from_ms(col(r, "updated_at")?),
+            })
+        })
+        .collect()
+    }
+
     async fn save_case_sla(&self, r: &CaseSlaRecord) -> Result<()> {
         q(
-            "INSERT INTO case_sla (case_id, policy_id, state, evaluation, updated_at) \
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id) DO UPDATE SET \
-           policy_id = $2, state = $3, evaluation = $4, updated_at = $5",
+            "INSERT INTO case_sla (case_id, policy_id, state, evaluation, updated_at, \
+           next_check_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO UPDATE SET \
+           policy_id = $2, state = $3, evaluation = $4, updated_at = $5, next_check_at = $6",
         )
         .bind(r.case_id)
         .bind(r.policy_id)
         .bind(r.state.clone())
         .bind(r.evaluation.as_ref().map(Value::to_string))
         .bind(ms(r.updated_at))
+        .bind(r.next_check_at.map(ms))
         .execute(self.pool())
         .await
         .map_err(|e| db_error("save case SLA", e))?;

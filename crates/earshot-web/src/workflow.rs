@@ -4,6 +4,7 @@
 //! The decisions themselves are `earshot_workflow`'s; this module loads what
 //! they need and stores what they decide.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -12,7 +13,7 @@ use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::reply::Reply;
 use earshot_core::store::{CaseAction, CaseDetail, CaseQuery, IngestOutcome, NewReply};
-use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, TeamRecord};
+use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, SlaCheckpoint, TeamRecord};
 use earshot_workflow::{
     Action, Actor, AgentCandidate, AssignmentNeeds, AssignmentStrategy, AuditActor, AuthorList,
     Availability, CaseRef, CaseScope, CaseTimeline, EscalationAction, NotificationEvent,
@@ -683,6 +684,7 @@ pub async fn evaluate_case(
                 policy_id: None,
                 state: None,
                 evaluation: None,
+                next_check_at: None,
                 updated_at: now,
             })
             .await?;
@@ -709,10 +711,31 @@ pub async fn evaluate_case(
             policy_id: Some(policy.id),
             state: overall,
             evaluation: serde_json::to_value(&eval).ok(),
+            next_check_at: eval.next_check_at,
             updated_at: now,
         })
         .await?;
     Ok(Some(eval))
+}
+
+/// Whether a case's stored verdict may be stale: no verdict yet, another
+/// policy applies now, the case changed since, or its next check is due.
+fn needs_check(
+    policies: &[SlaPolicy],
+    case: &Case,
+    checkpoint: Option<&SlaCheckpoint>,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(cp) = checkpoint else { return true };
+    let subject = SlaSubject {
+        priority: case.priority.score,
+        source: case.source,
+        category: case.category.as_deref(),
+    };
+    let policy = select_policy(policies, &subject).map(|p| p.id);
+    cp.policy_id != policy
+        || cp.updated_at <= case.updated_at
+        || cp.next_check_at.is_some_and(|t| t <= now)
 }
 
 /// What one SLA tick did.
@@ -734,7 +757,18 @@ pub async fn run_sla_tick(state: &AppState, now: DateTime<Utc>) -> Result<TickRe
     if policies.is_empty() {
         return Ok(report);
     }
+    // Only cases that changed since their last verdict, or whose verdict
+    // changes by now (a warning, a breach, an escalation step), are loaded
+    // and evaluated: a tick stays cheap with a large open queue.
+    let checkpoints: HashMap<i64, SlaCheckpoint> = state
+        .workflow
+        .sla_checkpoints()
+        .await?
+        .into_iter()
+        .map(|c| (c.case_id, c))
+        .collect();
     let mut ids = Vec::new();
+    let mut active = HashSet::new();
     for status in [CaseStatus::New, CaseStatus::Open, CaseStatus::Pending] {
         let mut offset = 0;
         loop {
@@ -748,16 +782,24 @@ pub async fn run_sla_tick(state: &AppState, now: DateTime<Utc>) -> Result<TickRe
                 })
                 .await?;
             let n = page.len();
-            ids.extend(page.into_iter().map(|c| c.id));
+            for c in page {
+                active.insert(c.id);
+                if needs_check(&policies, &c, checkpoints.get(&c.id), now) {
+                    ids.push(c.id);
+                }
+            }
             if n < 500 {
                 break;
             }
             offset += 500;
         }
     }
-    for r in state.workflow.all_case_sla().await? {
-        if matches!(r.state.as_deref(), Some("active" | "warning")) && !ids.contains(&r.case_id) {
-            ids.push(r.case_id);
+    // Cases resolved or closed since their last verdict get their final one.
+    for cp in checkpoints.values() {
+        if matches!(cp.state.as_deref(), Some("active" | "warning"))
+            && !active.contains(&cp.case_id)
+        {
+            ids.push(cp.case_id);
         }
     }
     for id in ids {

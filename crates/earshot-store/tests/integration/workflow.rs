@@ -220,6 +220,7 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         policy_id: Some(1),
         state: Some("warning".into()),
         evaluation: Some(json!({"targets": []})),
+        next_check_at: Some(minutes(15)),
         updated_at: minutes(4),
     })
     .await
@@ -229,6 +230,11 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         Some("warning")
     );
     assert_eq!(s.all_case_sla().await.unwrap().len(), 1);
+    let cp = &s.sla_checkpoints().await.unwrap()[0];
+    assert_eq!(
+        (cp.case_id, cp.next_check_at, cp.updated_at),
+        (case_id, Some(minutes(15)), minutes(4))
+    );
     assert!(
         s.claim_sla_mark(case_id, "breach:first_response:0", minutes(4))
             .await
