@@ -298,9 +298,24 @@ impl Engine {
         let mut dense = [0f32; COMPLAINT_DENSE];
         dense[..N_DENSE].copy_from_slice(&s.dense);
         dense[N_DENSE..].copy_from_slice(sent);
+        let mut acc = [0f32; 2];
+        self.inner.complaint.accumulate(&s.feats, &mut acc);
+        self.inner.complaint.accumulate(&s.handle_feats, &mut acc);
         let mut p = [0f32; 2];
-        self.inner.complaint.predict(&s.feats, &dense, &mut p);
+        self.inner.complaint.finish(&acc, &dense, &mut p);
         p[1]
+    }
+
+    /// Hashed complaint-model inputs (training): the shared features plus
+    /// the handle character n-grams only the complaint model reads.
+    pub fn complaint_features(&self, text: &str) -> Vec<(u64, f32)> {
+        self.with_scratch(text, |s| {
+            s.feats
+                .iter()
+                .chain(&s.handle_feats)
+                .map(|f| (f.hash, f.val))
+                .collect()
+        })
     }
 
     /// Complaint probability.
@@ -426,8 +441,10 @@ impl Engine {
                         let mut dense = [0f32; COMPLAINT_DENSE];
                         dense[..N_DENSE].copy_from_slice(&s.dense);
                         dense[N_DENSE..].copy_from_slice(&p);
+                        let mut c = [acc[3], acc[4]];
+                        inner.complaint.accumulate(&s.handle_feats, &mut c);
                         let mut q = [0f32; 2];
-                        inner.complaint.finish(&acc[3..5], &dense, &mut q);
+                        inner.complaint.finish(&c, &dense, &mut q);
                         q[1]
                     }
                     None => self.complaint_of(s, &p),

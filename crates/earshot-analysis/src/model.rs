@@ -56,6 +56,20 @@ impl LinearModel {
         f32::from(self.w[b * self.k + class]) * self.header.scale
     }
 
+    /// Adds the raw (`i16`-unit) hashed sums of `feats` to `acc` (length `k`).
+    #[inline]
+    pub fn accumulate(&self, feats: &[Feat], acc: &mut [f32]) {
+        let k = self.k;
+        for f in feats {
+            let b = self.bucket(f.hash) * k;
+            if let Some(row) = self.w.get(b..b + k) {
+                for (a, &w) in acc.iter_mut().zip(row) {
+                    *a += f.val * f32::from(w);
+                }
+            }
+        }
+    }
+
     /// Writes calibrated probabilities into `out` (length `k`).
     pub fn predict(&self, feats: &[Feat], dense: &[f32], out: &mut [f32]) {
         let k = self.k;

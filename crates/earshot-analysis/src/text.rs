@@ -58,6 +58,12 @@ pub struct Scratch {
     pub toks: Vec<Token>,
     pub feats: Vec<Feat>,
     pub dense: [f32; N_DENSE],
+    /// Character 4-grams of the @handles the text mentions (lower-cased,
+    /// with `^`/`$` boundaries), before they are normalised to `@user`.
+    /// Only the complaint model reads them: customer-care accounts share
+    /// shapes (`…support`, `…care`, `…help`, brand names) that tell a post to
+    /// a business from a reply to a friend.
+    pub handle_feats: Vec<Feat>,
 }
 
 impl Scratch {
@@ -102,6 +108,40 @@ const SALT_BI: u64 = 3;
 const SALT_CHAR: u64 = 4;
 const SALT_TAG: u64 = 5;
 const SALT_MARK: u64 = 6;
+const SALT_HANDLE: u64 = 7;
+/// Length of the handle character n-grams.
+const HANDLE_GRAM: usize = 4;
+
+/// Appends the character 4-grams of one handle (without `@`) to `out`,
+/// each weighted 1/√(number of grams).
+fn handle_grams(handle: &str, out: &mut Vec<Feat>) {
+    let mut b = [0u8; 66];
+    let h = handle.as_bytes();
+    let n = h.len().min(64);
+    b[0] = b'^';
+    for (d, c) in b[1..=n].iter_mut().zip(h) {
+        *d = c.to_ascii_lowercase();
+    }
+    b[n + 1] = b'$';
+    let g = &b[..n + 2];
+    let cnt = g.len().saturating_sub(HANDLE_GRAM - 1).max(1);
+    let val = 1.0 / (cnt as f32).sqrt();
+    if g.len() < HANDLE_GRAM {
+        out.push(Feat {
+            hash: salted(fnv(g), SALT_HANDLE),
+            val,
+            tok: u32::MAX,
+        });
+        return;
+    }
+    for w in g.windows(HANDLE_GRAM) {
+        out.push(Feat {
+            hash: salted(fnv(w), SALT_HANDLE),
+            val,
+            tok: u32::MAX,
+        });
+    }
+}
 
 const NEGATORS: &[&str] = &[
     "not", "no", "never", "cannot", "nobody", "nothing", "none", "neither", "nor", "nowhere",
@@ -184,6 +224,7 @@ fn is_word_char(c: char) -> bool {
 pub fn tokenize(text: &str, s: &mut Scratch) {
     s.buf.clear();
     s.toks.clear();
+    s.handle_feats.clear();
     let bytes = text.as_bytes();
     let mut i = 0usize;
     let n = bytes.len();
@@ -198,6 +239,7 @@ pub fn tokenize(text: &str, s: &mut Scratch) {
         if b == b'@' {
             let end = scan_word(text, i + 1);
             if end > i + 1 {
+                handle_grams(&text[i + 1..end], &mut s.handle_feats);
                 push_tok(s, "@user", TokKind::User, false, false);
                 i = end;
                 continue;
@@ -571,6 +613,26 @@ mod tests {
                 x
             })
             .collect()
+    }
+
+    #[test]
+    fn handle_grams_are_kept_apart_from_the_shared_features() {
+        let mut a = Scratch::default();
+        tokenize("@HPSupport printer broken", &mut a);
+        // ^hps hpsu psup supp uppo ppor port ort$
+        assert_eq!(a.handle_feats.len(), 8);
+        let mut b = Scratch::default();
+        tokenize("@hpsupport printer broken", &mut b);
+        let h = |s: &Scratch| s.handle_feats.iter().map(|f| f.hash).collect::<Vec<_>>();
+        assert_eq!(h(&a), h(&b));
+        let mut c = Scratch::default();
+        tokenize("@jo printer broken", &mut c);
+        assert_eq!(c.handle_feats.len(), 1);
+        assert_ne!(h(&a), h(&c));
+        assert_eq!(
+            toks("@jo printer broken"),
+            toks("@HPSupport printer broken")
+        );
     }
 
     #[test]
