@@ -955,3 +955,55 @@ async fn changes_to_teams_users_and_policies_are_audited() {
     assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
     assert_eq!(log[0]["action"], "created");
 }
+
+/// Business-hours SLAs count the case team's own calendar: a complaint on
+/// Sunday morning is due one working hour after Monday's opening in Berlin.
+#[tokio::test]
+async fn business_hours_follow_the_teams_calendar() {
+    let app = spawn_app().await;
+    let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+        .map(|d| json!({"day": d, "open": "09:00", "close": "17:00"}));
+    team(
+        &app,
+        json!({"name": "care", "members": ["ann"],
+            "calendar": {"time_zone": "Europe/Berlin", "hours": weekdays}}),
+    )
+    .await;
+    // The policy's own calendar (Sundays, UTC) is replaced by the team's.
+    let (s, b) = admin(
+        &app,
+        Method::POST,
+        "/api/v1/sla-policies",
+        Some(json!({"name": "office hours", "position": 1,
+            "targets": {"first_response_minutes": 60},
+            "time_basis": {"type": "business_hours", "calendar": {"time_zone": "UTC",
+                "hours": [{"day": "sunday", "open": "00:00", "close": "23:59"}]}}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        app.clock_now(),
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+        "a Sunday"
+    );
+    let id = open_case(&app, "b1", "liv", COMPLAINT).await;
+    let (_, sla) = app.get_json(&format!("/api/v1/cases/{id}/sla")).await;
+    assert_eq!(
+        sla["evaluation"]["targets"][0]["due_at"], "2026-11-22T11:00:00Z",
+        "unrouted: the policy's calendar"
+    );
+    admin(
+        &app,
+        Method::POST,
+        &format!("/api/v1/cases/{id}/assign"),
+        Some(json!({"team": "care", "assignee": "ann"})),
+    )
+    .await;
+    let (_, sla) = app.get_json(&format!("/api/v1/cases/{id}/sla")).await;
+    assert_eq!(sla["state"], "active", "{sla}");
+    // Monday 09:00 CET is 08:00 UTC; one business hour later.
+    assert_eq!(
+        sla["evaluation"]["targets"][0]["due_at"],
+        "2026-11-23T09:00:00Z"
+    );
+}
