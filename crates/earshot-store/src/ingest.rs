@@ -26,8 +26,8 @@ use earshot_core::error::{Error, Result};
 use earshot_core::intake::{self, CasePlan, ExistingCase};
 use earshot_core::store::{AnalyzedMention, CaseAction, CaseLink, IngestOutcome};
 
-use crate::db_error;
 use crate::rows::ms;
+use crate::{Dialect, db_error};
 
 /// Rows per multi-row statement, well under both databases' parameter limits.
 const ROWS_PER_STATEMENT: usize = 200;
@@ -66,20 +66,30 @@ fn bind_all(
     q
 }
 
+/// The n-th bind parameter (1-based) of a statement whose parameters are
+/// all bound in order. SQLite gets anonymous `?`: looking up `$N` names costs
+/// SQLite a walk of every name per parameter, quadratic in a multi-row insert.
+fn param(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => "?".to_string(),
+        Dialect::Postgres => format!("${n}"),
+    }
+}
+
 /// `($1, $2), ($3, $4)…` for `rows` rows of `width` values.
-fn placeholders(rows: usize, width: usize) -> String {
+fn placeholders(dialect: Dialect, rows: usize, width: usize) -> String {
     (0..rows)
         .map(|r| {
-            let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            let cells: Vec<String> = (1..=width).map(|c| param(dialect, r * width + c)).collect();
             format!("({})", cells.join(", "))
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn in_list(start: usize, n: usize) -> String {
+fn in_list(dialect: Dialect, start: usize, n: usize) -> String {
     (start..start + n)
-        .map(|i| format!("${i}"))
+        .map(|i| param(dialect, i))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -139,6 +149,7 @@ enum Planned {
 }
 
 pub(crate) async fn ingest(
+    dialect: Dialect,
     tx: &mut Transaction<'static, Any>,
     batch: &[AnalyzedMention],
     now: DateTime<Utc>,
@@ -158,8 +169,9 @@ pub(crate) async fn ingest(
             let sql = format!(
                 "SELECT m.id, m.source, m.external_id, m.case_id, c.status FROM mentions m \
                  LEFT JOIN cases c ON c.id = m.case_id \
-                 WHERE m.source = $1 AND m.external_id IN ({})",
-                in_list(2, chunk.len())
+                 WHERE m.source = {} AND m.external_id IN ({})",
+                param(dialect, 1),
+                in_list(dialect, 2, chunk.len())
             );
             let mut values = vec![V::Text(source.into())];
             values.extend(chunk.iter().map(|id| V::Text(id.clone())));
@@ -192,7 +204,7 @@ pub(crate) async fn ingest(
             let sql = format!(
                 "SELECT id, status, conversation_key, author_key FROM cases \
                  WHERE {column} IN ({}) AND status <> 'closed' ORDER BY id",
-                in_list(1, chunk.len())
+                in_list(dialect, 1, chunk.len())
             );
             let values = chunk.iter().map(|k| V::Text(k.clone())).collect();
             for row in fetch(tx, sql, values, "find open cases").await? {
@@ -333,7 +345,7 @@ pub(crate) async fn ingest(
             "INSERT INTO cases (status, source, conversation_key, author_key, author_handle, \
              subject, sentiment, category, priority, priority_breakdown, mention_count, \
              created_at, updated_at, last_customer_at) VALUES {} RETURNING id, conversation_key",
-            placeholders(chunk.len(), 14)
+            placeholders(dialect, chunk.len(), 14)
         );
         let rows = fetch(tx, sql, values, "open cases").await?;
         // Conversation keys of cases opened by one batch are distinct: a
@@ -407,7 +419,7 @@ pub(crate) async fn ingest(
              parent_id, likes, reposts, replies, created_at, received_at, sentiment, \
              sentiment_score, complaint, category, analysis, case_id) VALUES {} \
              ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
-            placeholders(chunk.len(), 23)
+            placeholders(dialect, chunk.len(), 23)
         );
         let rows = fetch(tx, sql, values, "insert mentions").await?;
         if rows.len() != chunk.len() {
@@ -498,7 +510,7 @@ pub(crate) async fn ingest(
         let chunk: Vec<V> = values.by_ref().take(rows * 6).collect();
         let sql = format!(
             "INSERT INTO events (case_id, actor, action, before, after, at) VALUES {}",
-            placeholders(rows, 6)
+            placeholders(dialect, rows, 6)
         );
         bind_all(sqlx::query(AssertSqlSafe(sql)), chunk)
             .execute(&mut **tx)
@@ -539,7 +551,7 @@ pub(crate) async fn ingest(
              followers = excluded.followers, \
              positive_mentions = advocates.positive_mentions + excluded.positive_mentions, \
              last_mention_id = excluded.last_mention_id, last_seen = excluded.last_seen",
-            placeholders(chunk.len(), 6)
+            placeholders(dialect, chunk.len(), 6)
         );
         bind_all(sqlx::query(AssertSqlSafe(sql)), values)
             .execute(&mut **tx)

@@ -166,7 +166,7 @@ impl Store for SqlStore {
         // of these mentions first; the next attempt sees it as a duplicate.
         for _ in 0..3 {
             let mut tx = self.write_tx().await?;
-            match crate::ingest::ingest(&mut tx, batch, now).await? {
+            match crate::ingest::ingest(self.dialect, &mut tx, batch, now).await? {
                 crate::ingest::Outcome::Done(outcomes) => {
                     commit(tx).await?;
                     return Ok(outcomes);
