@@ -663,12 +663,15 @@ pub fn timeline(detail: &CaseDetail) -> CaseTimeline {
     }
 }
 
-/// Evaluates a case's SLA at `now` and stores the verdict.
+/// Evaluates a case's SLA at `now`; the ticker stores the verdict
+/// (`persist`), a read does not, so looking at a case can never make the
+/// ticker skip the moment a warning is due.
 pub async fn evaluate_case(
     state: &AppState,
     policies: &[SlaPolicy],
     detail: &CaseDetail,
     now: DateTime<Utc>,
+    persist: bool,
 ) -> Result<Option<SlaEvaluation>> {
     let case = &detail.case;
     let subject = SlaSubject {
@@ -677,6 +680,9 @@ pub async fn evaluate_case(
         category: case.category.as_deref(),
     };
     let Some(policy) = select_policy(policies, &subject) else {
+        if !persist {
+            return Ok(None);
+        }
         state
             .workflow
             .save_case_sla(&CaseSlaRecord {
@@ -699,6 +705,9 @@ pub async fn evaluate_case(
         policy.time_basis = TimeBasis::BusinessHours { calendar };
     }
     let eval = evaluate_sla(&policy, &timeline(detail), now);
+    if !persist {
+        return Ok(Some(eval));
+    }
     let overall = eval.overall().and_then(|s| {
         serde_json::to_value(s)
             .ok()
@@ -804,7 +813,7 @@ pub async fn run_sla_tick(state: &AppState, now: DateTime<Utc>) -> Result<TickRe
     }
     for id in ids {
         let detail = case_detail(state, id).await?;
-        let Some(eval) = evaluate_case(state, &policies, &detail, now).await? else {
+        let Some(eval) = evaluate_case(state, &policies, &detail, now, true).await? else {
             continue;
         };
         report.evaluated += 1;

@@ -505,7 +505,8 @@ fn policy_in(raw: Result<Bytes, BytesRejection>, id: i64) -> ApiResult<serde_jso
         // The store assigns ids; a client-sent id is ignored.
         o.insert("id".into(), serde_json::json!(id));
     }
-    let policy: SlaPolicy = crate::error::from_value(v)?;
+    // Parsed from text so the error names the field at fault.
+    let policy: SlaPolicy = parse_json(v.to_string().as_bytes())?;
     policy
         .validate()
         .map_err(|e| ApiError(Error::invalid_field("policy", e)))?;
@@ -594,7 +595,7 @@ pub async fn case_sla(
     let detail = wf::case_detail(&state, id).await?;
     wf::check_visible(&state, &auth.0, &detail.case).await?;
     let policies = wf::policies(&state).await?;
-    let eval = wf::evaluate_case(&state, &policies, &detail, state.clock.now()).await?;
+    let eval = wf::evaluate_case(&state, &policies, &detail, state.clock.now(), false).await?;
     Ok(Json(CaseSla {
         case_id: id,
         state: eval.as_ref().and_then(SlaEvaluation::overall),

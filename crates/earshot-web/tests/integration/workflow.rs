@@ -490,6 +490,11 @@ async fn sla_warns_breaches_and_escalates_on_the_fake_clock() {
     let (_, sla) = app.get_json(&format!("/api/v1/cases/{id}/sla")).await;
     assert_eq!(sla["state"], "active", "{sla}");
 
+    // Someone looks at the case just as it enters its warning window: the
+    // read must not stop the ticker from sending the warning.
+    app.clock.set(start + TimeDelta::seconds(45 * 60 + 30));
+    let (_, sla) = app.get_json(&format!("/api/v1/cases/{id}/sla")).await;
+    assert_eq!(sla["state"], "warning");
     let r = tick(46).await;
     assert_eq!((r.warnings, r.breaches, r.escalations), (1, 0, 0));
     let r = tick(47).await;
