@@ -82,9 +82,23 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
     Ok(value)
 }
 
-/// Converts a record that is already JSON into a typed value, naming the field.
+/// Like [`parse_json`], for types that borrow from the body (`&RawValue`).
+pub fn parse_json_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
+    de.end()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// Converts a value that is already JSON into a typed value, naming the field.
 pub fn from_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
     serde_path_to_error::deserialize(value).map_err(|e| field_error(e).0)
+}
+
+/// Parses one record of a batch, naming the field at fault.
+pub fn parse_record<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, Error> {
+    parse_json(json.as_bytes()).map_err(|e| e.0)
 }
 
 fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

@@ -10,9 +10,10 @@ use earshot_core::error::{Error, ErrorCode};
 use earshot_core::mention::{Mention, MentionInput, NewMention};
 use earshot_core::store::{CaseLink, MentionQuery};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorBody, from_value, parse_json};
+use crate::error::{ApiError, ErrorBody, parse_json, parse_json_borrowed, parse_record};
 use crate::state::{AppState, LiveEvent};
 
 /// Most records accepted in one request.
@@ -95,11 +96,15 @@ pub async fn post_mentions(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     auth.writer()?;
     let body = body?;
-    let document: serde_json::Value = parse_json(&body)?;
-    let (records, single) = match document {
-        serde_json::Value::Array(items) => (items, false),
-        object @ serde_json::Value::Object(_) => (vec![object], true),
+    // Records are split without building a JSON tree, then each is parsed
+    // straight into its type, so a bad record is reported on its own.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let (records, single): (Vec<&RawValue>, bool) = match first {
+        Some(b'[') => (parse_json_borrowed(&body)?, false),
+        Some(b'{') => (vec![parse_json_borrowed::<&RawValue>(&body)?], true),
         _ => {
+            // Either not JSON at all, or JSON of the wrong shape.
+            parse_json::<serde_json::Value>(&body)?;
             return Err(ApiError::new(
                 ErrorCode::InvalidJson,
                 "body: expected a mention object or an array of them",
@@ -119,7 +124,7 @@ pub async fn post_mentions(
     let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(records.len());
     let mut valid: Vec<(usize, NewMention)> = Vec::with_capacity(records.len());
     for (index, record) in records.into_iter().enumerate() {
-        match from_value::<MentionInput>(record).and_then(MentionInput::validate) {
+        match parse_record::<MentionInput>(record.get()).and_then(MentionInput::validate) {
             Ok(m) => {
                 valid.push((index, m));
                 results.push(None);
