@@ -370,7 +370,14 @@ async fn route_one(
         if assignee.is_none()
             && let Some(t) = &team
         {
-            assignee = auto_assign(state, t, mention.analysis.language.clone(), None).await?;
+            assignee = auto_assign(
+                state,
+                t,
+                mention.analysis.language.clone(),
+                &out.skills,
+                None,
+            )
+            .await?;
         }
         state
             .store
@@ -534,6 +541,7 @@ pub async fn auto_assign(
     state: &AppState,
     team: &str,
     language: Option<String>,
+    skills: &[String],
     exclude: Option<&str>,
 ) -> Result<Option<String>> {
     let Some(t) = state.workflow.team(team).await? else {
@@ -566,7 +574,7 @@ pub async fn auto_assign(
     }
     let needs = AssignmentNeeds {
         language,
-        skills: Vec::new(),
+        skills: skills.to_vec(),
     };
     match choose_agent(
         strategy(&t),
@@ -896,7 +904,7 @@ pub async fn run_sla_tick(state: &AppState, now: DateTime<Utc>) -> Result<TickRe
                                 .mentions
                                 .last()
                                 .and_then(|m| m.analysis.language.clone());
-                            auto_assign(state, team, lang, case.assignee.as_deref()).await?
+                            auto_assign(state, team, lang, &[], case.assignee.as_deref()).await?
                         }
                         None => None,
                     };

@@ -108,6 +108,10 @@ pub enum RuleAction {
     },
     MarkSensitive,
     SendToAdvocates,
+    /// Auto-assignment picks an agent of the team with this skill.
+    RequireSkill {
+        skill: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -407,6 +411,9 @@ pub struct RoutingOutcome {
     pub notifications: Vec<RuleNotification>,
     pub sensitive: bool,
     pub send_to_advocates: bool,
+    /// Skills the assigned agent needs.
+    #[serde(default)]
+    pub skills: Vec<String>,
 }
 
 pub fn outcome(fired: &[FiredRule]) -> RoutingOutcome {
@@ -428,6 +435,11 @@ pub fn outcome(fired: &[FiredRule]) -> RoutingOutcome {
             }),
             RuleAction::MarkSensitive => o.sensitive = true,
             RuleAction::SendToAdvocates => o.send_to_advocates = true,
+            RuleAction::RequireSkill { skill } => {
+                if !o.skills.contains(skill) {
+                    o.skills.push(skill.clone());
+                }
+            }
         }
     }
     o

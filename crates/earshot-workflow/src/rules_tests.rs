@@ -206,6 +206,9 @@ fn every_action() -> Vec<RuleAction> {
         },
         RuleAction::MarkSensitive,
         RuleAction::SendToAdvocates,
+        RuleAction::RequireSkill {
+            skill: "legal".into(),
+        },
     ]
 }
 
@@ -238,6 +241,7 @@ fn every_action_reaches_the_routing_outcome() {
         }]
     );
     assert!(o.sensitive && o.send_to_advocates);
+    assert_eq!(o.skills, strings(&["legal"]));
 }
 
 #[test]

@@ -1012,3 +1012,33 @@ async fn business_hours_follow_the_teams_calendar() {
         "2026-11-23T09:00:00Z"
     );
 }
+
+/// A rule can require a skill: auto-assignment then passes over agents
+/// without it, even when round-robin would pick them first.
+#[tokio::test]
+async fn required_skills_steer_auto_assignment() {
+    let app = spawn_app().await;
+    team(&app, json!({"name": "billing", "members": ["amy", "zed"]})).await;
+    profile(&app, "zed", json!({"skills": ["refunds"]})).await;
+    let (s, b) = admin(
+        &app,
+        Method::PUT,
+        "/api/v1/rules",
+        Some(
+            json!({"rules": [{"id": 1, "name": "refund experts", "position": 1,
+            "condition": {"type": "keyword", "any_of": ["refund*"]},
+            "actions": [{"type": "assign_team", "team": "billing"},
+                        {"type": "require_skill", "skill": "refunds"}]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let id = open_case(&app, "k1", "ned", "Where is my refund? Three weeks now").await;
+    assert_eq!(case(&app, id).await["case"]["assignee"], "zed");
+    // Nobody with the skill free: the case waits in the team queue.
+    profile(&app, "zed", json!({"skills": ["refunds"], "away": true})).await;
+    let id = open_case(&app, "k2", "ola", "Where is my refund? Nobody answers").await;
+    let c = case(&app, id).await;
+    assert_eq!(c["case"]["team"], "billing");
+    assert!(c["case"]["assignee"].is_null(), "{c}");
+}
