@@ -67,6 +67,17 @@ pub async fn actor(state: &AppState, p: &Principal) -> Result<Actor> {
     Ok(a)
 }
 
+/// A known person: a desk account, a workflow profile, or a team member.
+async fn is_registered(state: &AppState, a: &Actor) -> Result<bool> {
+    if !a.teams.is_empty() || state.workflow.user(&a.name).await?.is_some() {
+        return Ok(true);
+    }
+    Ok(match &state.desk {
+        Some(desk) => desk.users().await?.iter().any(|u| u.name == a.name),
+        None => false,
+    })
+}
+
 pub async fn scope(state: &AppState, case: &Case) -> Result<CaseScope> {
     Ok(CaseScope {
         team: case.team.clone(),
@@ -148,6 +159,12 @@ pub async fn submit_reply(
         match reply_decision(&a, reply.visibility, &sc).map_err(denied)? {
             ReplyDecision::SendDirectly => {}
             ReplyDecision::NeedsApproval { reasons } => needs_approval = reasons,
+        }
+        if reply.visibility == earshot_core::Visibility::Public
+            && p.role == Role::Agent
+            && !is_registered(state, &a).await?
+        {
+            needs_approval.push(earshot_workflow::ApprovalReason::UnregisteredAuthor);
         }
     } else {
         can(&a, Action::DraftReply, &sc).map_err(denied)?;

@@ -195,6 +195,9 @@ pub fn location_visible(actor: &Actor, location: Option<&str>) -> bool {
 pub enum ApprovalReason {
     AuthorInTraining,
     SensitiveCase,
+    /// An agent credential that belongs to no registered user (no account,
+    /// profile or team): nobody known is accountable for what it publishes.
+    UnregisteredAuthor,
 }
 
 /// What happens when `actor` wants to send a reply they wrote.

@@ -211,6 +211,32 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
     // Agents cannot read the audit log.
     let (s, _) = call(&app, &tom, Method::GET, "/api/v1/audit", None).await;
     assert_eq!(s, 403);
+
+    // An agent token that belongs to no registered user may answer in
+    // private, but its public replies wait for a supervisor too.
+    let bot = token_for(&app, "helpdesk-bot", Role::Agent).await;
+    let triage = open_case(&app, "a2", "rex", COMPLAINT).await;
+    let replies = format!("/api/v1/cases/{triage}/replies");
+    let (s, b) = call(
+        &app,
+        &bot,
+        Method::POST,
+        &replies,
+        Some(json!({"visibility": "private", "body": "Rex, we have your order number."})),
+    )
+    .await;
+    assert_eq!((s, b["status"].as_str()), (201, Some("sent")), "{b}");
+    let (s, b) = call(
+        &app,
+        &bot,
+        Method::POST,
+        &replies,
+        Some(json!({"visibility": "public", "body": "Rex, all sorted."})),
+    )
+    .await;
+    assert_eq!((s, b["status"].as_str()), (202, Some("draft")), "{b}");
+    let (_, pending) = call(&app, &sue, Method::GET, "/api/v1/approvals", None).await;
+    assert_eq!(pending[0]["reasons"], json!(["unregistered_author"]));
 }
 
 /// Every routing action, applied when a mention opens a case, with
