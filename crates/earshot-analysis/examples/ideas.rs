@@ -1,4 +1,10 @@
-//! Feature ideas for complaint / category, measured on folds of the TRAIN split only.
+//! Feature ideas for complaint / category (v1.2), measured on folds of the
+//! TRAIN split only: `cargo run --release -p earshot-analysis --example ideas -- comp|cat`.
+//! comp: HANDLE=0..5 (handle identity / character n-grams, HV, HCV, HN), LEX=1,
+//! NB, EPOCHS, LR, L2, REPS (fold repeats), SEEDS (logit averaging).
+//! cat: KWD=1|2 (keyword hits as inputs), CHARW, GAMMA (NB mix), HANDLE, OVR=1,
+//! TRI (word trigrams / skip-bigrams), CLEAN (label cleaning), F5=1, PR=1.
+//! Results: docs/ANALYSIS.md, "v1.2: what was tried on train-only folds".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
 use earshot_analysis::Engine;
@@ -43,7 +49,8 @@ fn hfeats(t: &str, mode: u32, f: &mut Vec<(u64, f32)>) {
     }
     let hs = handles(t);
     let take = if mode == 1 { 1 } else { hs.len() };
-    for h in hs.iter().take(take) {
+    for (hi, h) in hs.iter().take(take).enumerate() {
+        let salt = if mode == 5 && hi > 0 { 0x4a4f } else { 0x4a4e };
         f.push((mix(fnv(h.as_bytes()) ^ 0x4a4d), env("HV", 1.0)));
         if mode >= 3 {
             let p = format!("^{h}$");
@@ -52,7 +59,7 @@ fn hfeats(t: &str, mode: u32, f: &mut Vec<(u64, f32)>) {
             let cnt = pb.len().saturating_sub(n - 1).max(1);
             let v = env("HCV", 1.0) / (cnt as f32).sqrt();
             for w in pb.windows(n) {
-                f.push((mix(fnv(w) ^ 0x4a4e), v));
+                f.push((mix(fnv(w) ^ salt), v));
             }
         }
     }
@@ -126,6 +133,58 @@ fn score(m: &LinearModel, ex: &[Example], print: bool) -> f64 {
     r.macro_f1
 }
 
+/// LR log-probabilities plus `gamma` × multinomial-NB log-likelihoods
+/// (class-balanced prior), both linear in the hashed features.
+fn nb_mix(m: &LinearModel, tx: &[Example], vx: &[Example], gamma: f32, alpha: f32) -> f64 {
+    let k = m.k();
+    let bits = m.header.bits;
+    let shift = 64 - bits;
+    let nb = 1usize << bits;
+    let mut cnt = vec![0f32; nb * k];
+    let mut tot = vec![0f64; k];
+    for e in tx {
+        for &(h, v) in &e.feats {
+            cnt[(h >> shift) as usize * k + e.label] += v;
+            tot[e.label] += f64::from(v);
+        }
+    }
+    let lp: Vec<f32> = (0..nb * k)
+        .map(|i| {
+            let c = i % k;
+            if tot[c] == 0.0 {
+                return -100.0;
+            }
+            ((f64::from(cnt[i]) + f64::from(alpha)) / (tot[c] + f64::from(alpha) * nb as f64)).ln()
+                as f32
+        })
+        .collect();
+    let mut gold = vec![];
+    let mut pred = vec![];
+    let mut out = vec![0f32; k];
+    for e in vx {
+        let f: Vec<Feat> = e
+            .feats
+            .iter()
+            .map(|&(hash, val)| Feat {
+                hash,
+                val,
+                tok: u32::MAX,
+            })
+            .collect();
+        m.predict(&f, &e.dense, &mut out);
+        let mut z: Vec<f32> = out.iter().map(|p| p.max(1e-9).ln()).collect();
+        for &(h, v) in &e.feats {
+            let b = (h >> shift) as usize * k;
+            for j in 0..k {
+                z[j] += gamma * v * lp[b + j];
+            }
+        }
+        gold.push(e.label);
+        pred.push((0..k).fold(0, |b, j| if z[j] > z[b] { j } else { b }));
+    }
+    metrics("x", m.labels(), &gold, &pred).macro_f1
+}
+
 fn charw(mut f: Vec<(u64, f32)>, cw: f32) -> Vec<(u64, f32)> {
     if cw != 1.0 && !f.is_empty() {
         let v0 = f[0].1;
@@ -193,8 +252,34 @@ fn main() {
             for f in 0..5 {
                 let key = |r: &Row| mix(fnv(r.split_key().as_bytes()) ^ (0x77 + rep)) % 5 == f;
                 let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
-                let m = train("c", &lab, nd, &mk(&t), &p);
-                f1s.push(score(&m, &mk(&v), false));
+                let tx = mk(&t);
+                let vx = mk(&v);
+                let ns: u64 = env("SEEDS", 1);
+                let ms: Vec<LinearModel> = (0..ns)
+                    .map(|sd| train("c", &lab, nd, &tx, &TrainParams { seed: 42 + sd, ..p }))
+                    .collect();
+                let mut gold = vec![];
+                let mut pred = vec![];
+                for e in &vx {
+                    let f: Vec<Feat> = e
+                        .feats
+                        .iter()
+                        .map(|&(hash, val)| Feat {
+                            hash,
+                            val,
+                            tok: u32::MAX,
+                        })
+                        .collect();
+                    let mut z = 0f32;
+                    for m in &ms {
+                        let mut out = [0f32; 2];
+                        m.predict(&f, &e.dense, &mut out);
+                        z += out[1].max(1e-9).ln() - out[0].max(1e-9).ln();
+                    }
+                    gold.push(e.label);
+                    pred.push((z >= 0.0) as usize);
+                }
+                f1s.push(metrics("x", &lab, &gold, &pred).macro_f1);
             }
         }
         let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
@@ -217,6 +302,24 @@ fn main() {
                     let label = cats.iter().position(|c| *c == r.label)?;
                     let (f, mut dense) = fe.features(&r.text);
                     let mut feats = charw(f, cw);
+                    hfeats(&r.text, env("HANDLE", 0), &mut feats);
+                    let tri: f32 = env("TRI", 0.0);
+                    if tri > 0.0 {
+                        let l = r.text.to_lowercase();
+                        let w: Vec<&str> = l
+                            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                            .filter(|w| !w.is_empty() && !w.starts_with("http"))
+                            .collect();
+                        let n = w.len().max(1) as f32;
+                        for g in w.windows(3) {
+                            let h = fnv(format!("{} {} {}", g[0], g[1], g[2]).as_bytes());
+                            feats.push((mix(h ^ 0x7731), tri / n.sqrt()));
+                        }
+                        for g in w.windows(3) {
+                            let h = fnv(format!("{} _ {}", g[0], g[2]).as_bytes());
+                            feats.push((mix(h ^ 0x7732), tri / n.sqrt()));
+                        }
+                    }
                     if kwd > 0 {
                         let (_, hits) = fe.category_parts(&r.text);
                         if kwd == 1 {
@@ -248,8 +351,91 @@ fn main() {
         for salt in folds {
             let key = |r: &Row| mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5);
             let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
-            let m = train("k", &labels, nd, &mk(&t), &p);
-            f1s.push(score(&m, &mk(&v), env("PR", 0) == 1 && salt == 1));
+            let mut tx = mk(&t);
+            let tau: f32 = env("CLEAN", 0.0);
+            if tau > 0.0 {
+                // drop training rows whose inner out-of-fold p(gold) < tau
+                let mut keep = vec![true; tx.len()];
+                for g in 0..5usize {
+                    let inner: Vec<Example> = tx
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 5 != g)
+                        .map(|(_, e)| e.clone())
+                        .collect();
+                    let im = train("i", &labels, nd, &inner, &p);
+                    let mut out = vec![0f32; labels.len()];
+                    for (i, e) in tx.iter().enumerate().filter(|(i, _)| i % 5 == g) {
+                        let f: Vec<Feat> = e
+                            .feats
+                            .iter()
+                            .map(|&(hash, val)| Feat {
+                                hash,
+                                val,
+                                tok: u32::MAX,
+                            })
+                            .collect();
+                        im.predict(&f, &e.dense, &mut out);
+                        if out[e.label] < tau {
+                            keep[i] = false;
+                        }
+                    }
+                }
+                let before = tx.len();
+                tx = tx
+                    .into_iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(e, _)| e)
+                    .collect();
+                eprintln!("clean: kept {} of {before}", tx.len());
+            }
+            let m = train("k", &labels, nd, &tx, &p);
+            let vx = mk(&v);
+            let gamma: f32 = env("GAMMA", 0.0);
+            if env("OVR", 0) == 1 {
+                let bl: Vec<String> = vec!["rest".into(), "c".into()];
+                let mut margins = vec![vec![f32::NEG_INFINITY; labels.len()]; vx.len()];
+                for j in 0..labels.len() {
+                    if !tx.iter().any(|e| e.label == j) {
+                        continue;
+                    }
+                    let bx: Vec<Example> = tx
+                        .iter()
+                        .map(|e| Example {
+                            label: (e.label == j) as usize,
+                            ..e.clone()
+                        })
+                        .collect();
+                    let mut bp = p;
+                    bp.balance_power = env("OBPOW", 1.0);
+                    let bm = train("b", &bl, nd, &bx, &bp);
+                    let mut out = [0f32; 2];
+                    for (i, e) in vx.iter().enumerate() {
+                        let f: Vec<Feat> = e
+                            .feats
+                            .iter()
+                            .map(|&(hash, val)| Feat {
+                                hash,
+                                val,
+                                tok: u32::MAX,
+                            })
+                            .collect();
+                        bm.predict(&f, &e.dense, &mut out);
+                        margins[i][j] = out[1].max(1e-9).ln() - out[0].max(1e-9).ln();
+                    }
+                }
+                let gold: Vec<usize> = vx.iter().map(|e| e.label).collect();
+                let pred: Vec<usize> = margins
+                    .iter()
+                    .map(|z| (0..z.len()).fold(0, |b, j| if z[j] > z[b] { j } else { b }))
+                    .collect();
+                f1s.push(metrics("x", &labels, &gold, &pred).macro_f1);
+            } else if gamma > 0.0 {
+                f1s.push(nb_mix(&m, &tx, &vx, gamma, env("ALPHA", 1.0)));
+            } else {
+                f1s.push(score(&m, &vx, env("PR", 0) == 1 && salt == 1));
+            }
         }
         let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
         println!("cat inner {mean:.4} kwd={kwd} cw={cw} {:?}", p);
