@@ -121,6 +121,9 @@ pub struct ApprovalRecord {
     pub requested_at: DateTime<Utc>,
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
+    pub rejected_by: Option<String>,
+    pub rejected_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -355,6 +358,14 @@ pub trait WorkflowStore: Send + Sync + 'static {
         approver: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply>;
+    /// Turns a held reply down: it stays a draft, no longer waiting.
+    async fn reject_reply(
+        &self,
+        reply_id: i64,
+        approver: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRecord>;
     /// The latest public reply that is sent, approved, or waiting for
     /// approval: what a new public reply could collide with.
     async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>>;

@@ -167,6 +167,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_sla_checkpoints.sql"),
         include_str!("../migrations/postgres/0005_sla_checkpoints.sql"),
     ),
+    (
+        6,
+        "reply_rejections",
+        include_str!("../migrations/sqlite/0006_reply_rejections.sql"),
+        include_str!("../migrations/postgres/0006_reply_rejections.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

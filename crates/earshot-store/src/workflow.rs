@@ -199,6 +199,9 @@ fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
         requested_at: from_ms(col(row, "requested_at")?),
         approved_by: col(row, "approved_by")?,
         approved_at: opt_time(row, "approved_at")?,
+        rejected_by: col(row, "rejected_by")?,
+        rejected_at: opt_time(row, "rejected_at")?,
+        rejection_reason: col(row, "rejection_reason")?,
     })
 }
 
@@ -981,7 +984,8 @@ impl WorkflowStore for SqlStore {
 
     async fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalRecord>> {
         let sql = if pending_only {
-            "SELECT * FROM reply_approvals WHERE approved_at IS NULL ORDER BY requested_at, reply_id"
+            "SELECT * FROM reply_approvals WHERE approved_at IS NULL AND rejected_at IS NULL \
+             ORDER BY requested_at, reply_id"
         } else {
             "SELECT * FROM reply_approvals ORDER BY requested_at, reply_id"
         };
@@ -1031,6 +1035,19 @@ impl WorkflowStore for SqlStore {
             return Err(Error::new(
                 ErrorCode::InvalidTransition,
                 format!("reply {reply_id} is already {}", reply.status.as_str()),
+            ));
+        }
+        let rejected = q("SELECT rejected_by FROM reply_approvals WHERE reply_id = $1")
+            .bind(reply_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("read approval", e))?;
+        if let Some(row) = rejected
+            && let Some(by) = col::<Option<String>>(&row, "rejected_by")?
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidTransition,
+                format!("reply {reply_id} was rejected by {by}; the author may write a new one"),
             ));
         }
         let case = q("SELECT source, author_handle FROM cases WHERE id = $1")
@@ -1115,12 +1132,68 @@ impl WorkflowStore for SqlStore {
         Ok(sent)
     }
 
+    async fn reject_reply(
+        &self,
+        reply_id: i64,
+        approver: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRecord> {
+        let mut tx = self.wf_tx().await?;
+        let row = q(
+            "UPDATE reply_approvals SET rejected_by = $1, rejected_at = $2, \
+             rejection_reason = $3 WHERE reply_id = $4 AND approved_at IS NULL \
+             AND rejected_at IS NULL RETURNING *",
+        )
+        .bind(approver.to_string())
+        .bind(ms(now))
+        .bind(reason.to_string())
+        .bind(reply_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| db_error("reject reply", e))?
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidTransition,
+                format!("reply {reply_id} is not waiting for approval"),
+            )
+        })?;
+        let record = approval(&row)?;
+        let after = json!({"reply_id": reply_id, "status": "rejected", "rejected_by": approver,
+            "reason": reason, "author": record.requested_by});
+        event_tx(
+            &mut tx,
+            record.case_id,
+            approver,
+            "reply.rejected",
+            None,
+            Some(after.clone()),
+            now,
+        )
+        .await?;
+        audit_tx(
+            &mut tx,
+            &change(
+                "reply",
+                reply_id,
+                "rejected",
+                approver,
+                Some(json!({"status": "waiting for approval"})),
+                Some(after),
+                now,
+            ),
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(record)
+    }
+
     async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>> {
         self.wf_rows(
             q(&format!(
                 "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 AND visibility = 'public' \
                  AND (status IN ('sent', 'approved') OR id IN \
-                 (SELECT reply_id FROM reply_approvals WHERE approved_at IS NULL)) \
+                 (SELECT reply_id FROM reply_approvals WHERE approved_at IS NULL AND rejected_at IS NULL)) \
                  ORDER BY id DESC LIMIT 1"
             ))
             .bind(case_id),

@@ -13,7 +13,9 @@ use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::reply::Reply;
 use earshot_core::store::{CaseAction, CaseDetail, CaseQuery, IngestOutcome, NewReply};
-use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, SlaCheckpoint, TeamRecord};
+use earshot_core::workflow_store::{
+    ApprovalRecord, AuditRecord, CaseSlaRecord, SlaCheckpoint, TeamRecord,
+};
 use earshot_workflow::{
     Action, Actor, AgentCandidate, AssignmentNeeds, AssignmentStrategy, AuditActor, AuthorList,
     Availability, CaseRef, CaseScope, CaseTimeline, EscalationAction, NotificationEvent,
@@ -278,6 +280,62 @@ pub async fn approve(state: &AppState, p: &Principal, reply_id: i64) -> Result<R
         case_id: reply.case_id,
     });
     Ok(sent)
+}
+
+/// Turns a held reply down with a reason; same permission rules as
+/// approving. The author is notified; the draft stays for them to rework.
+pub async fn reject(
+    state: &AppState,
+    p: &Principal,
+    reply_id: i64,
+    reason: &str,
+) -> Result<ApprovalRecord> {
+    let reply = state
+        .workflow
+        .reply(reply_id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+    let detail = case_detail(state, reply.case_id).await?;
+    let approver = actor(state, p).await?;
+    let sc = scope(state, &detail.case).await?;
+    let author_name = reply
+        .author
+        .strip_prefix("token:")
+        .unwrap_or(&reply.author)
+        .to_string();
+    let author = Actor::new(author_name.clone(), Role::Agent);
+    earshot_workflow::approve_reply(
+        &approver,
+        &earshot_workflow::ReplyRef {
+            author: &author,
+            visibility: reply.visibility,
+            status: reply.status,
+            approved_by: reply.approved_by.as_deref(),
+        },
+        &sc,
+    )
+    .map_err(|e| Error::new(e.error_code(), e.to_string()))?;
+    let now = state.clock.now();
+    let record = state
+        .workflow
+        .reject_reply(reply_id, &p.name, reason, now)
+        .await?;
+    let text = format!(
+        "{} turned down your reply on case #{}: {reason}",
+        p.name, reply.case_id
+    );
+    state
+        .workflow
+        .notify(
+            &author_name,
+            "approval_rejected",
+            Some(reply.case_id),
+            &text,
+            &json!({"reply_id": reply_id, "reason": reason}),
+            now,
+        )
+        .await?;
+    Ok(record)
 }
 
 pub async fn case_detail(state: &AppState, id: i64) -> Result<CaseDetail> {

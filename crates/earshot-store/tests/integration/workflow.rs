@@ -191,6 +191,45 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
     let detail = s.case_detail(case_id).await.unwrap().unwrap();
     assert_eq!(detail.case.first_response_at, Some(minutes(2)));
 
+    // A held reply turned down leaves the queue and cannot be sent.
+    let second = s
+        .add_reply(
+            case_id,
+            &NewReply {
+                visibility: Visibility::Public,
+                body: "Eve!!!".into(),
+                send: false,
+            },
+            "tom",
+            minutes(3),
+        )
+        .await
+        .unwrap();
+    s.request_approval(second.id, "tom", &["author_in_training".into()], minutes(3))
+        .await
+        .unwrap();
+    let rejected = s
+        .reject_reply(second.id, "sue", "too loud", minutes(3))
+        .await
+        .unwrap();
+    assert_eq!(rejected.rejected_by.as_deref(), Some("sue"));
+    assert_eq!(rejected.rejection_reason.as_deref(), Some("too loud"));
+    assert!(s.approvals(true).await.unwrap().is_empty());
+    assert_eq!(
+        s.latest_public_reply(case_id).await.unwrap().unwrap().id,
+        draft.id
+    );
+    assert!(
+        s.approve_and_send(second.id, "sue", minutes(3))
+            .await
+            .is_err()
+    );
+    assert!(
+        s.reject_reply(second.id, "sue", "again", minutes(3))
+            .await
+            .is_err()
+    );
+
     // Routing state.
     assert!(!s.is_sensitive(case_id).await.unwrap());
     s.set_sensitive(case_id, true, "rule:1@v1", minutes(3))
@@ -346,6 +385,7 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         "case.opened",
         "reply.approval_requested",
         "reply.approved",
+        "reply.rejected",
         "case.sensitivity_changed",
         "case.routed",
         "case.handed_off",

@@ -659,6 +659,36 @@ pub async fn approve_reply(
     Ok(Json(wf::approve(&state, &auth.0, id).await?))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectInput {
+    /// What the author should change.
+    pub reason: String,
+}
+
+/// Turn a held reply down with a reason for its author; it stays a draft
+/// and leaves the approval queue.
+#[utoipa::path(post, path = "/api/v1/replies/{id}/reject", tag = "workflow",
+    params(("id" = i64, Path, description = "Reply id")), request_body = RejectInput,
+    responses((status = 200, body = ApprovalRecord), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reject_reply(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<ApprovalRecord>> {
+    let input: RejectInput = body(raw)?;
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.len() > 2000 {
+        return Err(ApiError(Error::invalid_field(
+            "reason",
+            "must be 1-2000 bytes",
+        )));
+    }
+    Ok(Json(wf::reject(&state, &auth.0, id, reason).await?))
+}
+
 // ---------------------------------------------------------------- presence
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

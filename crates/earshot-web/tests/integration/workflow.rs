@@ -208,6 +208,68 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
         .collect();
     assert!(actions.contains(&"reply.approval_requested"), "{actions:?}");
     assert!(actions.contains(&"reply.approved"), "{actions:?}");
+    // A second draft is turned down with a reason: it leaves the queue, the
+    // author hears why, and it can no longer be approved.
+    let (s, second) = call(
+        &app,
+        &tom,
+        Method::POST,
+        &format!("/api/v1/cases/{id}/replies"),
+        Some(json!({"visibility": "public", "body": "Eve, sorry!!!",
+            "last_public_reply_seen": reply_id})),
+    )
+    .await;
+    assert_eq!(s, 202, "{second}");
+    let second_id = second["id"].as_i64().unwrap();
+    let reject = format!("/api/v1/replies/{second_id}/reject");
+    let (s, _) = call(
+        &app,
+        &tom,
+        Method::POST,
+        &reject,
+        Some(json!({"reason": "self"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, rejected) = call(
+        &app,
+        &sue,
+        Method::POST,
+        &reject,
+        Some(json!({"reason": "Name the refund date, drop the exclamation marks."})),
+    )
+    .await;
+    assert_eq!(s, 200, "{rejected}");
+    assert_eq!(rejected["rejected_by"], "token:sue");
+    let (_, pending) = call(&app, &sue, Method::GET, "/api/v1/approvals", None).await;
+    assert_eq!(pending, json!([]));
+    assert_eq!(
+        kinds(&notifications(&app, &tom).await),
+        ["approval_rejected"]
+    );
+    let (s, b) = call(
+        &app,
+        &sue,
+        Method::POST,
+        &format!("/api/v1/replies/{second_id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_transition")),
+        "{b}"
+    );
+    let (_, audit) = call(
+        &app,
+        &sue,
+        Method::GET,
+        &format!("/api/v1/audit?entity=reply&entity_id={second_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(audit[0]["action"], "rejected");
+
     // Agents cannot read the audit log.
     let (s, _) = call(&app, &tom, Method::GET, "/api/v1/audit", None).await;
     assert_eq!(s, 403);

@@ -1,0 +1,4 @@
+-- A supervisor may turn a held reply down, with a reason for its author.
+ALTER TABLE reply_approvals ADD COLUMN rejected_by TEXT;
+ALTER TABLE reply_approvals ADD COLUMN rejected_at BIGINT;
+ALTER TABLE reply_approvals ADD COLUMN rejection_reason TEXT;
