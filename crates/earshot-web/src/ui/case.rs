@@ -524,21 +524,22 @@ pub async fn reply(
         .await;
     }
     let now = state.clock.now();
-    let sent = state
-        .store
-        .add_reply(
-            id,
-            &NewReply {
-                visibility,
-                body: body.clone(),
-                send: true,
-            },
-            &me.user.name,
-            now,
-        )
-        .await;
+    // Through the workflow: publish rights, approval for trainees and
+    // sensitive cases, and public-reply collisions apply to the desk too.
+    let sent = crate::workflow::submit_reply(
+        &state,
+        &me.principal(),
+        id,
+        NewReply {
+            visibility,
+            body: body.clone(),
+            send: true,
+        },
+        None,
+    )
+    .await;
     let sent = match sent {
-        Ok(r) => r,
+        Ok(outcome) => outcome.reply,
         Err(e) if e.code != earshot_core::ErrorCode::Internal => {
             return render(
                 &state,
@@ -609,38 +610,25 @@ pub async fn take_private(
         )));
     }
     let now = state.clock.now();
+    let mut replies = Vec::new();
     if caps.public_reply {
-        let ack = format!(
-            "Hi @{}, we're sorry about this. We've sent you a private message so we can sort it out with your details.",
-            case.author_handle
-        );
-        state
-            .store
-            .add_reply(
-                id,
-                &NewReply {
-                    visibility: Visibility::Public,
-                    body: ack,
-                    send: true,
-                },
-                &me.user.name,
-                now,
-            )
-            .await?;
+        replies.push(NewReply {
+            visibility: Visibility::Public,
+            body: format!(
+                "Hi @{}, we're sorry about this. We've sent you a private message so we can sort it out with your details.",
+                case.author_handle
+            ),
+            send: true,
+        });
     }
-    state
-        .store
-        .add_reply(
-            id,
-            &NewReply {
-                visibility: Visibility::Private,
-                body,
-                send: true,
-            },
-            &me.user.name,
-            now,
-        )
-        .await?;
+    replies.push(NewReply {
+        visibility: Visibility::Private,
+        body,
+        send: true,
+    });
+    for reply in replies {
+        crate::workflow::submit_reply(&state, &me.principal(), id, reply, None).await?;
+    }
     session::desk(&state)?
         .record_event(
             id,

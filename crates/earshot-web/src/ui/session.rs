@@ -112,6 +112,14 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// The user as the workflow's permission checks see them.
+    pub fn principal(&self) -> earshot_core::auth::Principal {
+        earshot_core::auth::Principal {
+            name: self.user.name.clone(),
+            role: self.user.role,
+        }
+    }
+
     /// Every POST carries the session's token in a `csrf_token` field.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), UiError> {
         if same(submitted, &self.csrf_token) {

@@ -278,12 +278,12 @@ async fn run_scenario(c: &Client, desk: &Desk, step: &mut &'static str) -> TestR
     desk.post_mention(
         "live-1",
         "kim_live",
-        "URGENT my flight booking vanished from the app and check-in closes soon",
+        "@acmeair URGENT my flight was cancelled, check-in closes soon and nobody answers the phone",
     )
     .await;
     wait_js(
         c,
-        "return document.getElementById('inbox-rows').textContent.includes('flight booking vanished');",
+        "return document.getElementById('inbox-rows').textContent.includes('nobody answers the phone');",
         "the live row",
     )
     .await?;
