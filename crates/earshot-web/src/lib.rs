@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod ingest_queue;
 pub mod state;
 pub mod ui;
 pub mod workflow;

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Who is viewing or drafting which case (in memory: presence expires
     /// within a minute, so it need not survive a restart).
     pub presence: Arc<std::sync::Mutex<earshot_workflow::PresenceRegistry>>,
+    /// Group commit for `POST /api/v1/mentions`.
+    pub ingest: Arc<crate::ingest_queue::IngestQueue>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
     ) -> Self {
         let (live, _) = broadcast::channel(1024);
         AppState {
+            ingest: Arc::new(crate::ingest_queue::IngestQueue::new(store.clone())),
             store: store.clone(),
             workflow: store,
             presence: Arc::default(),

@@ -144,7 +144,7 @@ pub async fn post_mentions(
     let analyzed = tokio::task::spawn_blocking(move || pipeline.prepare_batch(mentions))
         .await
         .map_err(|e| Error::internal(format!("analysis task failed: {e}")))?;
-    let outcomes = state.store.ingest(&analyzed, state.clock.now()).await?;
+    let (analyzed, outcomes) = state.ingest.ingest(analyzed, state.clock.now()).await?;
     // Workflow: routing rules and auto-assignment on opened/joined cases.
     crate::workflow::route_ingested(&state, &outcomes).await;
 

@@ -304,3 +304,38 @@ async fn the_openapi_document_lists_the_endpoints() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn concurrent_posts_share_commits_and_each_gets_its_own_answer() {
+    let app = spawn_app().await;
+    let mut requests = Vec::new();
+    for i in 0..60 {
+        // Every third request repeats an earlier mention.
+        let id = if i % 3 == 2 { i - 1 } else { i };
+        let body = mention(
+            &format!("c{id}"),
+            &format!("user{id}"),
+            "my parcel never arrived",
+        );
+        let request = app.authed(Method::POST, "/api/v1/mentions").json(&body);
+        requests.push(tokio::spawn(async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (id, status, body)
+        }));
+    }
+    let mut created = std::collections::HashMap::new();
+    let mut statuses = Vec::new();
+    for r in requests {
+        let (id, status, body) = r.await.unwrap();
+        assert!(body["case"]["id"].is_i64(), "{body}");
+        statuses.push(status);
+        let mention_id = body["mention_id"].as_i64().unwrap();
+        // The same external id always maps to the same stored mention.
+        assert_eq!(*created.entry(id).or_insert(mention_id), mention_id);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 40);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 20);
+    assert_eq!(app.store.mention_count().await.unwrap(), 40);
+}
