@@ -21,10 +21,6 @@ use earshot_workflow::{Clock, SystemClock};
 
 use config::{Config, ServeArgs, StoreArgs};
 
-// Ingestion allocates many short-lived strings across threads, a pattern
-// mimalloc serves faster than glibc's allocator (docs/PERFORMANCE.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "earshot", version, about = "Self-hosted social customer care")]
