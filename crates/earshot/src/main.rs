@@ -21,7 +21,6 @@ use earshot_workflow::{Clock, SystemClock};
 
 use config::{Config, ServeArgs, StoreArgs};
 
-
 #[derive(Parser)]
 #[command(name = "earshot", version, about = "Self-hosted social customer care")]
 struct Cli {
