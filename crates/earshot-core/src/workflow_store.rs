@@ -201,6 +201,27 @@ pub struct WebhookDelivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// A delivery whose next attempt is due, with where it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub delivery: WebhookDelivery,
+    /// The webhook's URL; it often embeds a secret, so it is never logged.
+    pub url: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookAttempt {
+    Delivered,
+    /// Failed; try again at `retry_at`, or give up when it is `None`.
+    Failed {
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
 /// One line of the audit log: workflow changes (rules, policies, users,
 /// teams, approvals) and case events, in one shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -410,6 +431,18 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Queues `payload` for every configured webhook.
     async fn queue_webhooks(&self, payload: &Value, now: DateTime<Utc>) -> Result<usize>;
     async fn webhook_deliveries(&self, limit: u32) -> Result<Vec<WebhookDelivery>>;
+    /// Undelivered payloads whose next attempt is due at `now`, oldest first.
+    async fn due_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>>;
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: &WebhookAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 
     // Audit log.
     async fn record_audit(&self, record: &AuditRecord) -> Result<()>;

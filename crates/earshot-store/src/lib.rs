@@ -173,6 +173,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_reply_rejections.sql"),
         include_str!("../migrations/postgres/0006_reply_rejections.sql"),
     ),
+    (
+        7,
+        "webhook_attempts",
+        include_str!("../migrations/sqlite/0007_webhook_attempts.sql"),
+        include_str!("../migrations/postgres/0007_webhook_attempts.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

@@ -13,9 +13,9 @@ use earshot_core::auth::Role;
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::reply::{Reply, ReplyStatus};
 use earshot_core::workflow_store::{
-    ApprovalRecord, AuditQuery, AuditRecord, CaseSlaRecord, Handoff, HandoffKind, Notification,
-    RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile, Webhook, WebhookDelivery,
-    WorkflowStore,
+    ApprovalRecord, AuditQuery, AuditRecord, CaseSlaRecord, DueDelivery, Handoff, HandoffKind,
+    Notification, RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile, Webhook, WebhookAttempt,
+    WebhookDelivery, WorkflowStore,
 };
 
 use crate::rows::{self, REPLY_COLUMNS, from_ms, ms};
@@ -1453,6 +1453,65 @@ impl WorkflowStore for SqlStore {
         .await
         .map_err(|e| db_error("queue webhook", e))?;
         Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    async fn due_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>> {
+        self.wf_rows(
+            q(
+                "SELECT d.id, d.webhook_id, d.payload, d.created_at, d.delivered_at, d.attempts, \
+               w.url FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $1 \
+               ORDER BY d.id LIMIT $2",
+            )
+            .bind(ms(now))
+            .bind(i64::from(limit.clamp(1, 500))),
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(DueDelivery {
+                delivery: WebhookDelivery {
+                    id: col(r, "id")?,
+                    webhook_id: col(r, "webhook_id")?,
+                    payload: json_col(r, "payload")?,
+                    created_at: from_ms(col(r, "created_at")?),
+                    delivered_at: opt_time(r, "delivered_at")?,
+                },
+                url: col(r, "url")?,
+                attempts: col(r, "attempts")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        attempt: &WebhookAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let query = match attempt {
+            WebhookAttempt::Delivered => q("UPDATE webhook_deliveries SET delivered_at = $1, \
+                 attempts = attempts + 1, last_error = NULL WHERE id = $2")
+            .bind(ms(now))
+            .bind(id),
+            WebhookAttempt::Failed { error, retry_at } => q("UPDATE webhook_deliveries SET \
+                 attempts = attempts + 1, last_error = $1, next_attempt_at = $2, failed_at = $3 \
+                 WHERE id = $4")
+            .bind(error.clone())
+            .bind(ms(retry_at.unwrap_or(now)))
+            .bind(retry_at.is_none().then(|| ms(now)))
+            .bind(id),
+        };
+        query
+            .execute(self.pool())
+            .await
+            .map_err(|e| db_error("record webhook attempt", e))?;
+        Ok(())
     }
 
     async fn webhook_deliveries(&self, limit: u32) -> Result<Vec<WebhookDelivery>> {

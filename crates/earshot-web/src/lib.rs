@@ -7,6 +7,7 @@ pub mod error;
 pub mod ingest_queue;
 pub mod state;
 pub mod ui;
+pub mod webhooks;
 pub mod workflow;
 
 use axum::Router;
@@ -44,6 +45,8 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     // The SLA clock: warnings, breaches and escalations every 30 s.
     let _sla = workflow::spawn_sla_ticker(state.clone(), std::time::Duration::from_secs(30));
+    let _webhooks =
+        webhooks::spawn_webhook_sender(state.clone(), std::time::Duration::from_secs(10));
     // Connect info gives the login limiter the client address.
     axum::serve(
         listener,

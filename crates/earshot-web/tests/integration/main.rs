@@ -5,4 +5,5 @@
 mod api;
 mod browser;
 mod support;
+mod webhooks;
 mod workflow;

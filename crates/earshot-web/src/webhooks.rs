@@ -1,0 +1,118 @@
+//! Delivers queued outbound webhook payloads (Slack-compatible JSON) with
+//! retries: a failed POST is tried again after 1, 2, 4 … minutes (at most an
+//! hour apart) and given up after `MAX_ATTEMPTS`, keeping the last error.
+//! Webhook URLs often carry a secret, so they are never logged.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use earshot_core::error::Result;
+use earshot_core::workflow_store::WebhookAttempt;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+pub const MAX_ATTEMPTS: i64 = 8;
+const BATCH: u32 = 100;
+
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookTickReport {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub given_up: usize,
+}
+
+/// The wait before the next attempt after `attempts` failures.
+pub fn backoff(attempts: i64) -> TimeDelta {
+    let minutes = 1i64 << attempts.clamp(1, 7).saturating_sub(1);
+    TimeDelta::minutes(minutes.min(60))
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("earshot/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// One pass over the deliveries due at `now`.
+pub async fn run_webhook_tick(
+    state: &AppState,
+    client: &reqwest::Client,
+    now: DateTime<Utc>,
+) -> Result<WebhookTickReport> {
+    let mut report = WebhookTickReport::default();
+    for due in state.workflow.due_webhook_deliveries(now, BATCH).await? {
+        let sent = client
+            .post(&due.url)
+            .json(&due.delivery.payload)
+            .send()
+            .await;
+        let failure = match sent {
+            Ok(r) if r.status().is_success() => None,
+            Ok(r) => Some(format!(
+                "the receiver answered HTTP {}",
+                r.status().as_u16()
+            )),
+            // Without the URL: reqwest's message may include it.
+            Err(e) if e.is_timeout() => Some("timed out".to_string()),
+            Err(e) if e.is_connect() => Some("could not connect".to_string()),
+            Err(_) => Some("the request failed".to_string()),
+        };
+        let attempt = match failure {
+            None => {
+                report.delivered += 1;
+                WebhookAttempt::Delivered
+            }
+            Some(error) => {
+                let attempts = due.attempts + 1;
+                tracing::warn!(
+                    webhook_id = due.delivery.webhook_id,
+                    delivery_id = due.delivery.id,
+                    attempts,
+                    %error,
+                    "webhook delivery failed"
+                );
+                let retry_at = (attempts < MAX_ATTEMPTS).then(|| now + backoff(attempts));
+                if retry_at.is_some() {
+                    report.retrying += 1;
+                } else {
+                    report.given_up += 1;
+                }
+                WebhookAttempt::Failed { error, retry_at }
+            }
+        };
+        state
+            .workflow
+            .record_webhook_attempt(due.delivery.id, &attempt, now)
+            .await?;
+    }
+    Ok(report)
+}
+
+pub fn spawn_webhook_sender(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = client();
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let now = state.clock.now();
+            if let Err(e) = run_webhook_tick(&state, &client, now).await {
+                tracing::warn!(error = %e.message, "webhook tick failed");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let minutes: Vec<i64> = (1..=8).map(|a| backoff(a).num_minutes()).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 60, 60]);
+    }
+}
