@@ -112,6 +112,11 @@ struct SettingsPage {
     is_admin: bool,
     message: String,
     target: i64,
+    /// (name, targets) of each SLA policy, in selection order.
+    policies: Vec<(String, String)>,
+    /// The current routing rule set: version and (position, name, enabled).
+    rules_version: Option<i64>,
+    rules: Vec<(i64, String, bool)>,
 }
 
 async fn render_settings(
@@ -127,7 +132,45 @@ async fn render_settings(
             teams.entry(t.clone()).or_default().push(u.name.clone());
         }
     }
+    let policies = state
+        .workflow
+        .sla_policies()
+        .await?
+        .iter()
+        .map(|p| {
+            let targets = ["first_response", "next_response", "resolution"]
+                .iter()
+                .filter_map(|t| {
+                    p["targets"][format!("{t}_minutes")]
+                        .as_u64()
+                        .map(|m| format!("{} {m} min", t.replace('_', " ")))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            (p["name"].as_str().unwrap_or("unnamed").to_string(), targets)
+        })
+        .collect();
+    let rule_set = state.workflow.current_rule_set().await?;
+    let rules = rule_set
+        .as_ref()
+        .and_then(|r| r.rules.as_array())
+        .map(|rules| {
+            rules
+                .iter()
+                .map(|r| {
+                    (
+                        r["position"].as_i64().unwrap_or_default(),
+                        r["name"].as_str().unwrap_or("unnamed").to_string(),
+                        r["enabled"].as_bool().unwrap_or(true),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let page = SettingsPage {
+        policies,
+        rules_version: rule_set.as_ref().map(|r| r.version),
+        rules,
         chrome: Chrome::new(me, "settings"),
         users: users
             .iter()

@@ -416,6 +416,12 @@ async fn run_scenario(c: &Client, desk: &Desk, step: &mut &'static str) -> TestR
     assert_eq!(drawn[0], 3.0, "three mentions today: {drawn:?}");
     assert!(drawn[1] > 0.0, "canvas has a size: {drawn:?}");
     assert_eq!(drawn[2], 2.0, "two open cases left: {drawn:?}");
+
+    *step = "settings";
+    c.goto(&format!("{base}/settings")).await?;
+    let text = c.find(Locator::Css("main")).await?.text().await?;
+    assert!(text.contains("SLA policies"), "{text}");
+    assert!(text.contains("/api/v1/rules"), "{text}");
     Ok(())
 }
 
