@@ -27,13 +27,13 @@ const MAX_NOTE_BYTES: usize = 20_000;
 )]
 pub async fn list_cases(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     query: Result<Query<CaseQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Case>>, ApiError> {
     let Query(query) = query?;
     let cases = state.store.cases(&query).await?;
     // Workflow: location managers see only cases at their locations.
-    let cases = crate::workflow::visible_cases(&state, &_auth.0, cases).await?;
+    let cases = crate::workflow::visible_cases(&state, &auth.0, cases).await?;
     Ok(Json(cases))
 }
 
@@ -47,7 +47,7 @@ pub async fn list_cases(
 )]
 pub async fn get_case(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     Path(id): Path<i64>,
 ) -> Result<Json<CaseDetail>, ApiError> {
     let detail = state
@@ -56,7 +56,7 @@ pub async fn get_case(
         .await?
         .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))?;
     // Workflow: a location manager gets 403 outside their locations.
-    crate::workflow::check_visible(&state, &_auth.0, &detail.case).await?;
+    crate::workflow::check_visible(&state, &auth.0, &detail.case).await?;
     Ok(Json(detail))
 }
 
