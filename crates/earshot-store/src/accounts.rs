@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use sqlx::Any;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Row};
 
 use earshot_core::accounts::{
     Accounts, Correction, CorrectionTask, Credentials, DashboardStats, DayVolume,
@@ -20,51 +20,39 @@ use earshot_core::mention::Mention;
 use earshot_core::source::SourceKind;
 use earshot_core::store::MAX_PAGE;
 
-use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, from_ms, ms};
+use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, col, from_ms, ms, q};
 use crate::search::fts5_query;
 use crate::{Dialect, SqlStore, db_error};
-
-fn q(sql: String) -> Query<'static, Any, AnyArguments> {
-    sqlx::query(AssertSqlSafe(sql))
-}
-
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
-{
-    row.try_get(col)
-        .map_err(|e| Error::internal(format!("reading column {col}: {e}")))
-}
 
 const USER_COLUMNS: &str = "name, display_name, role, in_training, teams, created_at";
 
 fn user(row: &AnyRow) -> Result<User> {
-    let role: String = get(row, "role")?;
-    let teams: String = get(row, "teams")?;
+    let role: String = col(row, "role")?;
+    let teams: String = col(row, "teams")?;
     Ok(User {
-        name: get(row, "name")?,
-        display_name: get(row, "display_name")?,
+        name: col(row, "name")?,
+        display_name: col(row, "display_name")?,
         role: Role::parse(&role)
             .ok_or_else(|| Error::internal(format!("unknown role {role:?} in users")))?,
-        in_training: get::<i64>(row, "in_training")? != 0,
+        in_training: col::<i64>(row, "in_training")? != 0,
         teams: serde_json::from_str(&teams)
             .map_err(|e| Error::internal(format!("users.teams: {e}")))?,
-        created_at: from_ms(get(row, "created_at")?),
+        created_at: from_ms(col(row, "created_at")?),
     })
 }
 
 fn correction(row: &AnyRow) -> Result<Correction> {
-    let task: String = get(row, "task")?;
+    let task: String = col(row, "task")?;
     Ok(Correction {
-        id: get(row, "id")?,
-        mention_id: get(row, "mention_id")?,
+        id: col(row, "id")?,
+        mention_id: col(row, "mention_id")?,
         task: CorrectionTask::parse(&task)
             .ok_or_else(|| Error::internal(format!("unknown correction task {task:?}")))?,
-        text: get(row, "text")?,
-        label: get(row, "label")?,
-        previous: get(row, "previous")?,
-        actor: get(row, "actor")?,
-        created_at: from_ms(get(row, "created_at")?),
+        text: col(row, "text")?,
+        label: col(row, "label")?,
+        previous: col(row, "previous")?,
+        actor: col(row, "actor")?,
+        created_at: from_ms(col(row, "created_at")?),
     })
 }
 
@@ -162,7 +150,7 @@ impl Accounts for SqlStore {
     }
 
     async fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
-        let done = q("UPDATE users SET password_hash = $1 WHERE name = $2".to_string())
+        let done = q("UPDATE users SET password_hash = $1 WHERE name = $2")
             .bind(password_hash.to_string())
             .bind(name.to_string())
             .execute(self.pool())
@@ -172,7 +160,7 @@ impl Accounts for SqlStore {
             return Err(Error::not_found(format!("user {name}")));
         }
         // A new password ends every session opened with the old one.
-        q("DELETE FROM sessions WHERE user_name = $1".to_string())
+        q("DELETE FROM sessions WHERE user_name = $1")
             .bind(name.to_string())
             .execute(self.pool())
             .await
@@ -191,7 +179,7 @@ impl Accounts for SqlStore {
         match row {
             Some(row) => Ok(Some(Credentials {
                 user: user(&row)?,
-                password_hash: get(&row, "password_hash")?,
+                password_hash: col(&row, "password_hash")?,
             })),
             None => Ok(None),
         }
@@ -217,7 +205,7 @@ impl Accounts for SqlStore {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         // Logging in is a good moment to forget sessions that ran out.
-        q("DELETE FROM sessions WHERE expires_at < $1".to_string())
+        q("DELETE FROM sessions WHERE expires_at < $1")
             .bind(ms(now))
             .execute(self.pool())
             .await
@@ -256,15 +244,15 @@ impl Accounts for SqlStore {
         match row {
             Some(row) => Ok(Some(Session {
                 user: user(&row)?,
-                csrf_token: get(&row, "csrf_token")?,
-                expires_at: from_ms(get(&row, "expires_at")?),
+                csrf_token: col(&row, "csrf_token")?,
+                expires_at: from_ms(col(&row, "expires_at")?),
             })),
             None => Ok(None),
         }
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        q("DELETE FROM sessions WHERE id_hash = $1".to_string())
+        q("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash.to_string())
             .execute(self.pool())
             .await
@@ -295,15 +283,15 @@ impl Accounts for SqlStore {
                 "must be negative, neutral or positive",
             ));
         }
-        let row = q("SELECT text, analysis, case_id FROM mentions WHERE id = $1".to_string())
+        let row = q("SELECT text, analysis, case_id FROM mentions WHERE id = $1")
             .bind(mention_id)
             .fetch_optional(self.pool())
             .await
             .map_err(|e| db_error("read mention", e))?
             .ok_or_else(|| Error::not_found(format!("mention {mention_id}")))?;
-        let text: String = get(&row, "text")?;
-        let case_id: Option<i64> = get(&row, "case_id")?;
-        let analysis: Analysis = serde_json::from_str(&get::<String>(&row, "analysis")?)
+        let text: String = col(&row, "text")?;
+        let case_id: Option<i64> = col(&row, "case_id")?;
+        let analysis: Analysis = serde_json::from_str(&col::<String>(&row, "analysis")?)
             .map_err(|e| Error::internal(format!("mentions.analysis: {e}")))?;
         let previous = match task {
             CorrectionTask::Sentiment => Some(analysis.sentiment.as_str().to_string()),
@@ -512,7 +500,7 @@ impl Accounts for SqlStore {
         )
         .await?
         .iter()
-        .map(|r| get::<String>(r, "body"))
+        .map(|r| col::<String>(r, "body"))
         .collect()
     }
 
@@ -532,7 +520,7 @@ impl Accounts for SqlStore {
             )
             .await?;
         for row in &rows {
-            let day: i64 = get(row, "d")?;
+            let day: i64 = col(row, "d")?;
             let label = from_ms(day * DAY_MS).format("%Y-%m-%d").to_string();
             if stats.volume.last().map(|v| &v.day) != Some(&label) {
                 stats.volume.push(DayVolume {
@@ -540,9 +528,9 @@ impl Accounts for SqlStore {
                     ..DayVolume::default()
                 });
             }
-            let n: i64 = get(row, "n")?;
+            let n: i64 = col(row, "n")?;
             if let Some(bucket) = stats.volume.last_mut() {
-                match get::<String>(row, "sentiment")?.as_str() {
+                match col::<String>(row, "sentiment")?.as_str() {
                     "negative" => bucket.negative += n,
                     "positive" => bucket.positive += n,
                     _ => bucket.neutral += n,
@@ -560,9 +548,9 @@ impl Accounts for SqlStore {
             )
             .await?;
         for row in &rows {
-            let band: i64 = get(row, "band")?;
+            let band: i64 = col(row, "band")?;
             if let Some(slot) = stats.open_by_priority.get_mut(band.clamp(0, 3) as usize) {
-                *slot = get(row, "n")?;
+                *slot = col(row, "n")?;
             }
         }
 
@@ -580,7 +568,7 @@ impl Accounts for SqlStore {
             )
             .await?;
         for row in &rows {
-            if let Some(fr) = get::<Option<i64>>(row, "fr")? {
+            if let Some(fr) = col::<Option<i64>>(row, "fr")? {
                 stats
                     .first_response_minutes
                     .push(fr.max(0) as f64 / 60_000.0);
@@ -589,7 +577,7 @@ impl Accounts for SqlStore {
                     stats.sla_met += 1;
                 }
             }
-            if let Some(res) = get::<Option<i64>>(row, "res")? {
+            if let Some(res) = col::<Option<i64>>(row, "res")? {
                 stats.resolution_minutes.push(res.max(0) as f64 / 60_000.0);
             }
         }
@@ -601,7 +589,7 @@ impl Accounts for SqlStore {
         .fetch_one(self.pool())
         .await
         .map_err(|e| db_error("overdue", e))?;
-        stats.sla_due += get::<i64>(&overdue, "n")?;
+        stats.sla_due += col::<i64>(&overdue, "n")?;
         Ok(stats)
     }
 }

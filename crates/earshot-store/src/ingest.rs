@@ -16,9 +16,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{CaseStatus, subject_from};
@@ -26,7 +25,7 @@ use earshot_core::error::{Error, Result};
 use earshot_core::intake::{self, CasePlan, ExistingCase};
 use earshot_core::store::{AnalyzedMention, CaseAction, CaseLink, IngestOutcome};
 
-use crate::rows::ms;
+use crate::rows::{Bind, bind_all, col, ms, q, to_json};
 use crate::{Dialect, db_error};
 
 /// Rows per multi-row statement, well under both databases' parameter limits.
@@ -39,31 +38,6 @@ pub(crate) struct Retry;
 pub(crate) enum Outcome {
     Done(Vec<IngestOutcome>),
     Retry(Retry),
-}
-
-#[derive(Debug, Clone)]
-enum V {
-    Text(String),
-    OptText(Option<String>),
-    Int(i64),
-    OptInt(Option<i64>),
-    Real(f64),
-}
-
-fn bind_all(
-    mut q: Query<'static, Any, AnyArguments>,
-    values: Vec<V>,
-) -> Query<'static, Any, AnyArguments> {
-    for v in values {
-        q = match v {
-            V::Text(s) => q.bind(s),
-            V::OptText(s) => q.bind(s),
-            V::Int(i) => q.bind(i),
-            V::OptInt(i) => q.bind(i),
-            V::Real(f) => q.bind(f),
-        };
-    }
-    q
 }
 
 /// The n-th bind parameter (1-based) of a statement whose parameters are
@@ -97,17 +71,13 @@ fn in_list(dialect: Dialect, start: usize, n: usize) -> String {
 async fn fetch(
     tx: &mut Transaction<'static, Any>,
     sql: String,
-    values: Vec<V>,
+    values: Vec<Bind>,
     what: &str,
 ) -> Result<Vec<AnyRow>> {
-    bind_all(sqlx::query(AssertSqlSafe(sql)), values)
+    bind_all(q(sql), values)
         .fetch_all(&mut **tx)
         .await
         .map_err(|e| db_error(what, e))
-}
-
-fn col<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(row: &'r AnyRow, c: &str) -> Result<T> {
-    row.try_get(c).map_err(|e| db_error(c, e))
 }
 
 /// Where a planned mention's case comes from.
@@ -173,8 +143,8 @@ pub(crate) async fn ingest(
                 param(dialect, 1),
                 in_list(dialect, 2, chunk.len())
             );
-            let mut values = vec![V::Text(source.into())];
-            values.extend(chunk.iter().map(|id| V::Text(id.clone())));
+            let mut values = vec![Bind::Text(source.into())];
+            values.extend(chunk.iter().map(|id| Bind::Text(id.clone())));
             for row in fetch(tx, sql, values, "find stored mentions").await? {
                 let status: Option<String> = col(&row, "status")?;
                 stored.insert(
@@ -206,7 +176,7 @@ pub(crate) async fn ingest(
                  WHERE {column} IN ({}) AND status <> 'closed' ORDER BY id",
                 in_list(dialect, 1, chunk.len())
             );
-            let values = chunk.iter().map(|k| V::Text(k.clone())).collect();
+            let values = chunk.iter().map(|k| Bind::Text(k.clone())).collect();
             for row in fetch(tx, sql, values, "find open cases").await? {
                 let id: i64 = col(&row, "id")?;
                 let status: String = col(&row, "status")?;
@@ -325,20 +295,20 @@ pub(crate) async fn ingest(
             let m = &batch[i].mention;
             let top = &batch[change.top_priority].priority;
             values.extend([
-                V::Text(change.status.as_str().into()),
-                V::Text(m.source.as_str().into()),
-                V::Text(m.conversation_key()),
-                V::Text(m.author_key()),
-                V::Text(m.author.handle.clone()),
-                V::Text(subject_from(&m.text)),
-                V::Text(change.sentiment.as_str().into()),
-                V::OptText(change.category.clone()),
-                V::Real(f64::from(top.score)),
-                V::Text(json(&top.breakdown)?),
-                V::Int(change.added),
-                V::Int(ms(now)),
-                V::Int(ms(now)),
-                V::Int(ms(change.last_customer_at)),
+                Bind::Text(change.status.as_str().into()),
+                Bind::Text(m.source.as_str().into()),
+                Bind::Text(m.conversation_key()),
+                Bind::Text(m.author_key()),
+                Bind::Text(m.author.handle.clone()),
+                Bind::Text(subject_from(&m.text)),
+                Bind::Text(change.sentiment.as_str().into()),
+                Bind::OptText(change.category.clone()),
+                Bind::Real(f64::from(top.score)),
+                Bind::Text(to_json(&top.breakdown)?),
+                Bind::Int(change.added),
+                Bind::Int(ms(now)),
+                Bind::Int(ms(now)),
+                Bind::Int(ms(change.last_customer_at)),
             ]);
         }
         let sql = format!(
@@ -388,29 +358,29 @@ pub(crate) async fn ingest(
                 _ => None,
             };
             values.extend([
-                V::Text(m.source.as_str().into()),
-                V::Text(m.external_id.clone()),
-                V::Text(m.author.handle.clone()),
-                V::OptText(m.author.display_name.clone()),
-                V::Int(clamp(m.author.followers)),
-                V::Int(i64::from(m.author.verified)),
-                V::OptText(m.author.profile_url.clone()),
-                V::Text(m.text.clone()),
-                V::OptText(m.url.clone()),
-                V::OptText(m.language.clone().or_else(|| a.language.clone())),
-                V::OptText(m.thread_id.clone()),
-                V::OptText(m.parent_id.clone()),
-                V::Int(clamp(m.metrics.likes)),
-                V::Int(clamp(m.metrics.reposts)),
-                V::Int(clamp(m.metrics.replies)),
-                V::Int(ms(m.created_at)),
-                V::Int(ms(now)),
-                V::Text(a.sentiment.as_str().into()),
-                V::Real(f64::from(a.sentiment_score)),
-                V::Int(i64::from(a.complaint)),
-                V::OptText(a.top_category().map(str::to_string)),
-                V::Text(json(a)?),
-                V::OptInt(linked),
+                Bind::Text(m.source.as_str().into()),
+                Bind::Text(m.external_id.clone()),
+                Bind::Text(m.author.handle.clone()),
+                Bind::OptText(m.author.display_name.clone()),
+                Bind::Int(clamp(m.author.followers)),
+                Bind::Int(i64::from(m.author.verified)),
+                Bind::OptText(m.author.profile_url.clone()),
+                Bind::Text(m.text.clone()),
+                Bind::OptText(m.url.clone()),
+                Bind::OptText(m.language.clone().or_else(|| a.language.clone())),
+                Bind::OptText(m.thread_id.clone()),
+                Bind::OptText(m.parent_id.clone()),
+                Bind::Int(clamp(m.metrics.likes)),
+                Bind::Int(clamp(m.metrics.reposts)),
+                Bind::Int(clamp(m.metrics.replies)),
+                Bind::Int(ms(m.created_at)),
+                Bind::Int(ms(now)),
+                Bind::Text(a.sentiment.as_str().into()),
+                Bind::Real(f64::from(a.sentiment_score)),
+                Bind::Int(i64::from(a.complaint)),
+                Bind::OptText(a.top_category().map(str::to_string)),
+                Bind::Text(to_json(a)?),
+                Bind::OptInt(linked),
             ]);
         }
         let sql = format!(
@@ -440,16 +410,16 @@ pub(crate) async fn ingest(
     }
 
     // 3c. Events: cases opened and reopened.
-    let mut events: Vec<V> = Vec::new();
+    let mut events: Vec<Bind> = Vec::new();
     let mut event_rows = 0;
     let mut push_event = |case: i64, action: &str, before: Option<String>, after: String| {
         events.extend([
-            V::Int(case),
-            V::Text("earshot".into()),
-            V::Text(action.into()),
-            V::OptText(before),
-            V::OptText(Some(after)),
-            V::Int(ms(now)),
+            Bind::Int(case),
+            Bind::Text("earshot".into()),
+            Bind::Text(action.into()),
+            Bind::OptText(before),
+            Bind::OptText(Some(after)),
+            Bind::Int(ms(now)),
         ]);
         event_rows += 1;
     };
@@ -480,15 +450,15 @@ pub(crate) async fn ingest(
              resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE resolved_at END \
            WHERE id = $9";
         let values = vec![
-            V::Text(change.status.as_str().into()),
-            V::Text(change.sentiment.as_str().into()),
-            V::OptText(change.category.clone()),
-            V::Real(f64::from(top.score)),
-            V::Text(json(&top.breakdown)?),
-            V::Int(change.added),
-            V::Int(ms(now)),
-            V::Int(ms(change.last_customer_at)),
-            V::Int(id),
+            Bind::Text(change.status.as_str().into()),
+            Bind::Text(change.sentiment.as_str().into()),
+            Bind::OptText(change.category.clone()),
+            Bind::Real(f64::from(top.score)),
+            Bind::Text(to_json(&top.breakdown)?),
+            Bind::Int(change.added),
+            Bind::Int(ms(now)),
+            Bind::Int(ms(change.last_customer_at)),
+            Bind::Int(id),
         ];
         bind_all(sqlx::query(sql), values)
             .execute(&mut **tx)
@@ -507,12 +477,12 @@ pub(crate) async fn ingest(
     let mut left = event_rows;
     while left > 0 {
         let rows = left.min(ROWS_PER_STATEMENT);
-        let chunk: Vec<V> = values.by_ref().take(rows * 6).collect();
+        let chunk: Vec<Bind> = values.by_ref().take(rows * 6).collect();
         let sql = format!(
             "INSERT INTO events (case_id, actor, action, before, after, at) VALUES {}",
             placeholders(dialect, rows, 6)
         );
-        bind_all(sqlx::query(AssertSqlSafe(sql)), chunk)
+        bind_all(q(sql), chunk)
             .execute(&mut **tx)
             .await
             .map_err(|e| db_error("insert events", e))?;
@@ -537,12 +507,12 @@ pub(crate) async fn ingest(
         let mut values = Vec::with_capacity(chunk.len() * 6);
         for ((source, handle), (count, followers, last_id, last_seen)) in chunk {
             values.extend([
-                V::Text((*source).into()),
-                V::Text(handle.clone()),
-                V::Int(*followers),
-                V::Int(*count),
-                V::Int(*last_id),
-                V::Int(*last_seen),
+                Bind::Text((*source).into()),
+                Bind::Text(handle.clone()),
+                Bind::Int(*followers),
+                Bind::Int(*count),
+                Bind::Int(*last_id),
+                Bind::Int(*last_seen),
             ]);
         }
         let sql = format!(
@@ -553,7 +523,7 @@ pub(crate) async fn ingest(
              last_mention_id = excluded.last_mention_id, last_seen = excluded.last_seen",
             placeholders(dialect, chunk.len(), 6)
         );
-        bind_all(sqlx::query(AssertSqlSafe(sql)), values)
+        bind_all(q(sql), values)
             .execute(&mut **tx)
             .await
             .map_err(|e| db_error("upsert advocates", e))?;
@@ -610,8 +580,4 @@ fn key(m: &AnalyzedMention) -> (&'static str, &str) {
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
 }

@@ -1,8 +1,9 @@
-//! Row decoding shared by both dialects.
+//! SQL helpers and row decoding shared by every store module and both dialects.
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use earshot_core::analysis::{Analysis, Sentiment};
 use earshot_core::case::{Case, CaseStatus};
@@ -21,7 +22,46 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+/// A statement built at run time (the SQL text is ours, never user input).
+pub(crate) fn q(sql: impl Into<String>) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql.into()))
+}
+
+/// A bind value for statements whose parameters are assembled at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+}
+
+pub(crate) fn bind_all(
+    mut query: Query<'static, Any, AnyArguments>,
+    values: impl IntoIterator<Item = Bind>,
+) -> Query<'static, Any, AnyArguments> {
+    for v in values {
+        query = match v {
+            Bind::Text(s) => query.bind(s),
+            Bind::OptText(s) => query.bind(s),
+            Bind::Int(i) => query.bind(i),
+            Bind::OptInt(i) => query.bind(i),
+            Bind::Real(f) => query.bind(f),
+        };
+    }
+    query
+}
+
+pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
+    tx.commit().await.map_err(|e| crate::db_error("commit", e))
+}
+
+pub(crate) fn to_json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
+}
+
+pub(crate) fn col<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -29,29 +69,32 @@ where
         .map_err(|e| Error::internal(format!("reading column {col}: {e}")))
 }
 
-fn time(row: &AnyRow, col: &str) -> Result<DateTime<Utc>> {
-    get::<i64>(row, col).map(from_ms)
+pub(crate) fn time(row: &AnyRow, name: &str) -> Result<DateTime<Utc>> {
+    col::<i64>(row, name).map(from_ms)
 }
 
-fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
-    Ok(get::<Option<i64>>(row, col)?.map(from_ms))
+pub(crate) fn opt_time(row: &AnyRow, name: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(col::<Option<i64>>(row, name)?.map(from_ms))
 }
 
-fn parsed<T>(row: &AnyRow, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
-    let raw: String = get(row, col)?;
-    parse(&raw).ok_or_else(|| Error::internal(format!("unknown value {raw:?} in column {col}")))
+fn parsed<T>(row: &AnyRow, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    let raw: String = col(row, name)?;
+    parse(&raw).ok_or_else(|| Error::internal(format!("unknown value {raw:?} in column {name}")))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
-    let raw: String = get(row, col)?;
-    serde_json::from_str(&raw).map_err(|e| Error::internal(format!("column {col}: {e}")))
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<T> {
+    let raw: String = col(row, name)?;
+    serde_json::from_str(&raw).map_err(|e| Error::internal(format!("column {name}: {e}")))
 }
 
-fn opt_json(row: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
-    match get::<Option<String>>(row, col)? {
+pub(crate) fn opt_json_col<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    name: &str,
+) -> Result<Option<T>> {
+    match col::<Option<String>>(row, name)? {
         Some(raw) => serde_json::from_str(&raw)
             .map(Some)
-            .map_err(|e| Error::internal(format!("column {col}: {e}"))),
+            .map_err(|e| Error::internal(format!("column {name}: {e}"))),
         None => Ok(None),
     }
 }
@@ -61,34 +104,34 @@ pub const MENTION_COLUMNS: &str = "m.id, m.source, m.external_id, m.author_handl
     m.parent_id, m.likes, m.reposts, m.replies, m.created_at, m.received_at, m.analysis, m.case_id";
 
 pub fn mention(row: &AnyRow) -> Result<Mention> {
-    let analysis: Analysis = json(row, "analysis")?;
+    let analysis: Analysis = json_col(row, "analysis")?;
     Ok(Mention {
-        id: get(row, "id")?,
+        id: col(row, "id")?,
         mention: NewMention {
             source: parsed(row, "source", SourceKind::parse)?,
-            external_id: get(row, "external_id")?,
+            external_id: col(row, "external_id")?,
             author: Author {
-                handle: get(row, "author_handle")?,
-                display_name: get(row, "author_name")?,
-                followers: get::<i64>(row, "author_followers")?.max(0) as u64,
-                verified: get::<i64>(row, "author_verified")? != 0,
-                profile_url: get(row, "author_url")?,
+                handle: col(row, "author_handle")?,
+                display_name: col(row, "author_name")?,
+                followers: col::<i64>(row, "author_followers")?.max(0) as u64,
+                verified: col::<i64>(row, "author_verified")? != 0,
+                profile_url: col(row, "author_url")?,
             },
-            text: get(row, "text")?,
+            text: col(row, "text")?,
             created_at: time(row, "created_at")?,
-            url: get(row, "url")?,
-            language: get(row, "language")?,
-            thread_id: get(row, "thread_id")?,
-            parent_id: get(row, "parent_id")?,
+            url: col(row, "url")?,
+            language: col(row, "language")?,
+            thread_id: col(row, "thread_id")?,
+            parent_id: col(row, "parent_id")?,
             metrics: ReachMetrics {
-                likes: get::<i64>(row, "likes")?.max(0) as u64,
-                reposts: get::<i64>(row, "reposts")?.max(0) as u64,
-                replies: get::<i64>(row, "replies")?.max(0) as u64,
+                likes: col::<i64>(row, "likes")?.max(0) as u64,
+                reposts: col::<i64>(row, "reposts")?.max(0) as u64,
+                replies: col::<i64>(row, "replies")?.max(0) as u64,
             },
         },
         received_at: time(row, "received_at")?,
         analysis,
-        case_id: get(row, "case_id")?,
+        case_id: col(row, "case_id")?,
     })
 }
 
@@ -98,24 +141,24 @@ pub const CASE_COLUMNS: &str = "id, status, source, conversation_key, author_han
 
 pub fn case(row: &AnyRow) -> Result<Case> {
     Ok(Case {
-        id: get(row, "id")?,
+        id: col(row, "id")?,
         status: parsed(row, "status", CaseStatus::parse)?,
         source: parsed(row, "source", SourceKind::parse)?,
-        conversation_key: get(row, "conversation_key")?,
-        author_handle: get(row, "author_handle")?,
-        subject: get(row, "subject")?,
+        conversation_key: col(row, "conversation_key")?,
+        author_handle: col(row, "author_handle")?,
+        subject: col(row, "subject")?,
         sentiment: parsed(row, "sentiment", Sentiment::parse)?,
-        category: get(row, "category")?,
+        category: col(row, "category")?,
         priority: Priority {
-            score: get::<f64>(row, "priority")? as f32,
-            breakdown: json(row, "priority_breakdown")?,
+            score: col::<f64>(row, "priority")? as f32,
+            breakdown: json_col(row, "priority_breakdown")?,
         },
-        assignee: get(row, "assignee")?,
-        team: get(row, "team")?,
-        tags: json(row, "tags")?,
-        location: get(row, "location")?,
-        product: get(row, "product")?,
-        mention_count: get(row, "mention_count")?,
+        assignee: col(row, "assignee")?,
+        team: col(row, "team")?,
+        tags: json_col(row, "tags")?,
+        location: col(row, "location")?,
+        product: col(row, "product")?,
+        mention_count: col(row, "mention_count")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
         last_customer_at: time(row, "last_customer_at")?,
@@ -129,37 +172,37 @@ pub const REPLY_COLUMNS: &str =
 
 pub fn reply(row: &AnyRow) -> Result<Reply> {
     Ok(Reply {
-        id: get(row, "id")?,
-        case_id: get(row, "case_id")?,
+        id: col(row, "id")?,
+        case_id: col(row, "case_id")?,
         visibility: parsed(row, "visibility", Visibility::parse)?,
-        body: get(row, "body")?,
+        body: col(row, "body")?,
         status: parsed(row, "status", ReplyStatus::parse)?,
-        author: get(row, "author")?,
-        approved_by: get(row, "approved_by")?,
+        author: col(row, "author")?,
+        approved_by: col(row, "approved_by")?,
         created_at: time(row, "created_at")?,
         sent_at: opt_time(row, "sent_at")?,
-        error: get(row, "error")?,
+        error: col(row, "error")?,
     })
 }
 
 pub fn note(row: &AnyRow) -> Result<Note> {
     Ok(Note {
-        id: get(row, "id")?,
-        case_id: get(row, "case_id")?,
-        author: get(row, "author")?,
-        body: get(row, "body")?,
+        id: col(row, "id")?,
+        case_id: col(row, "case_id")?,
+        author: col(row, "author")?,
+        body: col(row, "body")?,
         created_at: time(row, "created_at")?,
     })
 }
 
 pub fn event(row: &AnyRow) -> Result<Event> {
     Ok(Event {
-        id: get(row, "id")?,
-        case_id: get(row, "case_id")?,
-        actor: get(row, "actor")?,
-        action: get(row, "action")?,
-        before: opt_json(row, "before")?,
-        after: opt_json(row, "after")?,
+        id: col(row, "id")?,
+        case_id: col(row, "case_id")?,
+        actor: col(row, "actor")?,
+        action: col(row, "action")?,
+        before: opt_json_col(row, "before")?,
+        after: opt_json_col(row, "after")?,
         at: time(row, "at")?,
     })
 }
@@ -167,10 +210,10 @@ pub fn event(row: &AnyRow) -> Result<Event> {
 pub fn advocate(row: &AnyRow) -> Result<Advocate> {
     Ok(Advocate {
         source: parsed(row, "source", SourceKind::parse)?,
-        handle: get(row, "handle")?,
-        followers: get(row, "followers")?,
-        positive_mentions: get(row, "positive_mentions")?,
-        last_mention_id: get(row, "last_mention_id")?,
+        handle: col(row, "handle")?,
+        followers: col(row, "followers")?,
+        positive_mentions: col(row, "positive_mentions")?,
+        last_mention_id: col(row, "last_mention_id")?,
         last_seen: time(row, "last_seen")?,
     })
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 
 use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
@@ -16,7 +16,9 @@ use earshot_core::store::{
     TokenInfo, page_size,
 };
 
-use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, ms};
+use crate::rows::{
+    self, Bind, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, bind_all, commit, ms, q,
+};
 use crate::search::fts5_query;
 use crate::{Dialect, db_error};
 
@@ -25,14 +27,6 @@ use crate::{Dialect, db_error};
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
-}
-
-/// A bind value for dynamically built queries.
-#[derive(Debug, Clone)]
-enum Bind {
-    Text(String),
-    Int(i64),
-    Real(f64),
 }
 
 /// Builds `WHERE` clauses with `$n` placeholders, which both SQLite and
@@ -61,20 +55,12 @@ impl Filter {
         self.binds.push(value);
         format!("${}", self.binds.len())
     }
-    fn bind_all<'q>(&self, mut q: Query<'q, Any, AnyArguments>) -> Query<'q, Any, AnyArguments> {
-        for b in &self.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-                Bind::Real(f) => q.bind(*f),
-            };
-        }
-        q
+    fn bind_all(
+        &self,
+        query: Query<'static, Any, AnyArguments>,
+    ) -> Query<'static, Any, AnyArguments> {
+        bind_all(query, self.binds.iter().cloned())
     }
-}
-
-fn q(sql: String) -> Query<'static, Any, AnyArguments> {
-    sqlx::query(AssertSqlSafe(sql))
 }
 
 impl SqlStore {
@@ -92,7 +78,7 @@ impl SqlStore {
 
     /// Starts a write transaction. SQLite takes the write lock up front
     /// (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking.
-    async fn write_tx(&self) -> Result<Transaction<'static, Any>> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Any>> {
         match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Dialect::Postgres => self.pool.begin().await,
@@ -149,10 +135,6 @@ async fn insert_event(
     .await
     .map_err(|e| db_error("insert event", e))?;
     Ok(())
-}
-
-async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
-    tx.commit().await.map_err(|e| db_error("commit", e))
 }
 
 #[async_trait]
@@ -229,7 +211,7 @@ impl Store for SqlStore {
     }
 
     async fn mention_count(&self) -> Result<i64> {
-        let row = q("SELECT COUNT(*) AS n FROM mentions".to_string())
+        let row = q("SELECT COUNT(*) AS n FROM mentions")
             .fetch_one(&self.pool)
             .await
             .map_err(|e| db_error("count", e))?;
@@ -574,7 +556,7 @@ impl Store for SqlStore {
     }
 
     async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>> {
-        let row = q("SELECT name, role FROM api_tokens WHERE token_hash = $1".to_string())
+        let row = q("SELECT name, role FROM api_tokens WHERE token_hash = $1")
             .bind(token_hash.to_string())
             .fetch_optional(&self.pool)
             .await

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, ErrorCode, Result};
@@ -18,54 +18,14 @@ use earshot_core::workflow_store::{
     WebhookDelivery, WorkflowStore,
 };
 
-use crate::rows::{self, REPLY_COLUMNS, from_ms, ms};
-use crate::{Dialect, SqlStore, db_error};
-
-fn q(sql: &str) -> Query<'static, Any, AnyArguments> {
-    sqlx::query(AssertSqlSafe(sql.to_string()))
-}
-
-fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
-{
-    row.try_get(name)
-        .map_err(|e| Error::internal(format!("reading column {name}: {e}")))
-}
-
-fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<T> {
-    let raw: String = col(row, name)?;
-    serde_json::from_str(&raw).map_err(|e| Error::internal(format!("column {name}: {e}")))
-}
-
-fn opt_json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> Result<Option<T>> {
-    match col::<Option<String>>(row, name)? {
-        Some(raw) => serde_json::from_str(&raw)
-            .map(Some)
-            .map_err(|e| Error::internal(format!("column {name}: {e}"))),
-        None => Ok(None),
-    }
-}
-
-fn opt_time(row: &AnyRow, name: &str) -> Result<Option<DateTime<Utc>>> {
-    Ok(col::<Option<i64>>(row, name)?.map(from_ms))
-}
-
-fn text(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
-}
+use crate::rows::{
+    self, REPLY_COLUMNS, col, commit, from_ms, json_col, ms, opt_json_col, opt_time, q, to_json,
+};
+use crate::{SqlStore, db_error};
 
 type Tx = Transaction<'static, Any>;
 
 impl SqlStore {
-    async fn wf_tx(&self) -> Result<Tx> {
-        match self.dialect() {
-            Dialect::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool().begin().await,
-        }
-        .map_err(|e| db_error("begin", e))
-    }
-
     async fn wf_rows(&self, query: Query<'static, Any, AnyArguments>) -> Result<Vec<AnyRow>> {
         query
             .fetch_all(self.pool())
@@ -184,10 +144,6 @@ async fn event_tx(
     .await
     .map_err(|e| db_error("insert event", e))?;
     Ok(())
-}
-
-async fn commit(tx: Tx) -> Result<()> {
-    tx.commit().await.map_err(|e| db_error("commit", e))
 }
 
 fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
@@ -328,7 +284,7 @@ impl WorkflowStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<TeamRecord> {
         let before = self.team(&team.name).await?;
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         q("INSERT INTO teams (name, calendar, strategy, supervisor, round_robin_cursor, updated_at) \
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
            calendar = $2, strategy = $3, supervisor = $4, updated_at = $6")
@@ -389,7 +345,7 @@ impl WorkflowStore for SqlStore {
             .team(name)
             .await?
             .ok_or_else(|| Error::not_found(format!("team {name:?}")))?;
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         for sql in [
             "DELETE FROM team_members WHERE team = $1",
             "DELETE FROM teams WHERE name = $1",
@@ -454,7 +410,7 @@ impl WorkflowStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<UserProfile> {
         let before = self.user(&p.name).await?;
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         q("INSERT INTO workflow_users (name, role, in_training, can_publish, locations, away, \
            capacity, languages, skills, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
            ON CONFLICT (name) DO UPDATE SET role = $2, in_training = $3, can_publish = $4, \
@@ -463,11 +419,11 @@ impl WorkflowStore for SqlStore {
         .bind(p.role.map(|r| r.as_str().to_string()))
         .bind(i64::from(p.in_training))
         .bind(p.can_publish.map(i64::from))
-        .bind(p.locations.as_ref().map(text).transpose()?)
+        .bind(p.locations.as_ref().map(to_json).transpose()?)
         .bind(i64::from(p.away))
         .bind(i64::from(p.capacity))
-        .bind(text(&p.languages)?)
-        .bind(text(&p.skills)?)
+        .bind(to_json(&p.languages)?)
+        .bind(to_json(&p.skills)?)
         .bind(ms(now))
         .execute(&mut *tx)
         .await
@@ -537,7 +493,7 @@ impl WorkflowStore for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<RuleSetVersion> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let prev = q(
             "SELECT version, rules, created_by, created_at FROM rule_sets \
                       ORDER BY version DESC LIMIT 1",
@@ -588,7 +544,7 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn create_sla_policy(&self, p: &Value, actor: &str, now: DateTime<Utc>) -> Result<Value> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let row = q(
             "INSERT INTO sla_policies (policy, updated_at) VALUES ($1, $2) \
                      RETURNING id, policy",
@@ -624,7 +580,7 @@ impl WorkflowStore for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Value> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let before = q("SELECT id, policy FROM sla_policies WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -663,7 +619,7 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn delete_sla_policy(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let before = q("SELECT id, policy FROM sla_policies WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -768,7 +724,7 @@ impl WorkflowStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let before = self.is_sensitive(case_id).await?;
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         q(
             "INSERT INTO case_flags (case_id, sensitive, updated_at) VALUES ($1, $2, $3) \
            ON CONFLICT (case_id) DO UPDATE SET sensitive = $2, updated_at = $3",
@@ -810,7 +766,7 @@ impl WorkflowStore for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let row = q("SELECT priority, tags FROM cases WHERE id = $1")
             .bind(case_id)
             .fetch_optional(&mut *tx)
@@ -828,7 +784,7 @@ impl WorkflowStore for SqlStore {
         let new_priority = priority.map_or(old_priority, f64::from);
         q("UPDATE cases SET priority = $1, tags = $2, updated_at = $3 WHERE id = $4")
             .bind(new_priority)
-            .bind(text(&new_tags)?)
+            .bind(to_json(&new_tags)?)
             .bind(ms(now))
             .bind(case_id)
             .execute(&mut *tx)
@@ -910,7 +866,7 @@ impl WorkflowStore for SqlStore {
             .collect();
         after.sort();
         after.dedup();
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         q("DELETE FROM author_lists WHERE list = $1")
             .bind(list.to_string())
             .execute(&mut *tx)
@@ -954,7 +910,7 @@ impl WorkflowStore for SqlStore {
             .reply(reply_id)
             .await?
             .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let row = q(
             "INSERT INTO reply_approvals (reply_id, case_id, requested_by, reasons, \
                      requested_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
@@ -962,7 +918,7 @@ impl WorkflowStore for SqlStore {
         .bind(reply_id)
         .bind(reply.case_id)
         .bind(requested_by.to_string())
-        .bind(text(&reasons)?)
+        .bind(to_json(&reasons)?)
         .bind(ms(now))
         .fetch_one(&mut *tx)
         .await
@@ -1001,16 +957,11 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn reply(&self, reply_id: i64) -> Result<Option<Reply>> {
-        self.wf_rows(
-            q(&format!(
-                "SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"
-            ))
-            .bind(reply_id),
-        )
-        .await?
-        .first()
-        .map(rows::reply)
-        .transpose()
+        self.wf_rows(q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1")).bind(reply_id))
+            .await?
+            .first()
+            .map(rows::reply)
+            .transpose()
     }
 
     async fn approve_and_send(
@@ -1019,18 +970,16 @@ impl WorkflowStore for SqlStore {
         approver: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
-        let mut tx = self.wf_tx().await?;
-        let reply = q(&format!(
-            "SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"
-        ))
-        .bind(reply_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| db_error("read reply", e))?
-        .as_ref()
-        .map(rows::reply)
-        .transpose()?
-        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+        let mut tx = self.write_tx().await?;
+        let reply = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
+            .bind(reply_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("read reply", e))?
+            .as_ref()
+            .map(rows::reply)
+            .transpose()?
+            .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
         if reply.status != ReplyStatus::Draft {
             return Err(Error::new(
                 ErrorCode::InvalidTransition,
@@ -1120,13 +1069,11 @@ impl WorkflowStore for SqlStore {
             ),
         )
         .await?;
-        let sent = q(&format!(
-            "SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"
-        ))
-        .bind(reply_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| db_error("read reply", e))?;
+        let sent = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
+            .bind(reply_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| db_error("read reply", e))?;
         let sent = rows::reply(&sent)?;
         commit(tx).await?;
         Ok(sent)
@@ -1139,7 +1086,7 @@ impl WorkflowStore for SqlStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRecord> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let row = q(
             "UPDATE reply_approvals SET rejected_by = $1, rejected_at = $2, \
              rejection_reason = $3 WHERE reply_id = $4 AND approved_at IS NULL \
@@ -1190,7 +1137,7 @@ impl WorkflowStore for SqlStore {
 
     async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>> {
         self.wf_rows(
-            q(&format!(
+            q(format!(
                 "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 AND visibility = 'public' \
                  AND (status IN ('sent', 'approved') OR id IN \
                  (SELECT reply_id FROM reply_approvals WHERE approved_at IS NULL AND rejected_at IS NULL)) \
@@ -1213,12 +1160,12 @@ impl WorkflowStore for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Handoff> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let column = match kind {
             HandoffKind::Location => "location",
             HandoffKind::Product => "product",
         };
-        let updated = q(&format!(
+        let updated = q(format!(
             "UPDATE cases SET {column} = $1, updated_at = $2 WHERE id = $3"
         ))
         .bind(target.to_string())
@@ -1230,7 +1177,7 @@ impl WorkflowStore for SqlStore {
         if updated.rows_affected() == 0 {
             return Err(Error::not_found(format!("case {case_id}")));
         }
-        let row = q(&format!(
+        let row = q(format!(
             "INSERT INTO handoffs (case_id, kind, target, message, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {HANDOFF_COLUMNS}"
         ))
@@ -1260,7 +1207,7 @@ impl WorkflowStore for SqlStore {
 
     async fn handoff(&self, id: i64) -> Result<Option<Handoff>> {
         self.wf_rows(
-            q(&format!(
+            q(format!(
                 "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE id = $1"
             ))
             .bind(id),
@@ -1273,11 +1220,11 @@ impl WorkflowStore for SqlStore {
 
     async fn handoffs(&self, case_id: Option<i64>) -> Result<Vec<Handoff>> {
         let query = match case_id {
-            Some(id) => q(&format!(
+            Some(id) => q(format!(
                 "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE case_id = $1 ORDER BY id"
             ))
             .bind(id),
-            None => q(&format!(
+            None => q(format!(
                 "SELECT {HANDOFF_COLUMNS} FROM handoffs ORDER BY id"
             )),
         };
@@ -1291,8 +1238,8 @@ impl WorkflowStore for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Handoff> {
-        let mut tx = self.wf_tx().await?;
-        let row = q(&format!(
+        let mut tx = self.write_tx().await?;
+        let row = q(format!(
             "UPDATE handoffs SET answer = $1, answered_by = $2, answered_at = $3 \
              WHERE id = $4 AND answer IS NULL RETURNING {HANDOFF_COLUMNS}"
         ))
@@ -1342,7 +1289,7 @@ impl WorkflowStore for SqlStore {
         payload: &Value,
         now: DateTime<Utc>,
     ) -> Result<Notification> {
-        let row = q(&format!(
+        let row = q(format!(
             "INSERT INTO notifications (user_name, kind, case_id, text, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {NOTIFICATION_COLUMNS}"
         ))
@@ -1365,7 +1312,7 @@ impl WorkflowStore for SqlStore {
             ""
         };
         self.wf_rows(
-            q(&format!(
+            q(format!(
                 "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE user_name = $1{extra} \
                  ORDER BY id DESC LIMIT 500"
             ))
@@ -1401,7 +1348,7 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn add_webhook(&self, url: &str, actor: &str, now: DateTime<Utc>) -> Result<Webhook> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         let row = q("INSERT INTO webhooks (url, created_at) VALUES ($1, $2) \
                      RETURNING id, url, created_at")
         .bind(url.to_string())
@@ -1420,7 +1367,7 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn delete_webhook(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         for sql in [
             "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
             "DELETE FROM webhooks WHERE id = $1",
@@ -1537,7 +1484,7 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn record_audit(&self, record: &AuditRecord) -> Result<()> {
-        let mut tx = self.wf_tx().await?;
+        let mut tx = self.write_tx().await?;
         audit_tx(&mut tx, record).await?;
         commit(tx).await
     }
