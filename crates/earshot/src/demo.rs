@@ -78,10 +78,9 @@ pub async fn ingest_records(
         ProgressBar::hidden()
     };
     let mut report = Report::default();
-    let mut pending = Vec::with_capacity(batch);
     let mut iter = records.into_iter().peekable();
     while iter.peek().is_some() {
-        pending.clear();
+        let mut pending = Vec::with_capacity(batch);
         for record in iter.by_ref().take(batch) {
             match record.mention {
                 Ok(mut m) => {
@@ -102,7 +101,7 @@ pub async fn ingest_records(
             }
             bar.inc(1);
         }
-        let analyzed = pipeline.prepare_batch(std::mem::take(&mut pending));
+        let analyzed = pipeline.prepare_batch(pending);
         let outcomes = store
             .ingest(&analyzed, Utc::now())
             .await
