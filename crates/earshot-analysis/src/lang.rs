@@ -16,6 +16,10 @@ const EN_WORDS: &[&str] = &[
     "can", "don't", "it's", "i'm", "we", "they", "our", "but", "from", "get", "got", "been",
     "would", "could", "please", "thanks", "thank", "when", "me", "at", "on", "an", "all", "still",
     "now", "no", "they're", "you're", "can't", "didn't", "there", "their", "about", "if", "do",
+    "up", "out", "like", "who", "he", "she", "his", "her", "him", "them", "did", "had", "should",
+    "may", "here", "only", "some", "after", "than", "then", "too", "very", "by", "going",
+    "tomorrow", "tonight", "today", "day", "night", "time", "see", "new", "dont", "its", "gonna",
+    "wanna", "lol", "omg", "doesn't", "won't",
 ];
 
 /// Function words of other Latin-script languages: (language, words).
@@ -169,6 +173,14 @@ impl LangId {
             return LangGuess {
                 code: Some(OTHER_WORDS[best.0].0),
                 confidence: (0.5 + 0.1 * (best.1 - second) as f32).min(0.95),
+            };
+        }
+        if !non_ascii_letters && en_hits >= 3 && en_hits >= 3 * best.1 {
+            // Mostly English function words with a stray one that other
+            // languages share ("Del Rey", "la", "die"): English, less sure.
+            return LangGuess {
+                code: Some("en"),
+                confidence: 0.6,
             };
         }
         if !non_ascii_letters && best.1 == 0 {

@@ -95,6 +95,23 @@ fn covered_non_english_languages_get_sentiment_but_no_complaint_reading() {
 }
 
 #[test]
+fn english_with_a_word_other_languages_share_is_still_english() {
+    // "del", "los" and "van" are function words elsewhere too; the English
+    // ones decide (these used to be left open after a slow second opinion).
+    let e = Engine::builtin();
+    for text in [
+        "Lana Del Rey tickets for Hammersmith Apollo tonight sold out today, gutted",
+        "Bears suffer a 2-1 loss at SDSU tonight next up No. 4 UCLA on Sunday in Los Angeles",
+        "Snow White director Rupert Sanders may direct Tom Cruise in Van Helsing tomorrow night",
+    ] {
+        assert_eq!(e.analyze(text).language.as_deref(), Some("en"), "{text}");
+    }
+    // ... but a Spanish sentence with one English-looking word stays Spanish.
+    let es = e.analyze("no me gusta nada el servicio de la empresa, es muy malo");
+    assert_eq!(es.language.as_deref(), Some("es"), "{es:?}");
+}
+
+#[test]
 fn short_texts_leave_the_language_open() {
     let a = Engine::builtin().analyze("ok");
     assert_eq!(a.language, None);
