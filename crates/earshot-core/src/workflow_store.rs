@@ -207,6 +207,9 @@ pub struct DueDelivery {
     pub delivery: WebhookDelivery,
     /// The webhook's URL; it often embeds a secret, so it is never logged.
     pub url: String,
+    /// The key deliveries are signed with (`None` for webhooks added before
+    /// signing existed: those are sent unsigned).
+    pub secret: Option<String>,
     /// Attempts made so far.
     pub attempts: i64,
 }
@@ -426,7 +429,15 @@ pub trait WorkflowStore: Send + Sync + 'static {
     async fn notifications(&self, user: &str, unread_only: bool) -> Result<Vec<Notification>>;
     async fn mark_notification_read(&self, user: &str, id: i64, now: DateTime<Utc>) -> Result<()>;
     async fn webhooks(&self) -> Result<Vec<Webhook>>;
-    async fn add_webhook(&self, url: &str, actor: &str, now: DateTime<Utc>) -> Result<Webhook>;
+    /// Adds a webhook whose deliveries are signed with `secret` (never
+    /// listed or audited; the caller shows it once).
+    async fn add_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Webhook>;
     async fn delete_webhook(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()>;
     /// Queues `payload` for every configured webhook.
     async fn queue_webhooks(&self, payload: &Value, now: DateTime<Utc>) -> Result<usize>;

@@ -179,6 +179,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0007_webhook_attempts.sql"),
         include_str!("../migrations/postgres/0007_webhook_attempts.sql"),
     ),
+    (
+        8,
+        "webhook_secrets",
+        include_str!("../migrations/sqlite/0008_webhook_secrets.sql"),
+        include_str!("../migrations/postgres/0008_webhook_secrets.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

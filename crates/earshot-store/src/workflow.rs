@@ -1347,11 +1347,20 @@ impl WorkflowStore for SqlStore {
             .collect()
     }
 
-    async fn add_webhook(&self, url: &str, actor: &str, now: DateTime<Utc>) -> Result<Webhook> {
+    async fn add_webhook(
+        &self,
+        url: &str,
+        secret: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Webhook> {
         let mut tx = self.write_tx().await?;
-        let row = q("INSERT INTO webhooks (url, created_at) VALUES ($1, $2) \
-                     RETURNING id, url, created_at")
+        let row = q(
+            "INSERT INTO webhooks (url, secret, created_at) VALUES ($1, $2, $3) \
+                     RETURNING id, url, created_at",
+        )
         .bind(url.to_string())
+        .bind(secret.to_string())
         .bind(ms(now))
         .fetch_one(&mut *tx)
         .await
@@ -1410,7 +1419,7 @@ impl WorkflowStore for SqlStore {
         self.wf_rows(
             q(
                 "SELECT d.id, d.webhook_id, d.payload, d.created_at, d.delivered_at, d.attempts, \
-               w.url FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               w.url, w.secret FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $1 \
                ORDER BY d.id LIMIT $2",
             )
@@ -1429,6 +1438,7 @@ impl WorkflowStore for SqlStore {
                     delivered_at: opt_time(r, "delivered_at")?,
                 },
                 url: col(r, "url")?,
+                secret: col(r, "secret")?,
                 attempts: col(r, "attempts")?,
             })
         })

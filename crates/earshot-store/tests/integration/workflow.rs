@@ -355,7 +355,12 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         0
     );
     let w = s
-        .add_webhook("https://hooks.example.org/x", "admin", minutes(9))
+        .add_webhook(
+            "https://hooks.example.org/x",
+            "whsec_test",
+            "admin",
+            minutes(9),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -368,6 +373,23 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         s.webhook_deliveries(10).await.unwrap()[0].payload["text"],
         "b"
     );
+    // The delivery worker gets the signing secret; listings and the audit
+    // log never show it.
+    let due = s.due_webhook_deliveries(minutes(10), 10).await.unwrap();
+    assert_eq!(due[0].secret.as_deref(), Some("whsec_test"));
+    let created = s
+        .audit(&AuditQuery {
+            entity: Some("webhook".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(!created.is_empty());
+    assert!(
+        !format!("{created:?}").contains("whsec_test"),
+        "{created:?}"
+    );
+    assert!(!format!("{:?}", s.webhooks().await.unwrap()).contains("whsec_test"));
     s.delete_webhook(w.id, "admin", minutes(11)).await.unwrap();
     assert!(s.webhooks().await.unwrap().is_empty());
 

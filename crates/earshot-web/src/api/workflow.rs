@@ -964,15 +964,26 @@ pub async fn list_webhooks(
     Ok(Json(state.workflow.webhooks().await?))
 }
 
+/// A webhook just added, with its signing secret: shown this once, never
+/// listed again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// Key of the HMAC-SHA256 in each delivery's `X-Earshot-Signature`.
+    pub signing_secret: String,
+}
+
 /// Add an outbound webhook (admins); SLA warnings, breaches, escalations,
 /// assignments and rule notifications are queued for it as Slack payloads.
+/// Deliveries are signed; the answer carries the signing secret, once.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "workflow", request_body = WebhookInput,
-    responses((status = 201, body = Webhook), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = CreatedWebhook), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn add_webhook(
     State(state): State<AppState>,
     auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Webhook>)> {
+) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
     wf::require(&state, &auth.0, Action::ManageTeams).await?;
     let input: WebhookInput = body(raw)?;
     let url = input.url.trim();
@@ -982,11 +993,18 @@ pub async fn add_webhook(
             "must be an http(s) URL",
         )));
     }
-    let w = state
+    let signing_secret = crate::webhooks::generate_secret();
+    let webhook = state
         .workflow
-        .add_webhook(url, &auth.0.name, state.clock.now())
+        .add_webhook(url, &signing_secret, &auth.0.name, state.clock.now())
         .await?;
-    Ok((StatusCode::CREATED, Json(w)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            webhook,
+            signing_secret,
+        }),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "workflow",
