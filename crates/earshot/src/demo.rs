@@ -7,6 +7,7 @@ use earshot_core::auth::Role;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::store::{CaseAction, Store};
 use earshot_store::SqlStore;
+use earshot_web::AppState;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -36,7 +37,7 @@ pub async fn load(store: &SqlStore, pipeline: &Pipeline, now: DateTime<Utc>) -> 
         .unwrap_or(now);
     // The newest tweet becomes five minutes old.
     let shift = (now - Duration::minutes(5)) - newest;
-    ingest_records(store, pipeline, records, 1000, false, Some(shift)).await
+    ingest_records(store, pipeline, records, 1000, false, Some(shift), None).await
 }
 
 /// Creates the demo's API token, or reuses `EARSHOT_BOOTSTRAP_TOKEN`.
@@ -59,6 +60,8 @@ pub async fn token(store: &SqlStore) -> Result<String> {
 }
 
 /// Ingests records in batches, each batch in one transaction.
+/// Ingests `records` in batches. With `routing`, each committed batch then
+/// goes through the routing rules in force, as API ingestion does.
 pub async fn ingest_records(
     store: &SqlStore,
     pipeline: &Pipeline,
@@ -66,6 +69,7 @@ pub async fn ingest_records(
     batch: usize,
     progress: bool,
     shift: Option<Duration>,
+    routing: Option<&AppState>,
 ) -> Result<Report> {
     let bar = if progress {
         let bar = ProgressBar::new(records.len() as u64);
@@ -106,6 +110,9 @@ pub async fn ingest_records(
             .ingest(&analyzed, Utc::now())
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
+        if let Some(state) = routing {
+            earshot_web::workflow::route_ingested(state, &outcomes).await;
+        }
         for o in outcomes {
             if o.duplicate {
                 report.duplicates += 1;

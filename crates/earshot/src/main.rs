@@ -148,7 +148,14 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Import(args) => {
             let config = Config::for_store(&args.store)?;
-            let store = open_store(&config).await?;
+            let store = Arc::new(open_store(&config).await?);
+            // Imported mentions meet the same routing rules as API ingestion.
+            let routing = AppState::new(
+                store.clone(),
+                pipeline(&config),
+                Arc::new(SystemClock),
+                None,
+            );
             let format = match args.format {
                 Some(f) => f,
                 None => import::detect(&args.file)?,
@@ -163,6 +170,7 @@ async fn run(command: Command) -> Result<()> {
                 args.batch.clamp(1, 10_000),
                 !args.quiet,
                 None,
+                Some(&routing),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

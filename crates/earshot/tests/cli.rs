@@ -169,3 +169,71 @@ async fn acknowledged_mentions_survive_kill_9() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn imported_mentions_meet_the_routing_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = start(dir.path());
+    wait_healthy(&client, &server.base).await;
+    let rules = serde_json::json!({"rules": [{
+        "id": 1, "name": "refunds", "position": 1,
+        "condition": {"type": "keyword", "any_of": ["refund*"]},
+        "actions": [{"type": "tag", "tag": "refund"}, {"type": "set_priority", "score": 95}]
+    }]});
+    let r = client
+        .put(format!("{}/api/v1/rules", server.base))
+        .bearer_auth("crash-test")
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let file = dir.path().join("mentions.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"source":"webhook","external_id":"r1","author":{"handle":"ann"},"text":"@shop I was charged twice and want a refund now","created_at":"2026-11-22T10:00:00Z"}"#,
+            "\n",
+            r#"{"source":"webhook","external_id":"r2","author":{"handle":"bob"},"text":"@shop my parcel is three days late, where is it?","created_at":"2026-11-22T10:01:00Z"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = earshot(&["import", file.to_str().unwrap(), "--quiet"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut server = start(dir.path());
+    wait_healthy(&client, &server.base).await;
+    let cases: serde_json::Value = client
+        .get(format!("{}/api/v1/cases?limit=10", server.base))
+        .bearer_auth("crash-test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cases = cases.as_array().unwrap();
+    let of = |handle: &str| {
+        cases
+            .iter()
+            .find(|c| c["author_handle"] == handle)
+            .unwrap_or_else(|| panic!("no case for {handle}: {cases:?}"))
+    };
+    assert_eq!(
+        of("ann")["tags"],
+        serde_json::json!(["refund"]),
+        "{cases:?}"
+    );
+    assert_eq!(of("bob")["tags"], serde_json::json!([]), "{cases:?}");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
