@@ -362,11 +362,15 @@ fn train_category(opts: &TrainOptions) -> Result<Value> {
     let n_split = tr.len();
     let corr = corrections(opts, Task::Category)?;
     tr.extend(corr.iter().cloned());
-    let mut params = opts.params(17, 8, 0.05, 1e-6);
+    // v1.3: a stronger L2 (applied to the weights each example touches)
+    // and more epochs, chosen on three train-only folds (0.553 -> 0.567;
+    // neighbouring settings 0.556-0.564): the 5,900 noisy reason labels
+    // reward regularisation over fitting.
+    let mut params = opts.params(17, 50, 0.05, 1e-2);
     params.nb_alpha = 1.0;
     let ex = examples(&fe, &tr, &DEFAULT_CATEGORIES, 1.0, |t| fe.features(t).1);
     let mut m = fit(
-        "category-v1",
+        "category-v1.3",
         &labels(&DEFAULT_CATEGORIES),
         N_DENSE,
         &ex,
