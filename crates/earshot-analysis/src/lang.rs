@@ -16,10 +16,10 @@ const EN_WORDS: &[&str] = &[
     "can", "don't", "it's", "i'm", "we", "they", "our", "but", "from", "get", "got", "been",
     "would", "could", "please", "thanks", "thank", "when", "me", "at", "on", "an", "all", "still",
     "now", "no", "they're", "you're", "can't", "didn't", "there", "their", "about", "if", "do",
-    "up", "out", "like", "who", "she", "his", "him", "them", "did", "had", "should",
-    "may", "here", "only", "some", "after", "than", "then", "too", "very", "by", "going",
-    "tomorrow", "tonight", "today", "day", "night", "time", "see", "new", "dont", "its", "gonna",
-    "wanna", "lol", "doesn't", "won't",
+    "up", "out", "like", "who", "she", "his", "him", "them", "did", "had", "should", "may", "here",
+    "only", "some", "after", "than", "then", "too", "very", "by", "going", "tomorrow", "tonight",
+    "today", "day", "night", "time", "see", "new", "dont", "its", "gonna", "wanna", "lol",
+    "doesn't", "won't",
 ];
 
 /// Function words of other Latin-script languages: (language, words).
