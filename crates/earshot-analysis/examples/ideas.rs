@@ -11,16 +11,12 @@ use earshot_analysis::Engine;
 use earshot_analysis::data::{Row, Split, Task, read_labelled};
 use earshot_analysis::eval::metrics;
 use earshot_analysis::model::{Example, LinearModel, TrainParams, train};
-use earshot_analysis::text::{Feat, fnv, mix};
+use earshot_analysis::text::{fnv, mix};
 use earshot_analysis::train::bare_engine;
 use std::path::Path;
 
-fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
+mod common;
+use common::{charw, env, feats, in_fold, report};
 
 fn handles(t: &str) -> Vec<String> {
     let b = t.as_bytes();
@@ -106,25 +102,7 @@ fn lexd(t: &str) -> Vec<f32> {
 }
 
 fn score(m: &LinearModel, ex: &[Example], print: bool) -> f64 {
-    let k = m.k();
-    let mut gold = vec![];
-    let mut pred = vec![];
-    let mut out = vec![0f32; k];
-    for e in ex {
-        let f: Vec<Feat> = e
-            .feats
-            .iter()
-            .map(|&(hash, val)| Feat {
-                hash,
-                val,
-                tok: u32::MAX,
-            })
-            .collect();
-        m.predict(&f, &e.dense, &mut out);
-        gold.push(e.label);
-        pred.push((0..k).fold(0, |b, j| if out[j] > out[b] { j } else { b }));
-    }
-    let r = metrics("x", m.labels(), &gold, &pred);
+    let r = report(m, ex, &[]);
     if print {
         for (l, c) in &r.per_class {
             eprintln!("  {l}: f1 {:.3} n {}", c.f1, c.support);
@@ -162,15 +140,7 @@ fn nb_mix(m: &LinearModel, tx: &[Example], vx: &[Example], gamma: f32, alpha: f3
     let mut pred = vec![];
     let mut out = vec![0f32; k];
     for e in vx {
-        let f: Vec<Feat> = e
-            .feats
-            .iter()
-            .map(|&(hash, val)| Feat {
-                hash,
-                val,
-                tok: u32::MAX,
-            })
-            .collect();
+        let f = feats(e);
         m.predict(&f, &e.dense, &mut out);
         let mut z: Vec<f32> = out.iter().map(|p| p.max(1e-9).ln()).collect();
         for &(h, v) in &e.feats {
@@ -183,21 +153,6 @@ fn nb_mix(m: &LinearModel, tx: &[Example], vx: &[Example], gamma: f32, alpha: f3
         pred.push((0..k).fold(0, |b, j| if z[j] > z[b] { j } else { b }));
     }
     metrics("x", m.labels(), &gold, &pred).macro_f1
-}
-
-fn charw(mut f: Vec<(u64, f32)>, cw: f32) -> Vec<(u64, f32)> {
-    if cw != 1.0 && !f.is_empty() {
-        let v0 = f[0].1;
-        if let Some(i) = f.iter().position(|x| x.1 != v0) {
-            for x in &mut f[i..] {
-                x.1 *= cw;
-            }
-            if cw == 0.0 {
-                f.truncate(i);
-            }
-        }
-    }
-    f
 }
 
 fn main() {
@@ -250,7 +205,7 @@ fn main() {
         let mut f1s = vec![];
         for rep in 0..env("REPS", 1u64) {
             for f in 0..5 {
-                let key = |r: &Row| mix(fnv(r.split_key().as_bytes()) ^ (0x77 + rep)) % 5 == f;
+                let key = |r: &Row| in_fold(r, 0x77 + rep, 5, f);
                 let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
                 let tx = mk(&t);
                 let vx = mk(&v);
@@ -261,15 +216,7 @@ fn main() {
                 let mut gold = vec![];
                 let mut pred = vec![];
                 for e in &vx {
-                    let f: Vec<Feat> = e
-                        .feats
-                        .iter()
-                        .map(|&(hash, val)| Feat {
-                            hash,
-                            val,
-                            tok: u32::MAX,
-                        })
-                        .collect();
+                    let f = feats(e);
                     let mut z = 0f32;
                     for m in &ms {
                         let mut out = [0f32; 2];
@@ -349,7 +296,7 @@ fn main() {
             vec![1, 2, 3]
         };
         for salt in folds {
-            let key = |r: &Row| mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5);
+            let key = |r: &Row| in_fold(r, salt, 5, 0);
             let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
             let mut tx = mk(&t);
             let tau: f32 = env("CLEAN", 0.0);
@@ -366,15 +313,7 @@ fn main() {
                     let im = train("i", &labels, nd, &inner, &p);
                     let mut out = vec![0f32; labels.len()];
                     for (i, e) in tx.iter().enumerate().filter(|(i, _)| i % 5 == g) {
-                        let f: Vec<Feat> = e
-                            .feats
-                            .iter()
-                            .map(|&(hash, val)| Feat {
-                                hash,
-                                val,
-                                tok: u32::MAX,
-                            })
-                            .collect();
+                        let f = feats(e);
                         im.predict(&f, &e.dense, &mut out);
                         if out[e.label] < tau {
                             keep[i] = false;
@@ -412,15 +351,7 @@ fn main() {
                     let bm = train("b", &bl, nd, &bx, &bp);
                     let mut out = [0f32; 2];
                     for (i, e) in vx.iter().enumerate() {
-                        let f: Vec<Feat> = e
-                            .feats
-                            .iter()
-                            .map(|&(hash, val)| Feat {
-                                hash,
-                                val,
-                                tok: u32::MAX,
-                            })
-                            .collect();
+                        let f = feats(e);
                         bm.predict(&f, &e.dense, &mut out);
                         margins[i][j] = out[1].max(1e-9).ln() - out[0].max(1e-9).ln();
                     }

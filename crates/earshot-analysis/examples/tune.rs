@@ -11,21 +11,20 @@
 use earshot_analysis::data::{Row, Split, Task, normalise_label, read_labelled, read_tweeteval};
 use earshot_analysis::eval::metrics;
 use earshot_analysis::model::{Example, LinearModel, TrainParams, train};
-use earshot_analysis::text::{Feat, fnv, mix};
 use earshot_analysis::train::bare_engine;
 use earshot_analysis::{Engine, SENTIMENT_LABELS};
 use std::path::Path;
 
-fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
+mod common;
+use common::{charw, env, feats, in_fold, report};
 
 fn inner(r: &Row) -> bool {
-    let salt: u64 = env("SALT", 0xabcdef);
-    mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5)
+    in_fold(r, env("SALT", 0xabcdef), 5, 0)
+}
+
+fn score(m: &LinearModel, ex: &[Example], bias: &[f32]) -> (f64, f64) {
+    let r = report(m, ex, bias);
+    (r.macro_f1, r.macro_recall)
 }
 
 /// tweet_id -> airline_sentiment_confidence
@@ -51,63 +50,19 @@ fn norm(rows: Vec<Row>) -> Vec<Row> {
         .collect()
 }
 
-fn charw(mut f: Vec<(u64, f32)>) -> Vec<(u64, f32)> {
-    let cw: f32 = env("CHARW", 1.0);
-    if cw != 1.0 && !f.is_empty() {
-        let v0 = f[0].1;
-        if let Some(i) = f.iter().position(|x| x.1 != v0) {
-            for x in &mut f[i..] {
-                x.1 *= cw;
-            }
-            if cw == 0.0 {
-                f.truncate(i);
-            }
-        }
-    }
-    f
-}
-
 fn ex(fe: &Engine, rows: &[Row], labels: &[&str], w: f32) -> Vec<Example> {
     rows.iter()
         .filter_map(|r| {
             let label = labels.iter().position(|l| *l == r.label)?;
             let (feats, dense) = fe.features(&r.text);
             Some(Example {
-                feats: charw(feats),
+                feats: charw(feats, env("CHARW", 1.0)),
                 dense,
                 label,
                 weight: w,
             })
         })
         .collect()
-}
-
-fn score(m: &LinearModel, ex: &[Example], bias: &[f32]) -> (f64, f64) {
-    let k = m.k();
-    let labels: Vec<String> = m.labels().to_vec();
-    let mut gold = vec![];
-    let mut pred = vec![];
-    let mut out = vec![0f32; k];
-    for e in ex {
-        let f: Vec<Feat> = e
-            .feats
-            .iter()
-            .map(|&(hash, val)| Feat {
-                hash,
-                val,
-                tok: u32::MAX,
-            })
-            .collect();
-        m.predict(&f, &e.dense, &mut out);
-        for j in 0..k {
-            out[j] = out[j].ln() + bias.get(j).copied().unwrap_or(0.0);
-        }
-        let p = (0..k).fold(0, |b, j| if out[j] > out[b] { j } else { b });
-        gold.push(e.label);
-        pred.push(p);
-    }
-    let r = metrics("x", &labels, &gold, &pred);
-    (r.macro_f1, r.macro_recall)
 }
 
 /// Trains SEEDS models (different shuffles) and averages their weights.
@@ -323,7 +278,7 @@ fn main() {
                     .filter_map(|r| {
                         let label = cl.iter().position(|l| *l == r.label)?;
                         Some(Example {
-                            feats: charw(fe.features(&r.text).0),
+                            feats: charw(fe.features(&r.text).0, env("CHARW", 1.0)),
                             dense: fe.complaint_dense(&r.text),
                             label,
                             weight: w,
@@ -371,9 +326,7 @@ fn main() {
                 let folds: u64 = env("FOLDS", 5);
                 for rep in 0..env("REPS", 1u64) {
                     for f in 0..folds {
-                        let key = |r: &Row| {
-                            mix(fnv(r.split_key().as_bytes()) ^ (0x77 + rep)) % folds == f
-                        };
+                        let key = |r: &Row| in_fold(r, 0x77 + rep, folds, f);
                         let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
                         let mut t = mk(&t, 1.0);
                         t.extend(air_ex.iter().cloned());
@@ -460,15 +413,7 @@ fn main() {
                     let (mut g, mut pr) = (vec![], vec![]);
                     let mut out = vec![0f32; m.k()];
                     for e in &vx {
-                        let f: Vec<Feat> = e
-                            .feats
-                            .iter()
-                            .map(|&(hash, val)| Feat {
-                                hash,
-                                val,
-                                tok: u32::MAX,
-                            })
-                            .collect();
+                        let f = feats(e);
                         m.predict(&f, &e.dense, &mut out);
                         let mut agg = [0f32; 10];
                         for (i, o) in out.iter().enumerate() {
@@ -485,9 +430,7 @@ fn main() {
                 run(&tr, &dv);
             } else {
                 for salt in [1u64, 2, 3] {
-                    let key = |r: &Row| {
-                        mix(fnv(r.split_key().trim().as_bytes()) ^ salt).is_multiple_of(5)
-                    };
+                    let key = |r: &Row| in_fold(r, salt, 5, 0);
                     let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
                     run(&t, &v);
                 }

@@ -1,0 +1,71 @@
+//! What the experiment harnesses (`tune`, `ideas`) share: knobs from the
+//! environment, the train-only folds, feature-group weighting and scoring.
+#![allow(dead_code)]
+
+use earshot_analysis::data::Row;
+use earshot_analysis::eval::{Report, metrics};
+use earshot_analysis::model::{Example, LinearModel};
+use earshot_analysis::text::{Feat, fnv, mix};
+
+/// An experiment knob: the environment variable `k` parsed, or `d`.
+pub fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Whether `r` falls in the one-in-`n` fold `f` of the partition `salt`
+/// (by a hash of its id, so folds are stable across runs and machines).
+pub fn in_fold(r: &Row, salt: u64, n: u64, f: u64) -> bool {
+    mix(fnv(r.split_key().trim().as_bytes()) ^ salt) % n == f
+}
+
+/// Scales the character n-gram group (the features after the first change
+/// of value: word features share one value, character n-grams another) by
+/// `cw`; 0 drops it.
+pub fn charw(mut f: Vec<(u64, f32)>, cw: f32) -> Vec<(u64, f32)> {
+    if cw != 1.0 && !f.is_empty() {
+        let v0 = f[0].1;
+        if let Some(i) = f.iter().position(|x| x.1 != v0) {
+            for x in &mut f[i..] {
+                x.1 *= cw;
+            }
+            if cw == 0.0 {
+                f.truncate(i);
+            }
+        }
+    }
+    f
+}
+
+pub fn feats(e: &Example) -> Vec<Feat> {
+    e.feats
+        .iter()
+        .map(|&(hash, val)| Feat {
+            hash,
+            val,
+            tok: u32::MAX,
+        })
+        .collect()
+}
+
+/// Scores `m` on `ex`, deciding by argmax of log-probability plus `bias`
+/// (per class, missing entries 0).
+pub fn report(m: &LinearModel, ex: &[Example], bias: &[f32]) -> Report {
+    let k = m.k();
+    let mut gold = vec![];
+    let mut pred = vec![];
+    let mut out = vec![0f32; k];
+    for e in ex {
+        m.predict(&feats(e), &e.dense, &mut out);
+        let z: Vec<f32> = out
+            .iter()
+            .enumerate()
+            .map(|(j, p)| p.max(1e-30).ln() + bias.get(j).copied().unwrap_or(0.0))
+            .collect();
+        gold.push(e.label);
+        pred.push((0..k).fold(0, |b, j| if z[j] > z[b] { j } else { b }));
+    }
+    metrics("x", m.labels(), &gold, &pred)
+}
