@@ -16,7 +16,7 @@ use earshot_analysis::train::bare_engine;
 use std::path::Path;
 
 mod common;
-use common::{charw, env, feats, in_fold, report};
+use common::{charw, env, in_fold, report};
 
 fn handles(t: &str) -> Vec<String> {
     let b = t.as_bytes();
@@ -140,7 +140,7 @@ fn nb_mix(m: &LinearModel, tx: &[Example], vx: &[Example], gamma: f32, alpha: f3
     let mut pred = vec![];
     let mut out = vec![0f32; k];
     for e in vx {
-        let f = feats(e);
+        let f = e.feat_list();
         m.predict(&f, &e.dense, &mut out);
         let mut z: Vec<f32> = out.iter().map(|p| p.max(1e-9).ln()).collect();
         for &(h, v) in &e.feats {
@@ -216,7 +216,7 @@ fn main() {
                 let mut gold = vec![];
                 let mut pred = vec![];
                 for e in &vx {
-                    let f = feats(e);
+                    let f = e.feat_list();
                     let mut z = 0f32;
                     for m in &ms {
                         let mut out = [0f32; 2];
@@ -313,7 +313,7 @@ fn main() {
                     let im = train("i", &labels, nd, &inner, &p);
                     let mut out = vec![0f32; labels.len()];
                     for (i, e) in tx.iter().enumerate().filter(|(i, _)| i % 5 == g) {
-                        let f = feats(e);
+                        let f = e.feat_list();
                         im.predict(&f, &e.dense, &mut out);
                         if out[e.label] < tau {
                             keep[i] = false;
@@ -351,7 +351,7 @@ fn main() {
                     let bm = train("b", &bl, nd, &bx, &bp);
                     let mut out = [0f32; 2];
                     for (i, e) in vx.iter().enumerate() {
-                        let f = feats(e);
+                        let f = e.feat_list();
                         bm.predict(&f, &e.dense, &mut out);
                         margins[i][j] = out[1].max(1e-9).ln() - out[0].max(1e-9).ln();
                     }

@@ -16,7 +16,7 @@ use earshot_analysis::{Engine, SENTIMENT_LABELS};
 use std::path::Path;
 
 mod common;
-use common::{charw, env, feats, in_fold, report};
+use common::{charw, env, in_fold, report};
 
 fn inner(r: &Row) -> bool {
     in_fold(r, env("SALT", 0xabcdef), 5, 0)
@@ -413,7 +413,7 @@ fn main() {
                     let (mut g, mut pr) = (vec![], vec![]);
                     let mut out = vec![0f32; m.k()];
                     for e in &vx {
-                        let f = feats(e);
+                        let f = e.feat_list();
                         m.predict(&f, &e.dense, &mut out);
                         let mut agg = [0f32; 10];
                         for (i, o) in out.iter().enumerate() {

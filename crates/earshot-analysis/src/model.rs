@@ -204,6 +204,20 @@ pub struct Example {
     pub weight: f32,
 }
 
+impl Example {
+    /// The hashed inputs as the inference side takes them.
+    pub fn feat_list(&self) -> Vec<Feat> {
+        self.feats
+            .iter()
+            .map(|&(hash, val)| Feat {
+                hash,
+                val,
+                tok: u32::MAX,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct TrainParams {
     pub bits: u32,
@@ -426,19 +440,7 @@ fn nb_ratios(examples: &[Example], k: usize, bits: u32, alpha: f32) -> Vec<f32> 
 /// Fits the softmax temperature minimising log-loss on held-out examples.
 pub fn fit_temperature(model: &mut LinearModel, examples: &[Example]) -> f32 {
     let k = model.k();
-    let feats: Vec<Vec<Feat>> = examples
-        .iter()
-        .map(|e| {
-            e.feats
-                .iter()
-                .map(|&(hash, val)| Feat {
-                    hash,
-                    val,
-                    tok: u32::MAX,
-                })
-                .collect()
-        })
-        .collect();
+    let feats: Vec<Vec<Feat>> = examples.iter().map(Example::feat_list).collect();
     let mut best = (f32::INFINITY, 1.0);
     let mut out = vec![0f32; k];
     for step in 0..=30 {

@@ -76,6 +76,39 @@ struct Server {
     base: String,
 }
 
+impl Server {
+    /// A request to `path` with the bootstrap token, and a JSON body if given.
+    async fn call(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth("crash-test");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get_json(&self, client: &reqwest::Client, path: &str) -> serde_json::Value {
+        self.call(client, reqwest::Method::GET, path, None)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// SIGKILL: no shutdown hook, no flush, nothing but what was committed.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
 fn start(data_dir: &std::path::Path) -> Server {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -113,11 +146,11 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
 async fn acknowledged_mentions_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let mut server = start(dir.path());
+    let server = start(dir.path());
     wait_healthy(&client, &server.base).await;
     let mut acknowledged = 0;
     for batch in 0..20 {
-        let records: Vec<_> = (0..50)
+        let records: serde_json::Value = (0..50)
             .map(|i| {
                 serde_json::json!({
                     "source": "webhook",
@@ -128,69 +161,46 @@ async fn acknowledged_mentions_survive_kill_9() {
                 })
             })
             .collect();
-        let r = client
-            .post(format!("{}/api/v1/mentions", server.base))
-            .bearer_auth("crash-test")
-            .json(&records)
-            .send()
-            .await
-            .unwrap();
+        let r = server
+            .call(
+                &client,
+                reqwest::Method::POST,
+                "/api/v1/mentions",
+                Some(&records),
+            )
+            .await;
         assert_eq!(r.status(), 200);
         acknowledged += 50;
     }
-    // SIGKILL: no shutdown hook, no flush, nothing but what was committed.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 
-    let mut server = start(dir.path());
+    let server = start(dir.path());
     wait_healthy(&client, &server.base).await;
-    let health: serde_json::Value = client
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = server.get_json(&client, "/healthz").await;
     assert_eq!(health["mentions"], acknowledged);
-    let found: serde_json::Value = client
-        .get(format!(
-            "{}/api/v1/mentions?q=crashed&limit=500",
-            server.base
-        ))
-        .bearer_auth("crash-test")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = server
+        .get_json(&client, "/api/v1/mentions?q=crashed&limit=500")
+        .await;
     assert_eq!(found.as_array().unwrap().len(), 500, "and searchable");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 }
 
 #[tokio::test]
 async fn imported_mentions_meet_the_routing_rules() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let mut server = start(dir.path());
+    let server = start(dir.path());
     wait_healthy(&client, &server.base).await;
     let rules = serde_json::json!({"rules": [{
         "id": 1, "name": "refunds", "position": 1,
         "condition": {"type": "keyword", "any_of": ["refund*"]},
         "actions": [{"type": "tag", "tag": "refund"}, {"type": "set_priority", "score": 95}]
     }]});
-    let r = client
-        .put(format!("{}/api/v1/rules", server.base))
-        .bearer_auth("crash-test")
-        .json(&rules)
-        .send()
-        .await
-        .unwrap();
+    let r = server
+        .call(&client, reqwest::Method::PUT, "/api/v1/rules", Some(&rules))
+        .await;
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 
     let file = dir.path().join("mentions.jsonl");
     std::fs::write(
@@ -210,17 +220,9 @@ async fn imported_mentions_meet_the_routing_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut server = start(dir.path());
+    let server = start(dir.path());
     wait_healthy(&client, &server.base).await;
-    let cases: serde_json::Value = client
-        .get(format!("{}/api/v1/cases?limit=10", server.base))
-        .bearer_auth("crash-test")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cases = server.get_json(&client, "/api/v1/cases?limit=10").await;
     let cases = cases.as_array().unwrap();
     let of = |handle: &str| {
         cases
@@ -234,6 +236,5 @@ async fn imported_mentions_meet_the_routing_rules() {
         "{cases:?}"
     );
     assert_eq!(of("bob")["tags"], serde_json::json!([]), "{cases:?}");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 }

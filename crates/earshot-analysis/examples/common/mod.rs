@@ -5,7 +5,7 @@
 use earshot_analysis::data::Row;
 use earshot_analysis::eval::{Report, metrics};
 use earshot_analysis::model::{Example, LinearModel};
-use earshot_analysis::text::{Feat, fnv, mix};
+use earshot_analysis::text::{fnv, mix};
 
 /// An experiment knob: the environment variable `k` parsed, or `d`.
 pub fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
@@ -39,17 +39,6 @@ pub fn charw(mut f: Vec<(u64, f32)>, cw: f32) -> Vec<(u64, f32)> {
     f
 }
 
-pub fn feats(e: &Example) -> Vec<Feat> {
-    e.feats
-        .iter()
-        .map(|&(hash, val)| Feat {
-            hash,
-            val,
-            tok: u32::MAX,
-        })
-        .collect()
-}
-
 /// Scores `m` on `ex`, deciding by argmax of log-probability plus `bias`
 /// (per class, missing entries 0).
 pub fn report(m: &LinearModel, ex: &[Example], bias: &[f32]) -> Report {
@@ -58,7 +47,7 @@ pub fn report(m: &LinearModel, ex: &[Example], bias: &[f32]) -> Report {
     let mut pred = vec![];
     let mut out = vec![0f32; k];
     for e in ex {
-        m.predict(&feats(e), &e.dense, &mut out);
+        m.predict(&e.feat_list(), &e.dense, &mut out);
         let z: Vec<f32> = out
             .iter()
             .enumerate()
