@@ -203,35 +203,65 @@ fn main() {
         };
         let nd = earshot_analysis::COMPLAINT_DENSE + if lx { 12 } else { 0 };
         let mut f1s = vec![];
+        let mut f1s_bare = vec![];
+        // AUG: also train on each row with its @handles removed (weight AUG),
+        // so the text must carry the decision where no handle is mentioned.
+        let aug: f32 = env("AUG", 0.0);
+        let bare = |rows: &[Row]| -> Vec<Row> {
+            rows.iter()
+                .map(|r| Row {
+                    text: r
+                        .text
+                        .split(' ')
+                        .filter(|w| !w.starts_with('@'))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    ..r.clone()
+                })
+                .collect()
+        };
         for rep in 0..env("REPS", 1u64) {
             for f in 0..5 {
                 let key = |r: &Row| in_fold(r, 0x77 + rep, 5, f);
                 let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
-                let tx = mk(&t);
+                let mut tx = mk(&t);
+                if aug > 0.0 {
+                    tx.extend(
+                        mk(&bare(&t))
+                            .into_iter()
+                            .map(|e| Example { weight: aug, ..e }),
+                    );
+                }
+                let vx_bare = mk(&bare(&v));
                 let vx = mk(&v);
                 let ns: u64 = env("SEEDS", 1);
                 let ms: Vec<LinearModel> = (0..ns)
                     .map(|sd| train("c", &lab, nd, &tx, &TrainParams { seed: 42 + sd, ..p }))
                     .collect();
-                let mut gold = vec![];
-                let mut pred = vec![];
-                for e in &vx {
-                    let f = e.feat_list();
-                    let mut z = 0f32;
-                    for m in &ms {
-                        let mut out = [0f32; 2];
-                        m.predict(&f, &e.dense, &mut out);
-                        z += out[1].max(1e-9).ln() - out[0].max(1e-9).ln();
+                let cv = |set: &[Example]| {
+                    let mut gold = vec![];
+                    let mut pred = vec![];
+                    for e in set {
+                        let f = e.feat_list();
+                        let mut z = 0f32;
+                        for m in &ms {
+                            let mut out = [0f32; 2];
+                            m.predict(&f, &e.dense, &mut out);
+                            z += out[1].max(1e-9).ln() - out[0].max(1e-9).ln();
+                        }
+                        gold.push(e.label);
+                        pred.push((z >= 0.0) as usize);
                     }
-                    gold.push(e.label);
-                    pred.push((z >= 0.0) as usize);
-                }
-                f1s.push(metrics("x", &lab, &gold, &pred).macro_f1);
+                    metrics("x", &lab, &gold, &pred).macro_f1
+                };
+                f1s.push(cv(&vx));
+                f1s_bare.push(cv(&vx_bare));
             }
         }
         let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
+        let mean_bare = f1s_bare.iter().sum::<f64>() / f1s_bare.len() as f64;
         println!(
-            "comp cv {mean:.4} handle={hm} lex={lx} cw={cw} {:?}",
+            "comp cv {mean:.4} (handles removed: {mean_bare:.4}) handle={hm} lex={lx} cw={cw} aug={aug} {:?}",
             f1s.iter()
                 .map(|x| (x * 1000.0).round() / 1000.0)
                 .collect::<Vec<_>>()
