@@ -129,6 +129,12 @@ impl LangId {
         }
     }
 
+    /// Whether the token hash is one of the English function words ("my",
+    /// "for", "the"): true of a word, but no reason for a decision.
+    pub fn is_english_function_word(&self, hash: u64) -> bool {
+        self.lookup(hash) & EN_BIT != 0
+    }
+
     pub fn detect(&self, text: &str, s: &Scratch) -> LangGuess {
         let mut words = 0usize;
         let mut en_hits = 0usize;

@@ -348,11 +348,12 @@ impl Engine {
         })
     }
 
-    /// Which taxonomy categories have a keyword cue in the text of `s`.
-    fn keyword_hits(&self, s: &Scratch) -> [bool; 64] {
+    /// Per taxonomy category, the first keyword phrase that matched, as
+    /// (first token, number of tokens).
+    fn keyword_hits(&self, s: &Scratch) -> [Option<(usize, usize)>; 64] {
         let tax = &self.inner.taxonomy;
         let toks = &s.toks;
-        let mut hit = [false; 64];
+        let mut hit = [None; 64];
         for i in 0..toks.len() {
             let h = toks[i].hash;
             let lo = tax.phrases.partition_point(|(_, ph)| ph[0] < h);
@@ -361,15 +362,86 @@ impl Engine {
                     break;
                 }
                 if *ci < 64
-                    && !hit[*ci]
+                    && hit[*ci].is_none()
                     && toks.len() - i >= ph.len()
                     && ph.iter().zip(&toks[i..]).all(|(h, t)| *h == t.hash)
                 {
-                    hit[*ci] = true;
+                    hit[*ci] = Some((i, ph.len()));
                 }
             }
         }
         hit
+    }
+
+    /// Why taxonomy category `i` was chosen: its matched keyword phrase,
+    /// then the words (unigrams) that raised its most likely model class
+    /// above the average class the most. Reads the packed rows the scoring
+    /// pass has just touched.
+    fn category_terms(
+        &self,
+        s: &Scratch,
+        i: usize,
+        model_p: &[f32],
+        keyword: Option<(usize, usize)>,
+    ) -> Vec<String> {
+        let inner = &*self.inner;
+        let mut terms: Vec<String> = Vec::with_capacity(3);
+        if let Some((start, len)) = keyword {
+            let words: Vec<&str> = s.toks[start..start + len]
+                .iter()
+                .map(|t| s.tok_text(t))
+                .collect();
+            terms.push(words.join(" "));
+        }
+        let Some(&class) = inner.taxonomy.from.get(i).and_then(|from| {
+            from.iter()
+                .max_by(|&&x, &&y| model_p[x].total_cmp(&model_p[y]))
+        }) else {
+            return terms;
+        };
+        let m = &inner.category;
+        let k = m.k();
+        // The five strongest pushes (the model's raw units), kept in place.
+        let mut best = [(0f32, u32::MAX); 5];
+        let words = &s.feats[..s.n_word.min(s.feats.len())];
+        for f in words.iter().filter(|f| f.tok != u32::MAX) {
+            let push = match &inner.packed {
+                Some(pk) => match pk.rows.get((f.hash >> pk.shift) as usize) {
+                    Some(r) => {
+                        let row = &r[pk.cat..pk.cat + k];
+                        let sum: i32 = row.iter().map(|&w| i32::from(w)).sum();
+                        f32::from(row[class]) - sum as f32 / k as f32
+                    }
+                    None => 0.0,
+                },
+                None => {
+                    let b = m.bucket(f.hash);
+                    let sum: f32 = (0..k).map(|j| m.weight(b, j)).sum();
+                    m.weight(b, class) - sum / k as f32
+                }
+            } * f.val;
+            let weakest = (0..best.len())
+                .min_by(|&x, &y| best[x].0.total_cmp(&best[y].0))
+                .unwrap_or(0);
+            if push > best[weakest].0 {
+                best[weakest] = (push, f.tok);
+            }
+        }
+        best.sort_by(|x, y| y.0.total_cmp(&x.0));
+        for (_, t) in best {
+            if terms.len() >= 3 || t == u32::MAX {
+                break;
+            }
+            let tok = &s.toks[t as usize];
+            let word = s.tok_text(tok);
+            if word.len() > 1
+                && !inner.lang.is_english_function_word(tok.hash)
+                && !terms.iter().any(|w| w.split(' ').any(|p| p == word))
+            {
+                terms.push(word.to_string());
+            }
+        }
+        terms
     }
 
     /// Category-model probabilities (model classes) and, per taxonomy
@@ -381,20 +453,27 @@ impl Engine {
             self.inner.category.predict(&s.feats, &s.dense, &mut p);
             let hit = self.keyword_hits(s);
             let n = self.inner.taxonomy.names.len().min(64);
-            (p, hit[..n].to_vec())
+            (p, hit[..n].iter().map(Option::is_some).collect())
         })
     }
 
-    /// Maps category-model probabilities `p` through the taxonomy, adding keyword cues.
-    fn categories_of(&self, s: &Scratch, p: &[f32; 16], out: &mut [f32]) {
+    /// Maps category-model probabilities `p` through the taxonomy, adding
+    /// keyword cues; returns the keyword hits.
+    fn categories_of(
+        &self,
+        s: &Scratch,
+        p: &[f32; 16],
+        out: &mut [f32],
+    ) -> [Option<(usize, usize)>; 64] {
         let tax = &self.inner.taxonomy;
         for (o, from) in out.iter_mut().zip(&tax.from) {
             *o = from.iter().map(|&j| p.get(j).copied().unwrap_or(0.0)).sum();
         }
+        let mut hit = [None; 64];
         if tax.keyword_weight > 0.0 && !tax.phrases.is_empty() {
-            let hit = self.keyword_hits(s);
+            hit = self.keyword_hits(s);
             for (o, h) in out.iter_mut().zip(hit) {
-                if h {
+                if h.is_some() {
                     *o += tax.keyword_weight;
                 }
             }
@@ -403,6 +482,7 @@ impl Engine {
                 out.iter_mut().for_each(|o| *o /= sum);
             }
         }
+        hit
     }
 
     fn analyze_scratch(&self, text: &str, s: &Scratch) -> Analysis {
@@ -463,17 +543,25 @@ impl Engine {
                         }
                         _ => inner.category.predict(&s.feats, &s.dense, &mut cp[..k]),
                     }
-                    self.categories_of(s, &cp, &mut scores[..n]);
+                    let hits = self.categories_of(s, &cp, &mut scores[..n]);
                     let mut idx: Vec<usize> = (0..n)
                         .filter(|&i| scores[i] >= CATEGORY_MIN_SCORE)
                         .collect();
                     idx.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]));
+                    // The words behind the top category only: the others are
+                    // runners-up, and explaining each costs a pass.
                     a.categories = idx
                         .into_iter()
                         .take(3)
-                        .map(|i| CategoryScore {
+                        .enumerate()
+                        .map(|(rank, i)| CategoryScore {
                             name: inner.taxonomy.names[i].clone(),
                             score: scores[i],
+                            terms: if rank == 0 {
+                                self.category_terms(s, i, &cp[..k], hits[i])
+                            } else {
+                                Vec::new()
+                            },
                         })
                         .collect();
                 }

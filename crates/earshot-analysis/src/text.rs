@@ -57,6 +57,9 @@ pub struct Scratch {
     pub buf: String,
     pub toks: Vec<Token>,
     pub feats: Vec<Feat>,
+    /// How many of `feats` are word-level (unigrams, bigrams, markers); the
+    /// character n-grams follow them.
+    pub n_word: usize,
     pub dense: [f32; N_DENSE],
     /// Character 4-grams of the @handles the text mentions (lower-cased,
     /// with `^`/`$` boundaries), before they are normalised to `@user`.
@@ -538,6 +541,7 @@ pub fn featurize(s: &mut Scratch, lex: &Lexicon) {
         feats.push(mark("<elong>"));
     }
     let n_word = feats.len();
+    s.n_word = n_word;
     let wv = 1.0 / (n_word as f32).sqrt();
     for f in feats.iter_mut() {
         f.val = wv;

@@ -22,6 +22,27 @@ fn a_cancelled_flight_is_a_negative_cancellation_complaint() {
 }
 
 #[test]
+fn the_top_category_names_the_words_behind_it() {
+    let e = Engine::builtin();
+    let a = e.analyze("@united lost my bag again, 3 days and no update");
+    let top = &a.categories[0];
+    assert_eq!(top.name, "lost_damaged_item", "{a:?}");
+    assert!(top.terms.iter().any(|t| t == "bag"), "{top:?}");
+    assert!(top.terms.len() <= 3, "{top:?}");
+    // Function words are true of the post but explain nothing.
+    assert!(!top.terms.iter().any(|t| t == "my"), "{top:?}");
+    // Runners-up carry a score only.
+    assert!(
+        a.categories[1..].iter().all(|c| c.terms.is_empty()),
+        "{a:?}"
+    );
+    // A matched taxonomy keyword comes first.
+    let k = e.analyze("@AmericanAir flight delayed 4 hours, missed my connection");
+    assert_eq!(k.categories[0].name, "late_delayed", "{k:?}");
+    assert_eq!(k.categories[0].terms[0], "delayed", "{k:?}");
+}
+
+#[test]
 fn praise_is_positive_and_not_a_complaint() {
     let a = Engine::builtin()
         .analyze("@AmazonHelp thank you so much, the package arrived early and it's perfect :)");

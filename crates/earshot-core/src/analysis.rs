@@ -54,11 +54,15 @@ pub struct UrgencySignal {
     pub trigger: String,
 }
 
-/// A complaint category from the configured taxonomy, with its score.
+/// A complaint category from the configured taxonomy, with its score and,
+/// for the top category, the words behind it: a taxonomy keyword that
+/// matched first, then the words that pushed the model towards it most.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CategoryScore {
     pub name: String,
     pub score: f32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<String>,
 }
 
 /// A token that pushed the sentiment decision, with its signed weight

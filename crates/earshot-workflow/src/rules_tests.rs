@@ -16,6 +16,7 @@ fn ctx(text: &str) -> RuleContext {
             categories: vec![CategoryScore {
                 name: "Delivery".into(),
                 score: 0.8,
+                terms: vec![],
             }],
             urgency: vec![UrgencySignal {
                 kind: UrgencyKind::LegalThreat,

@@ -195,7 +195,16 @@ async fn render(
                 "Categories".into(),
                 a.categories
                     .iter()
-                    .map(|c| format!("{} {:.0}%", c.name, c.score * 100.0))
+                    .map(|c| {
+                        let mut line = format!("{} {:.0}%", c.name, c.score * 100.0);
+                        if !c.terms.is_empty() {
+                            line.push_str(&format!(
+                                " (\u{201c}{}\u{201d})",
+                                c.terms.join("\u{201d}, \u{201c}")
+                            ));
+                        }
+                        line
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             ));
