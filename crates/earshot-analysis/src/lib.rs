@@ -28,7 +28,7 @@ use crate::lang::{COMPLAINT_LANGS, LangId, SENTIMENT_LANGS};
 use crate::lexicon::Lexicon;
 use crate::model::{Header, LinearModel};
 use crate::taxonomy::{CompiledTaxonomy, DEFAULT_CATEGORIES, Taxonomy};
-use crate::text::{N_DENSE, Scratch};
+use crate::text::{N_DENSE, Scratch, TokKind};
 use crate::urgency::UrgencyMatcher;
 
 pub use crate::taxonomy::AIRLINE_REASON_MAP;
@@ -395,6 +395,7 @@ impl Engine {
         }
         let Some(&class) = inner.taxonomy.from.get(i).and_then(|from| {
             from.iter()
+                .filter(|&&x| x < model_p.len())
                 .max_by(|&&x, &&y| model_p[x].total_cmp(&model_p[y]))
         }) else {
             return terms;
@@ -434,7 +435,8 @@ impl Engine {
             }
             let tok = &s.toks[t as usize];
             let word = s.tok_text(tok);
-            if word.len() > 1
+            if matches!(tok.kind, TokKind::Word | TokKind::Hashtag)
+                && word.len() > 1
                 && !inner.lang.is_english_function_word(tok.hash)
                 && !terms.iter().any(|w| w.split(' ').any(|p| p == word))
             {
@@ -548,17 +550,30 @@ impl Engine {
                         .filter(|&i| scores[i] >= CATEGORY_MIN_SCORE)
                         .collect();
                     idx.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]));
+                    idx.truncate(3);
+                    // A category whose taxonomy keyword matched is listed,
+                    // after the others and with the keyword, even below the
+                    // threshold: billing and app problems have no labelled
+                    // examples in the default taxonomy, so the model gives
+                    // them nothing and the keyword alone cannot lift them.
+                    let cued: Vec<usize> = (0..n)
+                        .filter(|&i| hits[i].is_some() && !idx.contains(&i))
+                        .collect();
+                    let n_scored = idx.len();
+                    idx.extend(cued);
                     // The words behind the top category only: the others are
-                    // runners-up, and explaining each costs a pass.
+                    // runners-up, and explaining each costs a pass (a cued
+                    // category's keyword is free).
                     a.categories = idx
                         .into_iter()
-                        .take(3)
                         .enumerate()
                         .map(|(rank, i)| CategoryScore {
                             name: inner.taxonomy.names[i].clone(),
                             score: scores[i],
                             terms: if rank == 0 {
                                 self.category_terms(s, i, &cp[..k], hits[i])
+                            } else if rank >= n_scored {
+                                self.category_terms(s, i, &[], hits[i])
                             } else {
                                 Vec::new()
                             },

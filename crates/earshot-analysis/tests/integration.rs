@@ -29,17 +29,41 @@ fn the_top_category_names_the_words_behind_it() {
     assert_eq!(top.name, "lost_damaged_item", "{a:?}");
     assert!(top.terms.iter().any(|t| t == "bag"), "{top:?}");
     assert!(top.terms.len() <= 3, "{top:?}");
-    // Function words are true of the post but explain nothing.
+    // Function words and handles are true of the post but explain nothing.
     assert!(!top.terms.iter().any(|t| t == "my"), "{top:?}");
-    // Runners-up carry a score only.
+    let s = e.analyze("@sprintcare is the worst customer service");
     assert!(
-        a.categories[1..].iter().all(|c| c.terms.is_empty()),
-        "{a:?}"
+        !s.categories[0].terms.iter().any(|t| t.starts_with('@')),
+        "{s:?}"
     );
     // A matched taxonomy keyword comes first.
     let k = e.analyze("@AmericanAir flight delayed 4 hours, missed my connection");
     assert_eq!(k.categories[0].name, "late_delayed", "{k:?}");
     assert_eq!(k.categories[0].terms[0], "delayed", "{k:?}");
+}
+
+#[test]
+fn a_matched_keyword_lists_its_category_even_without_model_support() {
+    // No labelled billing examples exist, so the model gives billing_refund
+    // nothing; its keyword still lists it, last, with the word.
+    let a = Engine::builtin().analyze("@comcast charged me twice this month and I want a refund");
+    assert!(a.complaint, "{a:?}");
+    let last = a.categories.last().unwrap();
+    assert_eq!(last.name, "billing_refund", "{a:?}");
+    assert_eq!(last.terms, ["charged"], "{a:?}");
+    assert!(last.score < earshot_analysis::CATEGORY_MIN_SCORE, "{a:?}");
+    assert_ne!(
+        a.top_category(),
+        Some("billing_refund"),
+        "the ranking is the model's"
+    );
+    // Scored runners-up between the top and the cued one carry a score only.
+    let n = a.categories.len();
+    assert!(n >= 3, "{a:?}");
+    assert!(
+        a.categories[1..n - 1].iter().all(|c| c.terms.is_empty()),
+        "{a:?}"
+    );
 }
 
 #[test]
