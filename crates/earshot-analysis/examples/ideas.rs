@@ -359,10 +359,31 @@ fn main() {
                     .collect();
                 eprintln!("clean: kept {} of {before}", tx.len());
             }
+            // ABSTAIN=τ: "other" (the annotators' "Can't Tell") is not
+            // learned as a class but predicted when no reason reaches τ.
+            let abstain: f32 = env("ABSTAIN", 0.0);
+            let other = cats.iter().position(|c| *c == "other").unwrap();
+            if abstain > 0.0 {
+                tx.retain(|e| e.label != other);
+            }
             let m = train("k", &labels, nd, &tx, &p);
             let vx = mk(&v);
             let gamma: f32 = env("GAMMA", 0.0);
-            if env("OVR", 0) == 1 {
+            if abstain > 0.0 {
+                let mut out = vec![0f32; labels.len()];
+                let gold: Vec<usize> = vx.iter().map(|e| e.label).collect();
+                let pred: Vec<usize> = vx
+                    .iter()
+                    .map(|e| {
+                        m.predict(&e.feat_list(), &e.dense, &mut out);
+                        out[other] = 0.0;
+                        let best =
+                            (0..out.len()).fold(0, |b, j| if out[j] > out[b] { j } else { b });
+                        if out[best] < abstain { other } else { best }
+                    })
+                    .collect();
+                f1s.push(metrics("x", &labels, &gold, &pred).macro_f1);
+            } else if env("OVR", 0) == 1 {
                 let bl: Vec<String> = vec!["rest".into(), "c".into()];
                 let mut margins = vec![vec![f32::NEG_INFINITY; labels.len()]; vx.len()];
                 for j in 0..labels.len() {
