@@ -454,6 +454,59 @@ fn mark_negation(s: &mut Scratch) {
 
 /// Computes hashed features and dense cues for the tokens in `s`.
 pub fn featurize(s: &mut Scratch, lex: &Lexicon) {
+    featurize_words(s, lex);
+    let n_word = s.n_word;
+    let Scratch {
+        buf, toks, feats, ..
+    } = s;
+    let buf = buf.as_bytes();
+    for t in toks.iter() {
+        if !matches!(t.kind, TokKind::Word | TokKind::Hashtag) {
+            continue;
+        }
+        char_grams(&buf[t.start as usize..t.end as usize], |hash| {
+            feats.push(Feat {
+                hash,
+                val: 1.0,
+                tok: u32::MAX,
+            })
+        });
+    }
+    let n_char = feats.len() - n_word;
+    if n_char > 0 {
+        let cv = 1.0 / (n_char as f32).sqrt();
+        for f in feats[n_word..].iter_mut() {
+            f.val = cv;
+        }
+    }
+}
+
+/// Calls `f` with the hash of every character 3-, 4- and 5-gram of the word
+/// `w` (its first 32 bytes, between `<` and `>`), in order: the same for a
+/// word wherever it appears.
+#[inline]
+pub fn char_grams(w: &[u8], mut f: impl FnMut(u64)) {
+    let mut gram = [0u8; 34];
+    let len = w.len().min(32);
+    gram[0] = b'<';
+    gram[1..=len].copy_from_slice(&w[..len]);
+    gram[len + 1] = b'>';
+    let g = &gram[..len + 2];
+    for st in 0..g.len() {
+        let mut h = FNV_OFFSET;
+        for (k, &b) in g[st..].iter().take(5).enumerate() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(FNV_PRIME);
+            if k >= 2 {
+                f(salted(h, SALT_CHAR));
+            }
+        }
+    }
+}
+
+/// The word-level part of [`featurize`]: unigrams (negation-aware),
+/// bigrams, markers and the dense cues; `s.n_word` is their count.
+pub fn featurize_words(s: &mut Scratch, lex: &Lexicon) {
     s.feats.clear();
     s.dense = [0.0; N_DENSE];
     let mut pos = 0f32;
@@ -545,40 +598,6 @@ pub fn featurize(s: &mut Scratch, lex: &Lexicon) {
     let wv = 1.0 / (n_word as f32).sqrt();
     for f in feats.iter_mut() {
         f.val = wv;
-    }
-    // character n-grams inside words
-    let mut gram = [0u8; 34];
-    for t in toks.iter() {
-        if !matches!(t.kind, TokKind::Word | TokKind::Hashtag) {
-            continue;
-        }
-        let w = &buf[t.start as usize..t.end as usize];
-        let len = w.len().min(32);
-        gram[0] = b'<';
-        gram[1..=len].copy_from_slice(&w[..len]);
-        gram[len + 1] = b'>';
-        let g = &gram[..len + 2];
-        for st in 0..g.len() {
-            let mut h = FNV_OFFSET;
-            for (k, &b) in g[st..].iter().take(5).enumerate() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(FNV_PRIME);
-                if k >= 2 {
-                    feats.push(Feat {
-                        hash: salted(h, SALT_CHAR),
-                        val: 1.0,
-                        tok: u32::MAX,
-                    });
-                }
-            }
-        }
-    }
-    let n_char = feats.len() - n_word;
-    if n_char > 0 {
-        let cv = 1.0 / (n_char as f32).sqrt();
-        for f in feats[n_word..].iter_mut() {
-            f.val = cv;
-        }
     }
     let d = &mut s.dense;
     d[0] = (pos / 4.0).tanh();
