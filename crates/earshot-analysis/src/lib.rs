@@ -84,6 +84,57 @@ impl Packed {
         })
     }
 
+    /// The character n-grams' contribution to the row sums for the words
+    /// of `s`, scaled like [`text::featurize`] scales them, from the
+    /// per-thread cache of per-word sums (filled on a miss).
+    fn char_contribution(&self, owner: u64, s: &mut Scratch) -> [f32; 16] {
+        const MAX_CACHED_WORDS: usize = 1 << 15;
+        let Scratch {
+            buf,
+            toks,
+            gram_cache,
+            gram_cache_owner,
+            ..
+        } = s;
+        if *gram_cache_owner != owner || gram_cache.len() >= MAX_CACHED_WORDS {
+            gram_cache.clear();
+            *gram_cache_owner = owner;
+        }
+        let buf = buf.as_bytes();
+        let mut sum = [0i32; 16];
+        let mut n = 0u32;
+        for t in toks.iter() {
+            if !matches!(t.kind, TokKind::Word | TokKind::Hashtag) {
+                continue;
+            }
+            let (rows, count) = gram_cache.entry(t.hash).or_insert_with(|| {
+                let mut rows = [0i32; 16];
+                let mut count = 0u32;
+                text::char_grams(&buf[t.start as usize..t.end as usize], |h| {
+                    count += 1;
+                    if let Some(row) = self.rows.get((h >> self.shift) as usize) {
+                        for (r, &w) in rows.iter_mut().zip(row) {
+                            *r += i32::from(w);
+                        }
+                    }
+                });
+                (rows, count)
+            });
+            for (a, r) in sum.iter_mut().zip(rows.iter()) {
+                *a += *r;
+            }
+            n += *count;
+        }
+        let mut out = [0f32; 16];
+        if n > 0 {
+            let cv = 1.0 / (n as f32).sqrt();
+            for (o, s) in out.iter_mut().zip(sum) {
+                *o = cv * s as f32;
+            }
+        }
+        out
+    }
+
     #[inline]
     fn accumulate(&self, feats: &[text::Feat]) -> [f32; 16] {
         let mut acc = [0f32; 16];
@@ -99,6 +150,8 @@ impl Packed {
 }
 
 struct Inner {
+    /// Distinguishes engines in the per-thread n-gram cache.
+    id: u64,
     packed: Option<Packed>,
     lex: Lexicon,
     lang: LangId,
@@ -127,6 +180,9 @@ impl std::fmt::Debug for Engine {
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
+
+/// Engine ids start at 1: a fresh scratch's cache (owner 0) belongs to none.
+static NEXT_ENGINE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 pub(crate) fn untrained(name: &str, labels: &[&str], n_dense: usize) -> LinearModel {
     let k = labels.len();
@@ -213,6 +269,7 @@ impl Engine {
         let taxonomy = CompiledTaxonomy::compile(taxonomy, category.labels());
         Engine {
             inner: Arc::new(Inner {
+                id: NEXT_ENGINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 packed: Packed::build(&sentiment, &complaint, &category),
                 lex: Lexicon::builtin(),
                 lang: LangId::new(),
@@ -262,6 +319,7 @@ impl Engine {
             Ok(mut s) => {
                 text::tokenize(text, &mut s);
                 text::featurize(&mut s, &self.inner.lex);
+                s.char_acc = None;
                 f(&mut s)
             }
             Err(_) => {
@@ -503,7 +561,15 @@ impl Engine {
             return a;
         }
         if sentiment_ok {
-            let acc = inner.packed.as_ref().map(|pk| pk.accumulate(&s.feats));
+            let acc = inner.packed.as_ref().map(|pk| {
+                let mut acc = pk.accumulate(&s.feats);
+                if let Some(chars) = &s.char_acc {
+                    for (a, c) in acc.iter_mut().zip(chars) {
+                        *a += c;
+                    }
+                }
+                acc
+            });
             let p = match &acc {
                 Some(acc) => {
                     let mut p = [0f32; 3];
@@ -647,18 +713,36 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Features for [`Engine::analyze_scratch`]. With packed weights only the
+    /// word-level features are listed and the character n-grams arrive as
+    /// per-word sums from the thread's cache (the same numbers, summed in a
+    /// different order); otherwise all features, as in training.
+    fn prepare(&self, text: &str, s: &mut Scratch) {
+        text::tokenize(text, s);
+        match &self.inner.packed {
+            Some(pk) => {
+                text::featurize_words(s, &self.inner.lex);
+                s.char_acc = Some(pk.char_contribution(self.inner.id, s));
+            }
+            None => {
+                text::featurize(s, &self.inner.lex);
+                s.char_acc = None;
+            }
+        }
+    }
+}
+
 impl Analyzer for Engine {
     fn analyze(&self, text: &str) -> Analysis {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut s) => {
-                text::tokenize(text, &mut s);
-                text::featurize(&mut s, &self.inner.lex);
+                self.prepare(text, &mut s);
                 self.analyze_scratch(text, &s)
             }
             Err(_) => {
                 let mut s = Scratch::default();
-                text::tokenize(text, &mut s);
-                text::featurize(&mut s, &self.inner.lex);
+                self.prepare(text, &mut s);
                 self.analyze_scratch(text, &s)
             }
         })

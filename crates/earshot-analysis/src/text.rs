@@ -51,6 +51,31 @@ pub struct Feat {
     pub tok: u32,
 }
 
+/// Word hash → (summed weight rows of its character n-grams, their count).
+pub type GramCache =
+    std::collections::HashMap<u64, ([i32; 16], u32), std::hash::BuildHasherDefault<WordHasher>>;
+
+/// The cache's keys are already hashes: spread them once instead of
+/// hashing them again with SipHash.
+#[derive(Default)]
+pub struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix(n);
+    }
+}
+
 /// Reusable buffers for one thread.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -67,6 +92,15 @@ pub struct Scratch {
     /// shapes (`…support`, `…care`, `…help`, brand names) that tell a post to
     /// a business from a reply to a friend.
     pub handle_feats: Vec<Feat>,
+    /// Set when `feats` holds only the word-level features: the character
+    /// n-grams' contribution to the packed weights, already scaled.
+    pub char_acc: Option<[f32; 16]>,
+    /// Per word hash: the sum of the packed weight rows of the word's
+    /// character n-grams and how many there are, for the engine
+    /// `gram_cache_owner`. A word's n-grams are the same in every post, so
+    /// frequent words cost one lookup instead of a dozen.
+    pub gram_cache: GramCache,
+    pub gram_cache_owner: u64,
 }
 
 impl Scratch {

@@ -67,6 +67,51 @@ fn a_matched_keyword_lists_its_category_even_without_model_support() {
 }
 
 #[test]
+fn cached_word_sums_score_exactly_like_the_full_features() {
+    // `analyze` takes the character n-grams from a per-thread cache of
+    // per-word sums; the training path lists every n-gram. Same numbers.
+    let texts = [
+        "@united lost my bag again, 3 days and no update",
+        "@united lost my bag again, 3 days and no update",
+        "Loving the new update, thanks team!!! 😍",
+        "worst service ever. cancelled my flight twice #neveragain",
+        "ok",
+    ];
+    let base = Engine::builtin();
+    let other = base.with_taxonomy(&earshot_analysis::taxonomy::Taxonomy::default());
+    // The same models with the sentiment weights negated: a cache kept
+    // across engines would score one with the other's sums.
+    let s = base.sentiment_model();
+    let negated: Vec<f32> = s
+        .raw()
+        .iter()
+        .map(|&w| -f32::from(w) * s.header.scale)
+        .collect();
+    let flipped = Engine::from_models(
+        earshot_analysis::model::LinearModel::from_f32(s.header.clone(), &negated),
+        base.complaint_model().clone(),
+        base.category_model().clone(),
+        &earshot_analysis::taxonomy::Taxonomy::default(),
+    );
+    for e in [&base, &other, &flipped, &base, &flipped] {
+        for t in texts {
+            let a = e.analyze(t);
+            let p = e.sentiment_probs(t);
+            assert!(
+                (a.sentiment_score - (p[2] - p[0])).abs() < 1e-5,
+                "{t}: {a:?} vs {p:?}"
+            );
+            if a.language.as_deref().is_none_or(|l| l == "en") {
+                assert!(
+                    (a.complaint_score - e.complaint_prob(t)).abs() < 1e-5,
+                    "{t}: {a:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn praise_is_positive_and_not_a_complaint() {
     let a = Engine::builtin()
         .analyze("@AmazonHelp thank you so much, the package arrived early and it's perfect :)");
