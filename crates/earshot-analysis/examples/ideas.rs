@@ -182,6 +182,8 @@ fn main() {
         let (tr, _) = read_labelled(&file, Task::Complaint, "text", None, Split::Train).unwrap();
         let hm: u32 = env("HANDLE", 0);
         let lx = env("LEX", 0) == 1;
+        // CATD=w: the reason model's ten probabilities (×w) as extra inputs.
+        let catd: f32 = env("CATD", 0.0);
         let lab: Vec<String> = vec!["0".into(), "1".into()];
         let mk = |rows: &[Row]| -> Vec<Example> {
             rows.iter()
@@ -192,6 +194,12 @@ fn main() {
                     if lx {
                         dense.extend(lexd(&r.text));
                     }
+                    if catd > 0.0 {
+                        // the shipped reason model (trained on airline data
+                        // only, so nothing of these folds leaks in)
+                        let (p, _) = Engine::builtin().category_parts(&r.text);
+                        dense.extend(p.iter().map(|x| x * catd));
+                    }
                     Example {
                         feats,
                         dense,
@@ -201,7 +209,9 @@ fn main() {
                 })
                 .collect()
         };
-        let nd = earshot_analysis::COMPLAINT_DENSE + if lx { 12 } else { 0 };
+        let nd = earshot_analysis::COMPLAINT_DENSE
+            + if lx { 12 } else { 0 }
+            + if catd > 0.0 { 10 } else { 0 };
         let mut f1s = vec![];
         let mut f1s_bare = vec![];
         // AUG: also train on each row with its @handles removed (weight AUG),
