@@ -29,6 +29,8 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
         &[
             "el", "la", "los", "las", "que", "y", "en", "por", "para", "con", "una", "es", "muy",
             "pero", "gracias", "mi", "está", "del", "lo", "como", "más", "esto", "hay", "porque",
+            "de", "se", "su", "yo", "tu", "te", "le", "ya", "si", "cuando", "todo", "hoy", "bien",
+            "así", "qué", "también", "este", "esta", "nos", "nada", "ni",
         ],
     ),
     (
@@ -36,7 +38,8 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
         &[
             "le", "la", "les", "des", "est", "et", "je", "pas", "pour", "une", "avec", "mais",
             "très", "merci", "vous", "c'est", "j'ai", "ne", "du", "au", "il", "sur", "qui", "ce",
-            "que",
+            "que", "de", "en", "dans", "tu", "on", "ça", "plus", "tout", "bien", "elle", "nous",
+            "sont", "ma", "fait", "aux", "cette", "aussi", "encore", "quand",
         ],
     ),
     (
@@ -44,28 +47,35 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
         &[
             "der", "die", "das", "und", "ist", "nicht", "ich", "mit", "für", "ein", "eine", "auf",
             "auch", "danke", "sie", "es", "zu", "den", "dem", "sich", "von", "wir", "noch", "aber",
-            "ich",
+            "du", "im", "bei", "nach", "wie", "mal", "schon", "jetzt", "heute", "bin", "sind",
+            "mir", "mich", "dich", "dir", "kein", "nur", "oder", "wenn", "wird", "ja", "doch",
+            "einen", "einem", "vom", "zum", "zur", "des", "aus",
         ],
     ),
     (
         "it",
         &[
             "il", "che", "di", "non", "per", "una", "sono", "con", "ma", "molto", "grazie", "ho",
-            "è", "della", "gli", "del", "questo", "anche", "come", "le", "io", "ci",
+            "è", "della", "gli", "del", "questo", "anche", "come", "le", "io", "ci", "e", "la",
+            "mi", "si", "lo", "ti", "più", "tutto", "oggi", "ancora", "sempre", "alla", "nel",
+            "dei", "delle", "questa", "cosa", "sei", "hai", "fa", "da",
         ],
     ),
     (
         "pt",
         &[
             "o", "que", "não", "de", "uma", "com", "para", "os", "muito", "obrigado", "está",
-            "mas", "você", "é", "meu", "do", "da", "em", "um", "se", "eu", "isso", "por",
+            "mas", "você", "é", "meu", "do", "da", "em", "um", "se", "eu", "isso", "por", "e",
+            "na", "mais", "pra", "tá", "ele", "ela", "já", "só", "minha", "ao", "as", "dos", "das",
+            "nos", "tem", "vai", "quando", "hoje", "bem", "tudo", "também", "sem",
         ],
     ),
     (
         "nl",
         &[
             "de", "het", "een", "en", "niet", "ik", "van", "met", "voor", "bedankt", "je", "is",
-            "op", "dat", "zijn", "maar", "ook", "wel",
+            "op", "dat", "zijn", "maar", "ook", "wel", "te", "naar", "nog", "heb", "om", "als",
+            "bij", "wat", "hij", "dit", "ze", "uit", "geen", "mijn",
         ],
     ),
 ];
@@ -136,10 +146,20 @@ impl LangId {
     }
 
     pub fn detect(&self, text: &str, s: &Scratch) -> LangGuess {
+        self.by_function_words(s)
+            .unwrap_or_else(|| Self::by_whatlang(text))
+    }
+
+    /// The cheap answer from function words and the script, or `None` when
+    /// only a character-statistics detector can tell.
+    pub fn by_function_words(&self, s: &Scratch) -> Option<LangGuess> {
         let mut words = 0usize;
         let mut en_hits = 0usize;
         let mut non_ascii_letters = false;
         let mut other_hits = [0usize; 6];
+        // A word several languages share counts a fraction for each, so
+        // the words only one language has decide between close relatives.
+        let mut other_score = [0f32; 6];
         for t in &s.toks {
             if t.kind == TokKind::Word {
                 words += 1;
@@ -148,9 +168,11 @@ impl LangId {
                     if bits & EN_BIT != 0 {
                         en_hits += 1;
                     }
-                    for (l, c) in other_hits.iter_mut().enumerate() {
+                    let shared = (bits & !EN_BIT).count_ones().max(1) as f32;
+                    for (l, (c, sc)) in other_hits.iter_mut().zip(&mut other_score).enumerate() {
                         if bits & (1 << l) != 0 {
                             *c += 1;
+                            *sc += 1.0 / shared;
                         }
                     }
                 }
@@ -160,39 +182,41 @@ impl LangId {
             }
         }
         if !non_ascii_letters && en_hits >= 2 && en_hits * 5 >= words {
-            return LangGuess {
+            return Some(LangGuess {
                 code: Some("en"),
                 confidence: (0.7 + 0.05 * en_hits as f32).min(0.99),
-            };
+            });
         }
-        let (best, second) = other_hits.iter().enumerate().fold(
-            ((0usize, 0usize), 0usize),
-            |((bl, bc), sc), (l, &c)| {
-                if c > bc {
-                    ((l, c), bc)
+        let (best, second) = other_score.iter().enumerate().fold(
+            ((0usize, 0f32), 0f32),
+            |((bl, bs), ss), (l, &sc)| {
+                if sc > bs {
+                    ((l, sc), bs)
                 } else {
-                    ((bl, bc), sc.max(c))
+                    ((bl, bs), ss.max(sc))
                 }
             },
         );
-        if best.1 >= 2 && best.1 > second && best.1 > en_hits {
-            return LangGuess {
+        let best_hits = other_hits[best.0];
+        if best_hits >= 2 && best.1 >= second + 1.0 && best_hits > en_hits {
+            return Some(LangGuess {
                 code: Some(OTHER_WORDS[best.0].0),
-                confidence: (0.5 + 0.1 * (best.1 - second) as f32).min(0.95),
-            };
+                confidence: (0.5 + 0.1 * (best.1 - second)).min(0.95),
+            });
         }
+        let best = (best.0, best_hits);
         if !non_ascii_letters && en_hits >= 3 && en_hits >= 3 * best.1 {
             // Mostly English function words with a stray one that other
             // languages share ("Del Rey", "la", "die"): English, less sure.
-            return LangGuess {
+            return Some(LangGuess {
                 code: Some("en"),
                 confidence: 0.6,
-            };
+            });
         }
-        if !non_ascii_letters && best.1 == 0 {
+        if !non_ascii_letters && (best.1 == 0 || (best.1 == 1 && en_hits >= 2)) {
             // Plain ASCII with no function word of another language: English
             // if it has one English function word, otherwise unsure.
-            return if en_hits >= 1 {
+            return Some(if en_hits >= 1 {
                 LangGuess {
                     code: Some("en"),
                     confidence: 0.6,
@@ -202,14 +226,19 @@ impl LangId {
                     code: None,
                     confidence: 0.3,
                 }
-            };
+            });
         }
         if words < 3 {
-            return LangGuess {
+            return Some(LangGuess {
                 code: None,
                 confidence: 0.0,
-            };
+            });
         }
+        None
+    }
+
+    /// whatlang's answer, kept only when it says it is reliable.
+    fn by_whatlang(text: &str) -> LangGuess {
         // whatlang's cost grows with length; the first 200 bytes are plenty.
         let mut cut = text.len().min(200);
         while !text.is_char_boundary(cut) {
