@@ -78,6 +78,17 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
             "bij", "wat", "hij", "dit", "ze", "uit", "geen", "mijn",
         ],
     ),
+    (
+        // Hindi written in Latin letters, as most Hindi tweets are (words
+        // that are also English, like "main", "par", "the", are left out).
+        "hi",
+        &[
+            "hai", "hain", "nahi", "nahin", "kya", "aur", "bhi", "mein", "ki", "ke", "ka", "ko",
+            "tha", "thi", "kar", "karo", "yeh", "ye", "woh", "wo", "toh", "ek", "tum", "hum",
+            "mera", "meri", "apna", "apne", "kuch", "sab", "abhi", "kaise", "kyun", "bahut",
+            "accha", "acha", "bhai", "yaar", "ji", "raha", "rahi", "gaya", "diya", "liye",
+        ],
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -156,10 +167,10 @@ impl LangId {
         let mut words = 0usize;
         let mut en_hits = 0usize;
         let mut non_ascii_letters = false;
-        let mut other_hits = [0usize; 6];
+        let mut other_hits = [0usize; OTHER_WORDS.len()];
         // A word several languages share counts a fraction for each, so
         // the words only one language has decide between close relatives.
-        let mut other_score = [0f32; 6];
+        let mut other_score = [0f32; OTHER_WORDS.len()];
         for t in &s.toks {
             if t.kind == TokKind::Word {
                 words += 1;

@@ -202,6 +202,19 @@ fn english_with_a_word_other_languages_share_is_still_english() {
 }
 
 #[test]
+fn hindi_in_latin_letters_is_hindi_and_not_read_as_english() {
+    let a =
+        Engine::builtin().analyze("@flipkart mera order abhi tak nahi aaya, worst service yaar");
+    assert_eq!(a.language.as_deref(), Some("hi"), "{a:?}");
+    // Sentiment covers Hindi; the English complaint model does not claim it.
+    assert!(a.sentiment_confidence > 0.0, "{a:?}");
+    assert!(
+        a.not_judged.iter().any(|n| n.starts_with("complaint:")),
+        "{a:?}"
+    );
+}
+
+#[test]
 fn short_texts_leave_the_language_open() {
     let a = Engine::builtin().analyze("ok");
     assert_eq!(a.language, None);
