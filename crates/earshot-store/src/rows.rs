@@ -57,6 +57,33 @@ pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
     tx.commit().await.map_err(|e| crate::db_error("commit", e))
 }
 
+/// Appends one line to a case's event trail, inside the caller's transaction.
+pub(crate) async fn insert_event(
+    tx: &mut Transaction<'static, Any>,
+    case_id: Option<i64>,
+    actor: &str,
+    action: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    q(
+        "INSERT INTO events (case_id, actor, action, before, after, at) \
+       VALUES ($1, $2, $3, $4, $5, $6)"
+            .to_string(),
+    )
+    .bind(case_id)
+    .bind(actor.to_string())
+    .bind(action.to_string())
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| crate::db_error("insert event", e))?;
+    Ok(())
+}
+
 pub(crate) fn to_json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::internal(format!("serialising: {e}")))
 }

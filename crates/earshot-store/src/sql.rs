@@ -17,7 +17,7 @@ use earshot_core::store::{
 };
 
 use crate::rows::{
-    self, Bind, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, bind_all, commit, ms, q,
+    self, Bind, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, bind_all, commit, insert_event, ms, q,
 };
 use crate::search::fts5_query;
 use crate::{Dialect, db_error};
@@ -109,32 +109,6 @@ impl SqlStore {
             .map(decode)
             .collect()
     }
-}
-
-async fn insert_event(
-    tx: &mut Transaction<'static, Any>,
-    case_id: Option<i64>,
-    actor: &str,
-    action: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    q(
-        "INSERT INTO events (case_id, actor, action, before, after, at) \
-       VALUES ($1, $2, $3, $4, $5, $6)"
-            .to_string(),
-    )
-    .bind(case_id)
-    .bind(actor.to_string())
-    .bind(action.to_string())
-    .bind(before.map(|v| v.to_string()))
-    .bind(after.map(|v| v.to_string()))
-    .bind(ms(now))
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| db_error("insert event", e))?;
-    Ok(())
 }
 
 #[async_trait]

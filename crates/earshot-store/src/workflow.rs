@@ -19,7 +19,8 @@ use earshot_core::workflow_store::{
 };
 
 use crate::rows::{
-    self, REPLY_COLUMNS, col, commit, from_ms, json_col, ms, opt_json_col, opt_time, q, to_json,
+    self, REPLY_COLUMNS, col, commit, from_ms, insert_event, json_col, ms, opt_json_col, opt_time,
+    q, to_json,
 };
 use crate::{SqlStore, db_error};
 
@@ -101,6 +102,24 @@ async fn audit_tx(tx: &mut Tx, r: &AuditRecord) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// An audit line for a save that creates or replaces: "created" when there
+/// was nothing `before`, "updated" otherwise.
+fn saved(
+    entity: &str,
+    entity_id: impl ToString,
+    actor: &str,
+    before: Option<Value>,
+    after: Value,
+    at: DateTime<Utc>,
+) -> AuditRecord {
+    let action = if before.is_some() {
+        "updated"
+    } else {
+        "created"
+    };
+    change(entity, entity_id, action, actor, before, Some(after), at)
+}
+
 fn change(
     entity: &str,
     entity_id: impl ToString,
@@ -119,31 +138,6 @@ fn change(
         after,
         at,
     }
-}
-
-async fn event_tx(
-    tx: &mut Tx,
-    case_id: i64,
-    actor: &str,
-    action: &str,
-    before: Option<Value>,
-    after: Option<Value>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    q(
-        "INSERT INTO events (case_id, actor, action, before, after, at) \
-       VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(case_id)
-    .bind(actor.to_string())
-    .bind(action.to_string())
-    .bind(before.map(|v| v.to_string()))
-    .bind(after.map(|v| v.to_string()))
-    .bind(ms(now))
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| db_error("insert event", e))?;
-    Ok(())
 }
 
 fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
@@ -318,20 +312,14 @@ impl WorkflowStore for SqlStore {
             round_robin_cursor: before.as_ref().and_then(|b| b.round_robin_cursor.clone()),
             ..team.clone()
         };
-        let action = if before.is_some() {
-            "updated"
-        } else {
-            "created"
-        };
         audit_tx(
             &mut tx,
-            &change(
+            &saved(
                 "team",
                 &team.name,
-                action,
                 actor,
                 before.map(|b| json!(b)),
-                Some(json!(after)),
+                json!(after),
                 now,
             ),
         )
@@ -430,20 +418,14 @@ impl WorkflowStore for SqlStore {
         .map_err(|e| db_error("save user", e))?;
         let mut after = p.clone();
         after.teams = before.as_ref().map(|b| b.teams.clone()).unwrap_or_default();
-        let action = if before.is_some() {
-            "updated"
-        } else {
-            "created"
-        };
         audit_tx(
             &mut tx,
-            &change(
+            &saved(
                 "user",
                 &p.name,
-                action,
                 actor,
                 before.map(|b| json!(b)),
-                Some(json!(after)),
+                json!(after),
                 now,
             ),
         )
@@ -515,13 +497,12 @@ impl WorkflowStore for SqlStore {
             .map_err(|e| db_error("save rules", e))?;
         audit_tx(
             &mut tx,
-            &change(
+            &saved(
                 "rule",
                 version,
-                if prev.is_some() { "updated" } else { "created" },
                 actor,
                 prev.map(|p| json!({"version": p.version, "rules": p.rules})),
-                Some(json!({"version": version, "rules": rules})),
+                json!({"version": version, "rules": rules}),
                 now,
             ),
         )
@@ -735,9 +716,9 @@ impl WorkflowStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("mark sensitive", e))?;
-        event_tx(
+        insert_event(
             &mut tx,
-            case_id,
+            Some(case_id),
             actor,
             "case.sensitivity_changed",
             Some(json!({"sensitive": before})),
@@ -790,9 +771,9 @@ impl WorkflowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("route case", e))?;
-        event_tx(
+        insert_event(
             &mut tx,
-            case_id,
+            Some(case_id),
             actor,
             "case.routed",
             Some(json!({"priority": old_priority, "tags": old_tags})),
@@ -924,9 +905,9 @@ impl WorkflowStore for SqlStore {
         .await
         .map_err(|e| db_error("request approval", e))?;
         let record = approval(&row)?;
-        event_tx(
+        insert_event(
             &mut tx,
-            reply.case_id,
+            Some(reply.case_id),
             requested_by,
             "reply.approval_requested",
             None,
@@ -1046,9 +1027,9 @@ impl WorkflowStore for SqlStore {
         .map_err(|e| db_error("first response", e))?;
         let after = json!({"reply_id": reply_id, "status": "sent", "approved_by": approver,
             "author": reply.author, "visibility": reply.visibility});
-        event_tx(
+        insert_event(
             &mut tx,
-            reply.case_id,
+            Some(reply.case_id),
             approver,
             "reply.approved",
             Some(json!({"reply_id": reply_id, "status": "draft"})),
@@ -1108,9 +1089,9 @@ impl WorkflowStore for SqlStore {
         let record = approval(&row)?;
         let after = json!({"reply_id": reply_id, "status": "rejected", "rejected_by": approver,
             "reason": reason, "author": record.requested_by});
-        event_tx(
+        insert_event(
             &mut tx,
-            record.case_id,
+            Some(record.case_id),
             approver,
             "reply.rejected",
             None,
@@ -1191,9 +1172,9 @@ impl WorkflowStore for SqlStore {
         .await
         .map_err(|e| db_error("hand off", e))?;
         let h = handoff(&row)?;
-        event_tx(
+        insert_event(
             &mut tx,
-            case_id,
+            Some(case_id),
             actor,
             "case.handed_off",
             None,
@@ -1266,9 +1247,9 @@ impl WorkflowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("answer handoff", e))?;
-        event_tx(
+        insert_event(
             &mut tx,
-            h.case_id,
+            Some(h.case_id),
             actor,
             "handoff.answered",
             None,
