@@ -244,52 +244,13 @@ pub async fn submit_reply(
     })
 }
 
-/// Approves a held reply and sends it; the approver is recorded on the
-/// reply, in the case events and in the audit log.
-pub async fn approve(state: &AppState, p: &Principal, reply_id: i64) -> Result<Reply> {
-    let reply = state
-        .workflow
-        .reply(reply_id)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
-    let detail = case_detail(state, reply.case_id).await?;
-    let approver = actor(state, p).await?;
-    let sc = scope(state, &detail.case).await?;
-    let author_name = reply
-        .author
-        .strip_prefix("token:")
-        .unwrap_or(&reply.author)
-        .to_string();
-    let author = Actor::new(author_name, Role::Agent);
-    earshot_workflow::approve_reply(
-        &approver,
-        &earshot_workflow::ReplyRef {
-            author: &author,
-            visibility: reply.visibility,
-            status: reply.status,
-            approved_by: reply.approved_by.as_deref(),
-        },
-        &sc,
-    )
-    .map_err(|e| Error::new(e.error_code(), e.to_string()))?;
-    let sent = state
-        .workflow
-        .approve_and_send(reply_id, &p.name, state.clock.now())
-        .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated {
-        case_id: reply.case_id,
-    });
-    Ok(sent)
-}
-
-/// Turns a held reply down with a reason; same permission rules as
-/// approving. The author is notified; the draft stays for them to rework.
-pub async fn reject(
+/// The held reply `reply_id` and its author's name, once `p` is allowed to
+/// approve or turn it down (role, team and location scope, not their own).
+async fn held_reply_for_decision(
     state: &AppState,
     p: &Principal,
     reply_id: i64,
-    reason: &str,
-) -> Result<ApprovalRecord> {
+) -> Result<(Reply, String)> {
     let reply = state
         .workflow
         .reply(reply_id)
@@ -315,6 +276,32 @@ pub async fn reject(
         &sc,
     )
     .map_err(|e| Error::new(e.error_code(), e.to_string()))?;
+    Ok((reply, author_name))
+}
+
+/// Approves a held reply and sends it; the approver is recorded on the
+/// reply, in the case events and in the audit log.
+pub async fn approve(state: &AppState, p: &Principal, reply_id: i64) -> Result<Reply> {
+    let (reply, _) = held_reply_for_decision(state, p, reply_id).await?;
+    let sent = state
+        .workflow
+        .approve_and_send(reply_id, &p.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated {
+        case_id: reply.case_id,
+    });
+    Ok(sent)
+}
+
+/// Turns a held reply down with a reason; same permission rules as
+/// approving. The author is notified; the draft stays for them to rework.
+pub async fn reject(
+    state: &AppState,
+    p: &Principal,
+    reply_id: i64,
+    reason: &str,
+) -> Result<ApprovalRecord> {
+    let (reply, author_name) = held_reply_for_decision(state, p, reply_id).await?;
     let now = state.clock.now();
     let record = state
         .workflow
