@@ -11,7 +11,7 @@
 use earshot_analysis::data::{Row, Split, Task, normalise_label, read_labelled, read_tweeteval};
 use earshot_analysis::eval::metrics;
 use earshot_analysis::model::{Example, LinearModel, TrainParams, train};
-use earshot_analysis::train::bare_engine;
+use earshot_analysis::train::{bare_engine, confidence_by_id};
 use earshot_analysis::{Engine, SENTIMENT_LABELS};
 use std::path::Path;
 
@@ -25,23 +25,6 @@ fn inner(r: &Row) -> bool {
 fn score(m: &LinearModel, ex: &[Example], bias: &[f32]) -> (f64, f64) {
     let r = report(m, ex, bias);
     (r.macro_f1, r.macro_recall)
-}
-
-/// tweet_id -> airline_sentiment_confidence
-fn confidences(p: &Path) -> std::collections::HashMap<String, f32> {
-    let mut rdr = csv::Reader::from_path(p).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    let id = h.iter().position(|c| c == "tweet_id").unwrap();
-    let c = h
-        .iter()
-        .position(|c| c == "airline_sentiment_confidence")
-        .unwrap();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[id].trim().to_string(), r[c].parse().unwrap_or(1.0))
-        })
-        .collect()
 }
 
 fn norm(rows: Vec<Row>) -> Vec<Row> {
@@ -113,22 +96,6 @@ fn train_avg(
     LinearModel::from_f32(f.header, &acc)
 }
 
-fn rconf(p: &Path) -> std::collections::HashMap<String, f32> {
-    let mut rdr = csv::Reader::from_path(p).unwrap();
-    let h = rdr.headers().unwrap().clone();
-    let id = h.iter().position(|c| c == "tweet_id").unwrap();
-    let c = h
-        .iter()
-        .position(|c| c == "negativereason_confidence")
-        .unwrap();
-    rdr.records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[id].trim().to_string(), r[c].parse().unwrap_or(1.0))
-        })
-        .collect()
-}
-
 fn params() -> TrainParams {
     TrainParams {
         bits: env("BITS", 17),
@@ -177,7 +144,7 @@ fn main() {
             let mut air_ex = ex(&fe, &air_t, &SENTIMENT_LABELS, aw);
             let conf_mode: u32 = env("CONF", 0);
             if conf_mode > 0 {
-                let cm = confidences(&air_path);
+                let cm = confidence_by_id(&air_path, "airline_sentiment_confidence").unwrap();
                 let mut kept = vec![];
                 for (e, r) in air_ex.into_iter().zip(&air_t) {
                     let c = cm.get(r.split_key().trim()).copied().unwrap_or(1.0);
@@ -393,7 +360,7 @@ fn main() {
                 let mut tx = ex(&fe, t, &lr, 1.0);
                 let cm: u32 = env("RCONF", 0);
                 if cm > 0 {
-                    let conf = rconf(&air);
+                    let conf = confidence_by_id(&air, "negativereason_confidence").unwrap();
                     for (e, r) in tx.iter_mut().zip(t) {
                         let c = conf.get(r.split_key().trim()).copied().unwrap_or(1.0);
                         e.weight *= if cm == 1 { c } else { c * c };

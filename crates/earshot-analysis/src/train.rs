@@ -59,13 +59,18 @@ fn balance_within(ex: &mut [Example], k: usize) {
 }
 
 /// `tweet_id` → `airline_sentiment_confidence` (crowd agreement, 0.33–1).
-fn airline_confidence(path: &Path) -> Result<std::collections::HashMap<String, f32>> {
+/// `tweet_id` → the number in `column` (the crowd's confidence in a label)
+/// for each row of an airline-format CSV; empty when a column is missing.
+pub fn confidence_by_id(
+    path: &Path,
+    column: &str,
+) -> Result<std::collections::HashMap<String, f32>> {
     let mut rdr =
         csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let h = rdr.headers()?.clone();
     let (Some(id), Some(c)) = (
         h.iter().position(|c| c == "tweet_id"),
-        h.iter().position(|c| c == "airline_sentiment_confidence"),
+        h.iter().position(|c| c == column),
     ) else {
         return Ok(Default::default());
     };
@@ -215,7 +220,7 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     let feats = |t: &str| fe.features(t).1;
     let mut ex = examples(&fe, &te_train, &SENTIMENT_LABELS, 1.0, feats);
     balance_within(&mut ex, 3);
-    let conf = airline_confidence(&air)?;
+    let conf = confidence_by_id(&air, "airline_sentiment_confidence")?;
     let mut air_ex = examples(&fe, &air_train, &SENTIMENT_LABELS, AIRLINE_WEIGHT, feats);
     for (e, r) in air_ex.iter_mut().zip(&air_train) {
         let c = conf.get(r.split_key().trim()).copied().unwrap_or(1.0);
