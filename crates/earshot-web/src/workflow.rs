@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use earshot_core::auth::{Principal, Role};
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::reply::Reply;
+use earshot_core::reply::{Note, Reply};
 use earshot_core::store::{CaseAction, CaseDetail, CaseQuery, IngestOutcome, NewReply};
 use earshot_core::workflow_store::{
     ApprovalRecord, AuditRecord, CaseSlaRecord, SlaCheckpoint, TeamRecord,
@@ -133,6 +133,51 @@ pub async fn authorize(
     let detail = case_detail(state, case_id).await?;
     let a = actor(state, p).await?;
     can(&a, action, &scope(state, &detail.case).await?).map_err(denied)
+}
+
+// The case actions of the API and the desk: one place that checks the
+// caller's team and location scope before the store changes anything.
+
+/// Assigns case `id` to a user and/or team for `p`.
+pub async fn assign_case(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    assignee: Option<String>,
+    team: Option<String>,
+) -> Result<Case> {
+    authorize(state, p, id, Action::AssignCase).await?;
+    let case = state
+        .store
+        .assign(id, assignee, team, &p.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(case)
+}
+
+/// Moves case `id` through its lifecycle for `p`.
+pub async fn set_case_status(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    to: CaseStatus,
+) -> Result<Case> {
+    authorize(state, p, id, Action::UpdateCase).await?;
+    let case = state
+        .store
+        .set_status(id, to, &p.name, state.clock.now())
+        .await?;
+    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    Ok(case)
+}
+
+/// Adds an internal note to case `id` for `p`.
+pub async fn add_note(state: &AppState, p: &Principal, id: i64, body: &str) -> Result<Note> {
+    authorize(state, p, id, Action::WriteNote).await?;
+    state
+        .store
+        .add_note(id, body, &p.name, state.clock.now())
+        .await
 }
 
 /// What happened to a reply the caller asked to send.

@@ -5,12 +5,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use earshot_core::auth::Principal;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::Error;
 use earshot_core::reply::{Note, Reply, Visibility};
 use earshot_core::store::{Advocate, CaseDetail, CaseQuery, NewReply};
-use earshot_workflow::Action;
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
@@ -77,21 +75,6 @@ fn body<T: serde::de::DeserializeOwned>(
     parse_json(&body?)
 }
 
-/// What every case action starts with: the caller may write, may do
-/// `action` on case `id` (team and location scoping; admins pass), and sent
-/// a well-formed body.
-async fn case_action<'a, T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    auth: &'a Authenticated,
-    id: i64,
-    action: Action,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(&'a Principal, T), ApiError> {
-    let actor = auth.writer()?;
-    crate::workflow::authorize(state, actor, id, action).await?;
-    Ok((actor, body(raw)?))
-}
-
 fn clean_name(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value.map(|v| v.trim().to_string()) {
         Some(v) if v.is_empty() => Ok(None),
@@ -117,15 +100,11 @@ pub async fn assign_case(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Case>, ApiError> {
-    let (actor, req): (_, AssignRequest) =
-        case_action(&state, &auth, id, Action::AssignCase, raw).await?;
+    let actor = auth.writer()?;
+    let req: AssignRequest = body(raw)?;
     let assignee = clean_name("assignee", req.assignee)?;
     let team = clean_name("team", req.team)?;
-    let case = state
-        .store
-        .assign(id, assignee, team, &actor.name, state.clock.now())
-        .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    let case = crate::workflow::assign_case(&state, actor, id, assignee, team).await?;
     Ok(Json(case))
 }
 
@@ -151,13 +130,9 @@ pub async fn set_case_status(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Case>, ApiError> {
-    let (actor, req): (_, StatusRequest) =
-        case_action(&state, &auth, id, Action::UpdateCase, raw).await?;
-    let case = state
-        .store
-        .set_status(id, req.status, &actor.name, state.clock.now())
-        .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    let actor = auth.writer()?;
+    let req: StatusRequest = body(raw)?;
+    let case = crate::workflow::set_case_status(&state, actor, id, req.status).await?;
     Ok(Json(case))
 }
 
@@ -182,13 +157,10 @@ pub async fn add_note(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
-    let (actor, req): (_, NoteRequest) =
-        case_action(&state, &auth, id, Action::WriteNote, raw).await?;
+    let actor = auth.writer()?;
+    let req: NoteRequest = body(raw)?;
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
-    let note = state
-        .store
-        .add_note(id, text, &actor.name, state.clock.now())
-        .await?;
+    let note = crate::workflow::add_note(&state, actor, id, text).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 

@@ -108,6 +108,8 @@ async fn render(
         .case_detail(id)
         .await?
         .ok_or_else(|| UiError::NotFound(format!("there is no case {id}")))?;
+    // A location manager sees only the cases at their locations.
+    crate::workflow::check_visible(state, &me.principal(), &detail.case).await?;
     let now = state.clock.now();
     let CaseDetail {
         case,
@@ -382,11 +384,7 @@ pub async fn assign(
         other => Some(other.to_string()),
     };
     let team = Some(f.team.trim().to_string()).filter(|t| !t.is_empty());
-    state
-        .store
-        .assign(id, assignee, team, &me.user.name, state.clock.now())
-        .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    crate::workflow::assign_case(&state, &me.principal(), id, assignee, team).await?;
     Ok(back(id, ""))
 }
 
@@ -406,11 +404,7 @@ pub async fn status(
     me.can_write()?;
     let to = CaseStatus::parse(&f.status)
         .ok_or_else(|| UiError::BadRequest(format!("unknown status {:?}", f.status)))?;
-    state
-        .store
-        .set_status(id, to, &me.user.name, state.clock.now())
-        .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    crate::workflow::set_case_status(&state, &me.principal(), id, to).await?;
     Ok(back(id, ""))
 }
 
@@ -434,10 +428,7 @@ pub async fn note(
             "a note must have 1 to 20,000 characters".into(),
         ));
     }
-    state
-        .store
-        .add_note(id, body, &me.user.name, state.clock.now())
-        .await?;
+    crate::workflow::add_note(&state, &me.principal(), id, body).await?;
     Ok(back(id, "#notes"))
 }
 

@@ -202,11 +202,14 @@ pub async fn page(
     let query = params.to_query(&me.user.name, now)?;
     let started = std::time::Instant::now();
     let cases = desk.inbox(&query).await?;
+    // `full` is about the page the store returned; what a location manager
+    // may see of it is filtered after, as the API's case list does.
+    let full = cases.len() as u32 == PAGE_SIZE;
+    let cases = crate::workflow::visible_cases(&state, &me.principal(), cases).await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "inbox query"
     );
-    let full = cases.len() as u32 == PAGE_SIZE;
     let rows: Vec<Row> = cases.iter().map(|c| row(c, now)).collect();
     if params.fragment.as_deref() == Some("rows") {
         return Ok(html(InboxRows { rows }.render()));
@@ -299,19 +302,14 @@ pub async fn assign_to_me(
 ) -> Result<Response, UiError> {
     me.check_csrf(&form.csrf_token)?;
     me.can_write()?;
-    state
-        .store
-        .assign(
-            form.case_id,
-            Some(me.user.name.clone()),
-            None,
-            &me.user.name,
-            state.clock.now(),
-        )
-        .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated {
-        case_id: form.case_id,
-    });
+    crate::workflow::assign_case(
+        &state,
+        &me.principal(),
+        form.case_id,
+        Some(me.user.name.clone()),
+        None,
+    )
+    .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
@@ -323,17 +321,7 @@ pub async fn resolve(
 ) -> Result<Response, UiError> {
     me.check_csrf(&form.csrf_token)?;
     me.can_write()?;
-    state
-        .store
-        .set_status(
-            form.case_id,
-            CaseStatus::Resolved,
-            &me.user.name,
-            state.clock.now(),
-        )
+    crate::workflow::set_case_status(&state, &me.principal(), form.case_id, CaseStatus::Resolved)
         .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated {
-        case_id: form.case_id,
-    });
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -48,6 +48,40 @@ impl TestApp {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// A signed-in desk user: the session cookie to send and the session's
+    /// CSRF token for forms (made in the store, as a login would).
+    #[allow(dead_code)] // used by the workflow tests only
+    pub async fn desk_session(
+        &self,
+        name: &str,
+        role: earshot_core::auth::Role,
+    ) -> (String, String) {
+        use earshot_core::accounts::{Accounts, NewUser};
+        let user = NewUser {
+            name: name.into(),
+            display_name: name.into(),
+            role,
+            in_training: false,
+            teams: vec![],
+        };
+        let hash = earshot_web::ui::session::hash_password("desk-test-password").unwrap();
+        let now = self.clock_now();
+        self.store.create_user(&user, &hash, now).await.unwrap();
+        let id = earshot_web::ui::session::random_token();
+        let csrf = earshot_web::ui::session::random_token();
+        self.store
+            .create_session(
+                &earshot_web::ui::session::hash_session_id(&id),
+                name,
+                &csrf,
+                now,
+                now + chrono::Duration::hours(8),
+            )
+            .await
+            .unwrap();
+        (format!("earshot_session={id}"), csrf)
+    }
+
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         earshot_workflow::Clock::now(&self.clock)
     }
@@ -80,7 +114,8 @@ pub async fn spawn_app() -> TestApp {
         pipeline,
         Arc::new(clock.clone()),
         Some(TOKEN),
-    );
+    )
+    .with_desk(Arc::new(store.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = earshot_web::router(state.clone());

@@ -886,6 +886,45 @@ async fn a_store_manager_sees_only_their_locations() {
     )
     .await;
     assert_eq!(s, 403);
+
+    // The desk applies the same scope: the inbox lists only her location's
+    // case, the other one neither opens nor takes a change.
+    let (cookie, csrf) = app.desk_session("mia", Role::Agent).await;
+    let desk = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: String| desk.get(app.url(&path)).header("cookie", &cookie).send();
+    let inbox = get("/inbox".into()).await.unwrap();
+    assert_eq!(inbox.status(), 200);
+    let inbox = inbox.text().await.unwrap();
+    assert!(inbox.contains(&format!("/cases/{ours}\"")), "{inbox}");
+    assert!(!inbox.contains(&format!("/cases/{theirs}\"")), "{inbox}");
+    assert_eq!(get(format!("/cases/{theirs}")).await.unwrap().status(), 403);
+    assert_eq!(get(format!("/cases/{ours}")).await.unwrap().status(), 200);
+    for (path, form) in [
+        (
+            format!("/cases/{theirs}/status"),
+            vec![("status", "resolved")],
+        ),
+        (
+            format!("/cases/{theirs}/notes"),
+            vec![("body", "from the desk")],
+        ),
+        (format!("/cases/{ours}/assign"), vec![("assignee", "me")]),
+    ] {
+        let mut form = form;
+        form.push(("csrf_token", csrf.as_str()));
+        let r = desk
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    assert_eq!(case(&app, theirs).await["case"]["status"], "new");
     let hid = handoffs[0]["id"].as_i64().unwrap();
     let (s, b) = call(
         &app,
