@@ -660,6 +660,21 @@ pub async fn correct(
     me.can_write()?;
     let task = CorrectionTask::parse(&f.task)
         .ok_or_else(|| UiError::BadRequest("correct sentiment or category".into()))?;
+    // The mention must be one of this case's, and the case the user's to change.
+    let detail = crate::workflow::case_detail(&state, id).await?;
+    if !detail.mentions.iter().any(|m| m.id == f.mention_id) {
+        return Err(UiError::NotFound(format!(
+            "case {id} has no mention {}",
+            f.mention_id
+        )));
+    }
+    crate::workflow::authorize(
+        &state,
+        &me.principal(),
+        id,
+        earshot_workflow::Action::UpdateCase,
+    )
+    .await?;
     session::desk(&state)?
         .add_correction(
             f.mention_id,

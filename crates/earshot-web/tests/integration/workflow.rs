@@ -902,7 +902,19 @@ async fn a_store_manager_sees_only_their_locations() {
     assert!(!inbox.contains(&format!("/cases/{theirs}\"")), "{inbox}");
     assert_eq!(get(format!("/cases/{theirs}")).await.unwrap().status(), 403);
     assert_eq!(get(format!("/cases/{ours}")).await.unwrap().status(), 200);
+    let their_mention = case(&app, theirs).await["mentions"][0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     for (path, form) in [
+        (
+            format!("/cases/{theirs}/correct"),
+            vec![
+                ("mention_id", their_mention.as_str()),
+                ("task", "sentiment"),
+                ("label", "positive"),
+            ],
+        ),
         (
             format!("/cases/{theirs}/status"),
             vec![("status", "resolved")],
