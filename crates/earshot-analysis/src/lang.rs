@@ -30,7 +30,14 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
             "el", "la", "los", "las", "que", "y", "en", "por", "para", "con", "una", "es", "muy",
             "pero", "gracias", "mi", "está", "del", "lo", "como", "más", "esto", "hay", "porque",
             "de", "se", "su", "yo", "tu", "te", "le", "ya", "si", "cuando", "todo", "hoy", "bien",
-            "así", "qué", "también", "este", "esta", "nos", "nada", "ni",
+            "así", "qué", "también", "este", "esta", "nos", "nada", "ni", "estoy", "quiero",
+            "mejor", "bueno", "buena", "buen", "día", "días", "año", "años", "soy", "ahora", "eso",
+            "ese", "esa", "siempre", "mañana", "puedo", "hace", "mucho", "muchas", "voy", "nuevo",
+            "hacer", "cosas", "hasta", "fue", "pues", "sí", "tener", "mismo", "eres", "tiempo",
+            "puede", "sé", "jajaja", "jajajaja", "siento", "aquí", "creo", "estaba", "hola",
+            "están", "ganas", "alguien", "verdad", "noche", "después", "tienes", "ella", "otra",
+            "otro", "aunque", "sólo", "nadie", "tampoco", "tú", "unos", "entonces", "luego",
+            "ayer", "decir", "donde",
         ],
     ),
     (
@@ -39,17 +46,128 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
             "le", "la", "les", "des", "est", "et", "je", "pas", "pour", "une", "avec", "mais",
             "très", "merci", "vous", "c'est", "j'ai", "ne", "du", "au", "il", "sur", "qui", "ce",
             "que", "de", "en", "dans", "tu", "on", "ça", "plus", "tout", "bien", "elle", "nous",
-            "sont", "ma", "fait", "aux", "cette", "aussi", "encore", "quand",
+            "sont", "ma", "fait", "aux", "cette", "aussi", "encore", "quand", "sans", "faire",
+            "ses", "ils", "même", "moins", "ont", "leur", "ans", "tous", "comme", "notre", "après",
+            "ici", "n'est", "peu", "bientôt", "être", "ces", "peut", "mieux", "d'une", "veut",
+            "suis", "trop", "vraiment", "rien", "jamais", "toujours", "alors", "donc", "chez",
+            "quoi", "qu'il", "qu'on", "c'était", "avoir", "votre", "moi", "toi", "où",
         ],
     ),
     (
         "de",
         &[
-            "der", "die", "das", "und", "ist", "nicht", "ich", "mit", "für", "ein", "eine", "auf",
-            "auch", "danke", "sie", "es", "zu", "den", "dem", "sich", "von", "wir", "noch", "aber",
-            "du", "im", "bei", "nach", "wie", "mal", "schon", "jetzt", "heute", "bin", "sind",
-            "mir", "mich", "dich", "dir", "kein", "nur", "oder", "wenn", "wird", "ja", "doch",
-            "einen", "einem", "vom", "zum", "zur", "des", "aus",
+            "der",
+            "die",
+            "das",
+            "und",
+            "ist",
+            "nicht",
+            "ich",
+            "mit",
+            "für",
+            "ein",
+            "eine",
+            "auf",
+            "auch",
+            "danke",
+            "sie",
+            "es",
+            "zu",
+            "den",
+            "dem",
+            "sich",
+            "von",
+            "wir",
+            "noch",
+            "aber",
+            "du",
+            "im",
+            "bei",
+            "nach",
+            "wie",
+            "mal",
+            "schon",
+            "jetzt",
+            "heute",
+            "bin",
+            "sind",
+            "mir",
+            "mich",
+            "dich",
+            "dir",
+            "kein",
+            "nur",
+            "oder",
+            "wenn",
+            "wird",
+            "ja",
+            "doch",
+            "einen",
+            "einem",
+            "vom",
+            "zum",
+            "zur",
+            "des",
+            "aus",
+            "mehr",
+            "gegen",
+            "keine",
+            "muss",
+            "dann",
+            "meine",
+            "einfach",
+            "ihr",
+            "kann",
+            "dass",
+            "wieder",
+            "macht",
+            "bitte",
+            "immer",
+            "sehr",
+            "vor",
+            "hab",
+            "liebe",
+            "schön",
+            "viel",
+            "ganz",
+            "haben",
+            "habe",
+            "ach",
+            "wohl",
+            "können",
+            "machen",
+            "guten",
+            "gute",
+            "endlich",
+            "über",
+            "diese",
+            "geht",
+            "wer",
+            "voll",
+            "neue",
+            "unter",
+            "wäre",
+            "würde",
+            "kommt",
+            "euch",
+            "leute",
+            "ohne",
+            "warum",
+            "meinen",
+            "leider",
+            "denn",
+            "beim",
+            "gar",
+            "seine",
+            "mein",
+            "dafür",
+            "natürlich",
+            "eigentlich",
+            "hast",
+            "sicher",
+            "nichts",
+            "sehen",
+            "gerade",
         ],
     ),
     (
@@ -58,7 +176,13 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
             "il", "che", "di", "non", "per", "una", "sono", "con", "ma", "molto", "grazie", "ho",
             "è", "della", "gli", "del", "questo", "anche", "come", "le", "io", "ci", "e", "la",
             "mi", "si", "lo", "ti", "più", "tutto", "oggi", "ancora", "sempre", "alla", "nel",
-            "dei", "delle", "questa", "cosa", "sei", "hai", "fa", "da",
+            "dei", "delle", "questa", "cosa", "sei", "hai", "fa", "da", "fatto", "poi", "sul",
+            "c'è", "sta", "perché", "perchè", "essere", "mio", "piace", "sia", "così", "siamo",
+            "sto", "tra", "quello", "può", "stato", "noi", "hanno", "sarà", "ciao", "senza",
+            "dalla", "ecco", "buon", "degli", "sulla", "altri", "mondo", "adesso", "vero", "nella",
+            "cose", "vuole", "proprio", "voglio", "fanno", "suo", "detto", "già", "speriamo",
+            "invece", "però", "cui", "credo", "parla", "tutte", "ieri", "loro", "appena", "sembra",
+            "nessuno", "tutti", "dopo", "dal", "vita",
         ],
     ),
     (
@@ -67,7 +191,12 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
             "o", "que", "não", "de", "uma", "com", "para", "os", "muito", "obrigado", "está",
             "mas", "você", "é", "meu", "do", "da", "em", "um", "se", "eu", "isso", "por", "e",
             "na", "mais", "pra", "tá", "ele", "ela", "já", "só", "minha", "ao", "as", "dos", "das",
-            "nos", "tem", "vai", "quando", "hoje", "bem", "tudo", "também", "sem",
+            "nos", "tem", "vai", "quando", "hoje", "bem", "tudo", "também", "sem", "esse", "essa",
+            "essas", "desse", "foi", "tô", "melhor", "quero", "vou", "quem", "ter", "agora",
+            "ainda", "bom", "hj", "assim", "mesmo", "fazer", "sair", "vc", "tenho", "acho", "sou",
+            "falando", "falar", "né", "mulher", "tão", "deus", "ontem", "mãe", "até", "coisa",
+            "pessoa", "faz", "depois", "ficar", "gosto", "nossa", "nao", "são", "olha", "fala",
+            "demais", "aí", "mim", "seu", "dele", "vontade", "pode", "estou", "vem", "certeza",
         ],
     ),
     (
@@ -89,17 +218,93 @@ const OTHER_WORDS: &[(&str, &[&str])] = &[
             "accha", "acha", "bhai", "yaar", "ji", "raha", "rahi", "gaya", "diya", "liye",
         ],
     ),
+    (
+        // Arabic, standard and the common dialect words of tweets. Words
+        // Persian shares ("من", "ما", "با") are left out, and a text with a
+        // letter only Persian or Urdu spelling uses is never settled here.
+        "ar",
+        &[
+            "في",
+            "على",
+            "إلى",
+            "الى",
+            "عن",
+            "مع",
+            "هذا",
+            "هذه",
+            "ذلك",
+            "التي",
+            "الذي",
+            "الله",
+            "لا",
+            "لم",
+            "لن",
+            "قد",
+            "كان",
+            "كل",
+            "أن",
+            "ان",
+            "إن",
+            "أنا",
+            "انا",
+            "انت",
+            "أنت",
+            "هو",
+            "هي",
+            "نحن",
+            "يا",
+            "بس",
+            "اللي",
+            "مش",
+            "ليش",
+            "شو",
+            "والله",
+            "او",
+            "أو",
+            "بعد",
+            "قبل",
+            "كيف",
+            "ليس",
+            "غير",
+            "عند",
+            "حتى",
+            "ثم",
+            "لكن",
+            "اللهم",
+            "يارب",
+            "فيه",
+            "فى",
+            "وش",
+            "ايش",
+            "لو",
+            "اذا",
+            "إذا",
+            "الا",
+            "إلا",
+            "هل",
+            "ولا",
+            "وين",
+        ],
+    ),
 ];
+
+/// Letters of the Arabic block's extension for other languages (Persian پ
+/// چ ژ ک گ ی, Urdu ٹ ڈ ڑ ں ہ ے, Kurdish, Pashto, Uyghur, Sindhi…), which
+/// Arabic spelling does not use: a text with one is not settled as Arabic by
+/// its function words.
+fn other_arabic_script_letter(c: char) -> bool {
+    matches!(c, '\u{0672}'..='\u{06D3}' | '\u{06D5}')
+}
 
 #[derive(Debug, Clone)]
 pub struct LangId {
     /// Open-addressing table of function-word hashes: (hash, bits), bit `l`
     /// for `OTHER_WORDS[l]`, [`EN_BIT`] for English; hash 0 marks an empty slot.
-    table: Vec<(u64, u8)>,
+    table: Vec<(u64, u16)>,
 }
 
-const EN_BIT: u8 = 0x80;
-const TABLE_BITS: u32 = 10;
+const EN_BIT: u16 = 0x8000;
+const TABLE_BITS: u32 = 11;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LangGuess {
@@ -124,7 +329,7 @@ impl LangId {
         id
     }
 
-    fn insert(&mut self, h: u64, bit: u8) {
+    fn insert(&mut self, h: u64, bit: u16) {
         let mask = self.table.len() - 1;
         let mut i = (h >> (64 - TABLE_BITS)) as usize;
         loop {
@@ -138,7 +343,7 @@ impl LangId {
     }
 
     #[inline]
-    fn lookup(&self, h: u64) -> u8 {
+    fn lookup(&self, h: u64) -> u16 {
         let mask = self.table.len() - 1;
         let mut i = (h >> (64 - TABLE_BITS)) as usize;
         loop {
@@ -167,6 +372,7 @@ impl LangId {
         let mut words = 0usize;
         let mut en_hits = 0usize;
         let mut non_ascii_letters = false;
+        let mut not_arabic = false;
         let mut other_hits = [0usize; OTHER_WORDS.len()];
         // A word several languages share counts a fraction for each, so
         // the words only one language has decide between close relatives.
@@ -187,8 +393,10 @@ impl LangId {
                         }
                     }
                 }
-                if !s.tok_text(t).is_ascii() {
+                let text = s.tok_text(t);
+                if !text.is_ascii() {
                     non_ascii_letters = true;
+                    not_arabic |= text.chars().any(other_arabic_script_letter);
                 }
             }
         }
@@ -209,10 +417,23 @@ impl LangId {
             },
         );
         let best_hits = other_hits[best.0];
-        if best_hits >= 2 && best.1 >= second + 1.0 && best_hits > en_hits {
+        let code = OTHER_WORDS[best.0].0;
+        if best_hits >= 2
+            && best.1 + 1e-3 >= second + 1.0
+            && best_hits > en_hits
+            && !(code == "ar" && not_arabic)
+        {
             return Some(LangGuess {
-                code: Some(OTHER_WORDS[best.0].0),
+                code: Some(code),
                 confidence: (0.5 + 0.1 * (best.1 - second)).min(0.95),
+            });
+        }
+        if code == "ar" && best_hits == 1 && !not_arabic && words >= 3 {
+            // Arabic script with none of the letters only its other
+            // languages use, and an Arabic function word: Arabic, less sure.
+            return Some(LangGuess {
+                code: Some("ar"),
+                confidence: 0.6,
             });
         }
         let best = (best.0, best_hits);
