@@ -2,22 +2,28 @@
 //! known) and TweetEval train (English). Per file: how many texts the
 //! function words settle (right / wrong / left open) and how many need
 //! whatlang (right / wrong / open).
-//! `cargo run --release -p earshot-analysis --example langcheck`
+//! `cargo run --release -p earshot-analysis --example langcheck [-- val]`
+//! (`val`: the val files instead, which the word lists were not drawn from).
 #![allow(clippy::unwrap_used)]
 use earshot_analysis::lang::LangId;
 use earshot_analysis::text::{Scratch, tokenize};
 
 fn main() {
     let d = std::path::Path::new("../shared/data");
+    let split = match std::env::args().nth(1).as_deref() {
+        Some("val") => "val",
+        _ => "train",
+    };
+    let f = |dir: &str| d.join(format!("{dir}/{split}_text.txt"));
     let files = [
-        ("en", d.join("tweeteval/train_text.txt")),
-        ("ar", d.join("multilingual/arabic/train_text.txt")),
-        ("de", d.join("multilingual/german/train_text.txt")),
-        ("es", d.join("multilingual/spanish/train_text.txt")),
-        ("fr", d.join("multilingual/french/train_text.txt")),
-        ("hi", d.join("multilingual/hindi/train_text.txt")),
-        ("it", d.join("multilingual/italian/train_text.txt")),
-        ("pt", d.join("multilingual/portuguese/train_text.txt")),
+        ("en", f("tweeteval")),
+        ("ar", f("multilingual/arabic")),
+        ("de", f("multilingual/german")),
+        ("es", f("multilingual/spanish")),
+        ("fr", f("multilingual/french")),
+        ("hi", f("multilingual/hindi")),
+        ("it", f("multilingual/italian")),
+        ("pt", f("multilingual/portuguese")),
     ];
     let id = LangId::new();
     let mut s = Scratch::default();
