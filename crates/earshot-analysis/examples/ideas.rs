@@ -1,6 +1,6 @@
 //! Feature ideas for complaint / category (v1.2), measured on folds of the
 //! TRAIN split only: `cargo run --release -p earshot-analysis --example ideas -- comp|cat`.
-//! comp: HANDLE=0..5 (handle identity / character n-grams, HV, HCV, HN), LEX=1,
+//! comp: HANDLE=0..5 (handle identity / character n-grams, HV, HCV, HN), LEX=1, URG,
 //! NB, EPOCHS, LR, L2, REPS (fold repeats), SEEDS (logit averaging).
 //! cat: KWD=1|2 (keyword hits as inputs), CHARW, GAMMA (NB mix), HANDLE, OVR=1,
 //! TRI (word trigrams / skip-bigrams), CLEAN (label cleaning), F5=1, PR=1.
@@ -184,6 +184,8 @@ fn main() {
         let lx = env("LEX", 0) == 1;
         // CATD=w: the reason model's ten probabilities (×w) as extra inputs.
         let catd: f32 = env("CATD", 0.0);
+        // URG=w: the five urgency signals (×w) as extra inputs.
+        let urg: f32 = env("URG", 0.0);
         let lab: Vec<String> = vec!["0".into(), "1".into()];
         let mk = |rows: &[Row]| -> Vec<Example> {
             rows.iter()
@@ -193,6 +195,20 @@ fn main() {
                     let mut dense = fe.complaint_dense(&r.text);
                     if lx {
                         dense.extend(lexd(&r.text));
+                    }
+                    if urg > 0.0 {
+                        use earshot_core::analysis::UrgencyKind as K;
+                        let a = earshot_core::Analyzer::analyze(&fe, &r.text);
+                        for k in [
+                            K::ChurnIntent,
+                            K::LegalThreat,
+                            K::Safety,
+                            K::PublicShaming,
+                            K::Question,
+                        ] {
+                            let fired = a.urgency.iter().any(|u| u.kind == k);
+                            dense.push(urg * f32::from(u8::from(fired)));
+                        }
                     }
                     if catd > 0.0 {
                         // the shipped reason model (trained on airline data
@@ -211,7 +227,8 @@ fn main() {
         };
         let nd = earshot_analysis::COMPLAINT_DENSE
             + if lx { 12 } else { 0 }
-            + if catd > 0.0 { 10 } else { 0 };
+            + if catd > 0.0 { 10 } else { 0 }
+            + if urg > 0.0 { 5 } else { 0 };
         let mut f1s = vec![];
         let mut f1s_bare = vec![];
         // AUG: also train on each row with its @handles removed (weight AUG),

@@ -1,6 +1,7 @@
 //! Hyper-parameter exploration on validation splits carved from the TRAIN
 //! portions only (never the reported dev splits, unless `DEV=1`).
 //! `cargo run --release -p earshot-analysis --example tune -- sent|comp|cat`
+//! (cat also takes SD and LEN: sentiment probabilities and length cues as inputs)
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -37,7 +38,30 @@ fn ex(fe: &Engine, rows: &[Row], labels: &[&str], w: f32) -> Vec<Example> {
     rows.iter()
         .filter_map(|r| {
             let label = labels.iter().position(|l| *l == r.label)?;
-            let (feats, dense) = fe.features(&r.text);
+            let (feats, mut dense) = fe.features(&r.text);
+            // cat only: SD=w, the shipped sentiment model's probabilities
+            // (×w) as inputs; LEN=w, length cues (×w): ln(1 + words
+            // without handles) / 3, at most five such words, has a link.
+            let sd: f32 = env("SD", 0.0);
+            if sd > 0.0 {
+                dense.extend(
+                    Engine::builtin()
+                        .sentiment_probs(&r.text)
+                        .iter()
+                        .map(|x| x * sd),
+                );
+            }
+            let lw: f32 = env("LEN", 0.0);
+            if lw > 0.0 {
+                let n = r
+                    .text
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with('@'))
+                    .count() as f32;
+                dense.push(lw * (1.0 + n).ln() / 3.0);
+                dense.push(lw * f32::from(u8::from(n <= 5.0)));
+                dense.push(lw * f32::from(u8::from(r.text.contains("http"))));
+            }
             Some(Example {
                 feats: charw(feats, env("CHARW", 1.0)),
                 dense,
@@ -353,7 +377,9 @@ fn main() {
             };
             let lr: Vec<&str> = labels.iter().map(String::as_str).collect();
             let p = params();
-            let nd = earshot_analysis::text::N_DENSE;
+            let nd = earshot_analysis::text::N_DENSE
+                + if env("SD", 0.0) > 0.0 { 3 } else { 0 }
+                + if env("LEN", 0.0) > 0.0 { 3 } else { 0 };
             let mut f1s = vec![];
             let mut mapped = vec![];
             let mut run = |t: &[Row], v: &[Row]| {
