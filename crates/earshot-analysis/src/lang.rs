@@ -10,291 +10,98 @@ pub const SENTIMENT_LANGS: [&str; 8] = ["en", "es", "fr", "de", "it", "pt", "ar"
 /// Languages the complaint and category models were trained on.
 pub const COMPLAINT_LANGS: [&str; 1] = ["en"];
 
-const EN_WORDS: &[&str] = &[
-    "the", "and", "is", "are", "was", "were", "you", "your", "my", "i", "it", "this", "that",
-    "with", "for", "have", "has", "not", "to", "of", "be", "will", "just", "what", "why", "how",
-    "can", "don't", "it's", "i'm", "we", "they", "our", "but", "from", "get", "got", "been",
-    "would", "could", "please", "thanks", "thank", "when", "me", "at", "on", "an", "all", "still",
-    "now", "no", "they're", "you're", "can't", "didn't", "there", "their", "about", "if", "do",
-    "up", "out", "like", "who", "she", "his", "him", "them", "did", "had", "should", "may", "here",
-    "only", "some", "after", "than", "then", "too", "very", "by", "going", "tomorrow", "tonight",
-    "today", "day", "night", "time", "see", "new", "dont", "its", "gonna", "wanna", "lol",
-    "doesn't", "won't",
-];
+const EN_WORDS: &str = "\
+    the and is are was were you your my i it this that with for have has not to of be will \
+    just what why how can don't it's i'm we they our but from get got been would could \
+    please thanks thank when me at on an all still now no they're you're can't didn't there \
+    their about if do up out like who she his him them did had should may here only some \
+    after than then too very by going tomorrow tonight today day night time see new dont its \
+    gonna wanna lol doesn't won't";
 
-/// Function words of other Latin-script languages: (language, words).
-const OTHER_WORDS: &[(&str, &[&str])] = &[
+/// Function and common words of other languages: (language, words).
+const OTHER_WORDS: &[(&str, &str)] = &[
     (
         "es",
-        &[
-            "el", "la", "los", "las", "que", "y", "en", "por", "para", "con", "una", "es", "muy",
-            "pero", "gracias", "mi", "está", "del", "lo", "como", "más", "esto", "hay", "porque",
-            "de", "se", "su", "yo", "tu", "te", "le", "ya", "si", "cuando", "todo", "hoy", "bien",
-            "así", "qué", "también", "este", "esta", "nos", "nada", "ni", "estoy", "quiero",
-            "mejor", "bueno", "buena", "buen", "día", "días", "año", "años", "soy", "ahora", "eso",
-            "ese", "esa", "siempre", "mañana", "puedo", "hace", "mucho", "muchas", "voy", "nuevo",
-            "hacer", "cosas", "hasta", "fue", "pues", "sí", "tener", "mismo", "eres", "tiempo",
-            "puede", "sé", "jajaja", "jajajaja", "siento", "aquí", "creo", "estaba", "hola",
-            "están", "ganas", "alguien", "verdad", "noche", "después", "tienes", "ella", "otra",
-            "otro", "aunque", "sólo", "nadie", "tampoco", "tú", "unos", "entonces", "luego",
-            "ayer", "decir", "donde",
-        ],
+        "\
+        el la los las que y en por para con una es muy pero gracias mi está del lo como más \
+        esto hay porque de se su yo tu te le ya si cuando todo hoy bien así qué también este \
+        esta nos nada ni estoy quiero mejor bueno buena buen día días año años soy ahora eso \
+        ese esa siempre mañana puedo hace mucho muchas voy nuevo hacer cosas hasta fue pues \
+        sí tener mismo eres tiempo puede sé jajaja jajajaja siento aquí creo estaba hola \
+        están ganas alguien verdad noche después tienes ella otra otro aunque sólo nadie \
+        tampoco tú unos entonces luego ayer decir donde",
     ),
     (
         "fr",
-        &[
-            "le", "la", "les", "des", "est", "et", "je", "pas", "pour", "une", "avec", "mais",
-            "très", "merci", "vous", "c'est", "j'ai", "ne", "du", "au", "il", "sur", "qui", "ce",
-            "que", "de", "en", "dans", "tu", "on", "ça", "plus", "tout", "bien", "elle", "nous",
-            "sont", "ma", "fait", "aux", "cette", "aussi", "encore", "quand", "sans", "faire",
-            "ses", "ils", "même", "moins", "ont", "leur", "ans", "tous", "comme", "notre", "après",
-            "ici", "n'est", "peu", "bientôt", "être", "ces", "peut", "mieux", "d'une", "veut",
-            "suis", "trop", "vraiment", "rien", "jamais", "toujours", "alors", "donc", "chez",
-            "quoi", "qu'il", "qu'on", "c'était", "avoir", "votre", "moi", "toi", "où",
-        ],
+        "\
+        le la les des est et je pas pour une avec mais très merci vous c'est j'ai ne du au \
+        il sur qui ce que de en dans tu on ça plus tout bien elle nous sont ma fait aux \
+        cette aussi encore quand sans faire ses ils même moins ont leur ans tous comme notre \
+        après ici n'est peu bientôt être ces peut mieux d'une veut suis trop vraiment rien \
+        jamais toujours alors donc chez quoi qu'il qu'on c'était avoir votre moi toi où",
     ),
     (
         "de",
-        &[
-            "der",
-            "die",
-            "das",
-            "und",
-            "ist",
-            "nicht",
-            "ich",
-            "mit",
-            "für",
-            "ein",
-            "eine",
-            "auf",
-            "auch",
-            "danke",
-            "sie",
-            "es",
-            "zu",
-            "den",
-            "dem",
-            "sich",
-            "von",
-            "wir",
-            "noch",
-            "aber",
-            "du",
-            "im",
-            "bei",
-            "nach",
-            "wie",
-            "mal",
-            "schon",
-            "jetzt",
-            "heute",
-            "bin",
-            "sind",
-            "mir",
-            "mich",
-            "dich",
-            "dir",
-            "kein",
-            "nur",
-            "oder",
-            "wenn",
-            "wird",
-            "ja",
-            "doch",
-            "einen",
-            "einem",
-            "vom",
-            "zum",
-            "zur",
-            "des",
-            "aus",
-            "mehr",
-            "gegen",
-            "keine",
-            "muss",
-            "dann",
-            "meine",
-            "einfach",
-            "ihr",
-            "kann",
-            "dass",
-            "wieder",
-            "macht",
-            "bitte",
-            "immer",
-            "sehr",
-            "vor",
-            "hab",
-            "liebe",
-            "schön",
-            "viel",
-            "ganz",
-            "haben",
-            "habe",
-            "ach",
-            "wohl",
-            "können",
-            "machen",
-            "guten",
-            "gute",
-            "endlich",
-            "über",
-            "diese",
-            "geht",
-            "wer",
-            "voll",
-            "neue",
-            "unter",
-            "wäre",
-            "würde",
-            "kommt",
-            "euch",
-            "leute",
-            "ohne",
-            "warum",
-            "meinen",
-            "leider",
-            "denn",
-            "beim",
-            "gar",
-            "seine",
-            "mein",
-            "dafür",
-            "natürlich",
-            "eigentlich",
-            "hast",
-            "sicher",
-            "nichts",
-            "sehen",
-            "gerade",
-        ],
+        "\
+        der die das und ist nicht ich mit für ein eine auf auch danke sie es zu den dem sich \
+        von wir noch aber du im bei nach wie mal schon jetzt heute bin sind mir mich dich \
+        dir kein nur oder wenn wird ja doch einen einem vom zum zur des aus mehr gegen keine \
+        muss dann meine einfach ihr kann dass wieder macht bitte immer sehr vor hab liebe \
+        schön viel ganz haben habe ach wohl können machen guten gute endlich über diese geht \
+        wer voll neue unter wäre würde kommt euch leute ohne warum meinen leider denn beim \
+        gar seine mein dafür natürlich eigentlich hast sicher nichts sehen gerade",
     ),
     (
         "it",
-        &[
-            "il", "che", "di", "non", "per", "una", "sono", "con", "ma", "molto", "grazie", "ho",
-            "è", "della", "gli", "del", "questo", "anche", "come", "le", "io", "ci", "e", "la",
-            "mi", "si", "lo", "ti", "più", "tutto", "oggi", "ancora", "sempre", "alla", "nel",
-            "dei", "delle", "questa", "cosa", "sei", "hai", "fa", "da", "fatto", "poi", "sul",
-            "c'è", "sta", "perché", "perchè", "essere", "mio", "piace", "sia", "così", "siamo",
-            "sto", "tra", "quello", "può", "stato", "noi", "hanno", "sarà", "ciao", "senza",
-            "dalla", "ecco", "buon", "degli", "sulla", "altri", "mondo", "adesso", "vero", "nella",
-            "cose", "vuole", "proprio", "voglio", "fanno", "suo", "detto", "già", "speriamo",
-            "invece", "però", "cui", "credo", "parla", "tutte", "ieri", "loro", "appena", "sembra",
-            "nessuno", "tutti", "dopo", "dal", "vita",
-        ],
+        "\
+        il che di non per una sono con ma molto grazie ho è della gli del questo anche come \
+        le io ci e la mi si lo ti più tutto oggi ancora sempre alla nel dei delle questa \
+        cosa sei hai fa da fatto poi sul c'è sta perché perchè essere mio piace sia così \
+        siamo sto tra quello può stato noi hanno sarà ciao senza dalla ecco buon degli sulla \
+        altri mondo adesso vero nella cose vuole proprio voglio fanno suo detto già speriamo \
+        invece però cui credo parla tutte ieri loro appena sembra nessuno tutti dopo dal \
+        vita",
     ),
     (
         "pt",
-        &[
-            "o", "que", "não", "de", "uma", "com", "para", "os", "muito", "obrigado", "está",
-            "mas", "você", "é", "meu", "do", "da", "em", "um", "se", "eu", "isso", "por", "e",
-            "na", "mais", "pra", "tá", "ele", "ela", "já", "só", "minha", "ao", "as", "dos", "das",
-            "nos", "tem", "vai", "quando", "hoje", "bem", "tudo", "também", "sem", "esse", "essa",
-            "essas", "desse", "foi", "tô", "melhor", "quero", "vou", "quem", "ter", "agora",
-            "ainda", "bom", "hj", "assim", "mesmo", "fazer", "sair", "vc", "tenho", "acho", "sou",
-            "falando", "falar", "né", "mulher", "tão", "deus", "ontem", "mãe", "até", "coisa",
-            "pessoa", "faz", "depois", "ficar", "gosto", "nossa", "nao", "são", "olha", "fala",
-            "demais", "aí", "mim", "seu", "dele", "vontade", "pode", "estou", "vem", "certeza",
-        ],
+        "\
+        o que não de uma com para os muito obrigado está mas você é meu do da em um se eu \
+        isso por e na mais pra tá ele ela já só minha ao as dos das nos tem vai quando hoje \
+        bem tudo também sem esse essa essas desse foi tô melhor quero vou quem ter agora \
+        ainda bom hj assim mesmo fazer sair vc tenho acho sou falando falar né mulher tão \
+        deus ontem mãe até coisa pessoa faz depois ficar gosto nossa nao são olha fala \
+        demais aí mim seu dele vontade pode estou vem certeza",
     ),
     (
         "nl",
-        &[
-            "de", "het", "een", "en", "niet", "ik", "van", "met", "voor", "bedankt", "je", "is",
-            "op", "dat", "zijn", "maar", "ook", "wel", "te", "naar", "nog", "heb", "om", "als",
-            "bij", "wat", "hij", "dit", "ze", "uit", "geen", "mijn",
-        ],
+        "\
+        de het een en niet ik van met voor bedankt je is op dat zijn maar ook wel te naar \
+        nog heb om als bij wat hij dit ze uit geen mijn",
     ),
     (
         // Hindi written in Latin letters, as most Hindi tweets are (words
         // that are also English, like "main", "par", "the", are left out).
         "hi",
-        &[
-            "hai", "hain", "nahi", "nahin", "kya", "aur", "bhi", "mein", "ki", "ke", "ka", "ko",
-            "tha", "thi", "kar", "karo", "yeh", "ye", "woh", "wo", "toh", "ek", "tum", "hum",
-            "mera", "meri", "apna", "apne", "kuch", "sab", "abhi", "kaise", "kyun", "bahut",
-            "accha", "acha", "bhai", "yaar", "ji", "raha", "rahi", "gaya", "diya", "liye", "aap",
-            "koi", "aaj", "hota", "rahe", "desh", "mujhe", "agar", "kaam", "wala", "gya", "hua",
-            "baar", "karna", "aisa", "tere", "karte", "rha", "tak", "sath", "kisi", "kabhi",
-            "teri", "tera", "sirf", "hoga", "apni", "lekin", "ghar", "pata", "yaad", "aise",
-            "hoti", "lagta", "aata", "chahiye", "dekh", "uske", "sabse", "gaye", "nhi", "kiya",
-            "baat", "jaan", "kal", "dil", "chal", "soch", "phir", "yar", "kab", "kaha", "sahi",
-            "itna", "naam", "bada", "liya", "dete", "rhe", "gye", "krne", "hote", "gayi", "kyu",
-            "baad", "sakta", "hui", "khud", "laga", "pakka", "dekhne", "bana", "gyi", "tujhe",
-            "jaye", "hogi", "bola", "apko", "apki", "saath", "aapke", "apka", "jayega", "aisi",
-            "jao", "tarah", "jaise", "duniya", "pta", "bolo", "ladki", "usse", "mei", "aaya",
-            "thik", "paisa", "aapko", "dekho", "hona", "krta",
-        ],
+        "\
+        hai hain nahi nahin kya aur bhi mein ki ke ka ko tha thi kar karo yeh ye woh wo toh \
+        ek tum hum mera meri apna apne kuch sab abhi kaise kyun bahut accha acha bhai yaar \
+        ji raha rahi gaya diya liye aap koi aaj hota rahe desh mujhe agar kaam wala gya hua \
+        baar karna aisa tere karte rha tak sath kisi kabhi teri tera sirf hoga apni lekin \
+        ghar pata yaad aise hoti lagta aata chahiye dekh uske sabse gaye nhi kiya baat jaan \
+        kal dil chal soch phir yar kab kaha sahi itna naam bada liya dete rhe gye krne hote \
+        gayi kyu baad sakta hui khud laga pakka dekhne bana gyi tujhe jaye hogi bola apko \
+        apki saath aapke apka jayega aisi jao tarah jaise duniya pta bolo ladki usse mei \
+        aaya thik paisa aapko dekho hona krta",
     ),
     (
         // Arabic, standard and the common dialect words of tweets. Words
         // Persian shares ("من", "ما", "با") are left out, and a text with a
         // letter only Persian or Urdu spelling uses is never settled here.
         "ar",
-        &[
-            "في",
-            "على",
-            "إلى",
-            "الى",
-            "عن",
-            "مع",
-            "هذا",
-            "هذه",
-            "ذلك",
-            "التي",
-            "الذي",
-            "الله",
-            "لا",
-            "لم",
-            "لن",
-            "قد",
-            "كان",
-            "كل",
-            "أن",
-            "ان",
-            "إن",
-            "أنا",
-            "انا",
-            "انت",
-            "أنت",
-            "هو",
-            "هي",
-            "نحن",
-            "يا",
-            "بس",
-            "اللي",
-            "مش",
-            "ليش",
-            "شو",
-            "والله",
-            "او",
-            "أو",
-            "بعد",
-            "قبل",
-            "كيف",
-            "ليس",
-            "غير",
-            "عند",
-            "حتى",
-            "ثم",
-            "لكن",
-            "اللهم",
-            "يارب",
-            "فيه",
-            "فى",
-            "وش",
-            "ايش",
-            "لو",
-            "اذا",
-            "إذا",
-            "الا",
-            "إلا",
-            "هل",
-            "ولا",
-            "وين",
-        ],
+        "\
+        في على إلى الى عن مع هذا هذه ذلك التي الذي الله لا لم لن قد كان كل أن ان إن أنا انا \
+        انت أنت هو هي نحن يا بس اللي مش ليش شو والله او أو بعد قبل كيف ليس غير عند حتى ثم \
+        لكن اللهم يارب فيه فى وش ايش لو اذا إذا الا إلا هل ولا وين",
     ),
 ];
 
@@ -328,14 +135,17 @@ impl LangId {
         let mut id = LangId {
             table: vec![(0, 0); 1 << TABLE_BITS],
         };
-        for w in EN_WORDS {
+        for w in EN_WORDS.split_whitespace() {
             id.insert(fnv(w.as_bytes()), EN_BIT);
         }
         for (li, (_, words)) in OTHER_WORDS.iter().enumerate() {
-            for w in *words {
+            for w in words.split_whitespace() {
                 id.insert(fnv(w.as_bytes()), 1 << li);
             }
         }
+        // Open addressing stays fast (and `insert` terminates) only with
+        // free slots to spare.
+        debug_assert!(id.table.iter().filter(|s| s.0 != 0).count() * 2 < id.table.len());
         id
     }
 
