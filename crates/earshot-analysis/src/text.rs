@@ -252,9 +252,67 @@ fn is_emoji(c: char) -> bool {
         && !matches!(c as u32, 0x1F3FB..=0x1F3FF)
 }
 
+/// Character classes of the Basic Multilingual Plane, computed once from
+/// the standard library's own Unicode tables: the tokeniser asks about every
+/// letter of non-Latin posts (Arabic, Devanagari…), and std answers those
+/// with a binary search each time.
+struct CharClasses(Box<[u8]>);
+
+const ALNUM: u8 = 1;
+const UPPER: u8 = 2;
+const LOWER: u8 = 4;
+/// Lower-casing leaves the character as it is (no case, or already lower).
+const SELF_LOWER: u8 = 8;
+const ALPHA: u8 = 16;
+
+impl CharClasses {
+    fn get() -> &'static CharClasses {
+        static CLASSES: std::sync::OnceLock<CharClasses> = std::sync::OnceLock::new();
+        CLASSES.get_or_init(|| {
+            CharClasses(
+                (0..=0xFFFFu32)
+                    .map(|u| char::from_u32(u).map_or(0, Self::compute))
+                    .collect(),
+            )
+        })
+    }
+
+    fn compute(c: char) -> u8 {
+        let mut lower = c.to_lowercase();
+        let self_lower = lower.next() == Some(c) && lower.next().is_none();
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        flag(c.is_alphanumeric(), ALNUM)
+            | flag(c.is_uppercase(), UPPER)
+            | flag(c.is_lowercase(), LOWER)
+            | flag(self_lower, SELF_LOWER)
+            | flag(c.is_alphabetic(), ALPHA)
+    }
+
+    #[inline]
+    fn of(&self, c: char) -> u8 {
+        match self.0.get(c as usize) {
+            Some(&f) => f,
+            None => Self::compute(c),
+        }
+    }
+}
+
 #[inline]
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || c == '_'
+    } else {
+        CharClasses::get().of(c) & ALNUM != 0
+    }
+}
+
+#[inline]
+fn is_alphabetic(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else {
+        CharClasses::get().of(c) & ALPHA != 0
+    }
 }
 
 /// Tokenises `text` into `s.toks` / `s.buf`.
@@ -383,7 +441,7 @@ fn scan_word(text: &str, start: usize) -> usize {
             end = start + off + c.len_utf8();
         } else if (c == '\'' || c == '\u{2019}') && end == start + off && end > start {
             match it.peek() {
-                Some((_, nc)) if nc.is_alphabetic() => continue,
+                Some((_, nc)) if is_alphabetic(*nc) => continue,
                 _ => break,
             }
         } else {
@@ -417,11 +475,21 @@ fn push_word(s: &mut Scratch, word: &str, kind: TokKind) {
     let mut prev = '\0';
     let mut run = 0usize;
     let mut elongated = false;
+    let classes = CharClasses::get();
     for c in word.chars() {
         let c = if c == '\u{2019}' { '\'' } else { c };
-        if c.is_uppercase() {
+        let class = if c.is_ascii_uppercase() {
+            UPPER
+        } else if c.is_ascii_lowercase() {
+            LOWER
+        } else if c.is_ascii() {
+            0
+        } else {
+            classes.of(c)
+        };
+        if class & UPPER != 0 {
             upper += 1;
-        } else if c.is_lowercase() {
+        } else if class & LOWER != 0 {
             lower += 1;
         }
         let mut push = |lc: char, s: &mut Scratch| {
@@ -431,7 +499,7 @@ fn push_word(s: &mut Scratch, word: &str, kind: TokKind) {
                 run = 1;
                 prev = lc;
             }
-            if run >= 3 && lc.is_alphabetic() {
+            if run >= 3 && is_alphabetic(lc) {
                 elongated = true;
             } else {
                 s.buf.push(lc);
@@ -439,6 +507,8 @@ fn push_word(s: &mut Scratch, word: &str, kind: TokKind) {
         };
         if c.is_ascii() {
             push(c.to_ascii_lowercase(), s);
+        } else if class & SELF_LOWER != 0 {
+            push(c, s);
         } else {
             for lc in c.to_lowercase() {
                 push(lc, s);
@@ -656,6 +726,22 @@ fn mark(m: &str) -> Feat {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_character_table_agrees_with_the_standard_library() {
+        let astral = ['\u{1F600}', '\u{10400}', '\u{1D400}', '\u{20000}'];
+        for c in (0..=0xFFFFu32).filter_map(char::from_u32).chain(astral) {
+            assert_eq!(is_word_char(c), c.is_alphanumeric() || c == '_', "{c:?}");
+            assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{c:?}");
+            if !c.is_ascii() {
+                let f = CharClasses::get().of(c);
+                assert_eq!(f & UPPER != 0, c.is_uppercase(), "{c:?}");
+                assert_eq!(f & LOWER != 0, c.is_lowercase(), "{c:?}");
+                let same = c.to_lowercase().eq(std::iter::once(c));
+                assert_eq!(f & SELF_LOWER != 0, same, "{c:?}");
+            }
+        }
+    }
 
     fn toks(text: &str) -> Vec<String> {
         let mut s = Scratch::default();
