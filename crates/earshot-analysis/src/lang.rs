@@ -1,7 +1,8 @@
-//! Language identification that admits doubt. A cheap English check over the
-//! tokens (function words) answers most customer-care traffic; everything else
-//! goes to whatlang, whose answer is kept only when it says it is reliable.
-//! Short texts (fewer than three words) are reported as unsure.
+//! Language identification that admits doubt. A cheap check over the tokens
+//! (the common words of English, the other covered languages and Dutch)
+//! answers most posts; everything else goes to whatlang, whose answer is kept
+//! only when it says it is reliable. Short texts (fewer than three words) are
+//! reported as unsure.
 
 use crate::text::{Scratch, TokKind, fnv};
 
