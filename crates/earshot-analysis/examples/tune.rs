@@ -392,6 +392,36 @@ fn main() {
                         e.weight *= if cm == 1 { c } else { c * c };
                     }
                 }
+                // RSOFT=1|2: soft labels from the crowd's confidence c: the
+                // row keeps weight c for its label and gives 1 - c to the
+                // other classes evenly (1) or to `other` (2).
+                let soft: u32 = env("RSOFT", 0);
+                if soft > 0 {
+                    let conf = confidence_by_id(&air, "negativereason_confidence").unwrap();
+                    let k = labels.len();
+                    let other = lr.iter().position(|l| *l == "other").unwrap_or(k - 1);
+                    let mut extra = vec![];
+                    for (e, r) in tx.iter_mut().zip(t) {
+                        let c = conf.get(r.split_key().trim()).copied().unwrap_or(1.0);
+                        let rest = 1.0 - c;
+                        e.weight *= c;
+                        for j in 0..k {
+                            let w = match soft {
+                                1 if j != e.label => rest / (k - 1) as f32,
+                                2 if j == other && j != e.label => rest,
+                                _ => 0.0,
+                            };
+                            if w > 0.0 {
+                                extra.push(Example {
+                                    label: j,
+                                    weight: w,
+                                    ..e.clone()
+                                });
+                            }
+                        }
+                    }
+                    tx.extend(extra);
+                }
                 let m = train_avg("k", &labels, nd, &tx, &p);
                 let vx = ex(&fe, v, &lr, 1.0);
                 f1s.push(score(&m, &vx, &[]).0);
