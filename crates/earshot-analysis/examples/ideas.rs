@@ -251,7 +251,13 @@ fn main() {
             for f in 0..5 {
                 let key = |r: &Row| in_fold(r, 0x77 + rep, 5, f);
                 let (v, t): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
-                let mut tx = mk(&t);
+                // BARE=1: train on the handle-less copies only (a model for
+                // posts that mention no handle: forums, Reddit, RSS).
+                let mut tx = if env("BARE", 0) == 1 {
+                    mk(&bare(&t))
+                } else {
+                    mk(&t)
+                };
                 if aug > 0.0 {
                     tx.extend(
                         mk(&bare(&t))
