@@ -125,14 +125,8 @@ impl Packed {
             }
             n += *count;
         }
-        let mut out = [0f32; 16];
-        if n > 0 {
-            let cv = 1.0 / (n as f32).sqrt();
-            for (o, s) in out.iter_mut().zip(sum) {
-                *o = cv * s as f32;
-            }
-        }
-        out
+        let cv = text::char_gram_weight(n as usize);
+        sum.map(|s| cv * s as f32)
     }
 
     #[inline]
@@ -711,9 +705,7 @@ impl Engine {
             out.push(Evidence { term, weight: c });
         }
     }
-}
 
-impl Engine {
     /// Features for [`Engine::analyze_scratch`]. With packed weights only the
     /// word-level features are listed and the character n-grams arrive as
     /// per-word sums from the thread's cache (the same numbers, summed in a

@@ -576,13 +576,17 @@ pub fn featurize(s: &mut Scratch, lex: &Lexicon) {
             })
         });
     }
-    let n_char = feats.len() - n_word;
-    if n_char > 0 {
-        let cv = 1.0 / (n_char as f32).sqrt();
-        for f in feats[n_word..].iter_mut() {
-            f.val = cv;
-        }
+    let cv = char_gram_weight(feats.len() - n_word);
+    for f in feats[n_word..].iter_mut() {
+        f.val = cv;
     }
+}
+
+/// The value of each of a post's `n` character n-gram features: 1/√n, so
+/// long posts do not outweigh their word features.
+#[inline]
+pub fn char_gram_weight(n: usize) -> f32 {
+    if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() }
 }
 
 /// Calls `f` with the hash of every character 3-, 4- and 5-gram of the word

@@ -58,7 +58,6 @@ fn balance_within(ex: &mut [Example], k: usize) {
     }
 }
 
-/// `tweet_id` → `airline_sentiment_confidence` (crowd agreement, 0.33–1).
 /// `tweet_id` → the number in `column` (the crowd's confidence in a label)
 /// for each row of an airline-format CSV; empty when a column is missing.
 pub fn confidence_by_id(

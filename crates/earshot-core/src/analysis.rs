@@ -56,7 +56,8 @@ pub struct UrgencySignal {
 
 /// A complaint category from the configured taxonomy, with its score and,
 /// for the top category, the words behind it: a taxonomy keyword that
-/// matched first, then the words that pushed the model towards it most.
+/// matched first, then the words that pushed the model towards it most. A
+/// category listed only because its keyword matched carries that keyword.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CategoryScore {
     pub name: String,
