@@ -131,8 +131,18 @@ pub async fn authorize(
     action: Action,
 ) -> Result<()> {
     let detail = case_detail(state, case_id).await?;
+    authorize_case(state, p, &detail.case, action).await
+}
+
+/// [`authorize`] for a case the caller has already loaded.
+pub async fn authorize_case(
+    state: &AppState,
+    p: &Principal,
+    case: &Case,
+    action: Action,
+) -> Result<()> {
     let a = actor(state, p).await?;
-    can(&a, action, &scope(state, &detail.case).await?).map_err(denied)
+    can(&a, action, &scope(state, case).await?).map_err(denied)
 }
 
 // The case actions of the API and the desk: one place that checks the

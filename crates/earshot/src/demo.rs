@@ -59,9 +59,9 @@ pub async fn token(store: &SqlStore) -> Result<String> {
     Ok(token)
 }
 
-/// Ingests records in batches, each batch in one transaction.
-/// Ingests `records` in batches. With `routing`, each committed batch then
-/// goes through the routing rules in force, as API ingestion does.
+/// Ingests `records` in batches, each batch in one transaction. With
+/// `routing`, each committed batch then goes through the routing rules in
+/// force, as API ingestion does.
 pub async fn ingest_records(
     store: &SqlStore,
     pipeline: &Pipeline,

@@ -668,10 +668,10 @@ pub async fn correct(
             f.mention_id
         )));
     }
-    crate::workflow::authorize(
+    crate::workflow::authorize_case(
         &state,
         &me.principal(),
-        id,
+        &detail.case,
         earshot_workflow::Action::UpdateCase,
     )
     .await?;
