@@ -222,9 +222,9 @@ fn arabic_is_settled_by_its_function_words_but_persian_is_not_taken_for_it() {
     earshot_analysis::text::tokenize("الخدمة سيئة جدا ولا أحد يرد على", &mut s);
     let g = id.by_function_words(&s).expect("settled without whatlang");
     assert_eq!(g.code, Some("ar"));
-    // Persian shares the script and some words ("در", "این" are not
-    // Arabic, "ولا" and "على" would be), but spells with ی and ک: never
-    // settled as Arabic by the word lists; the full detector decides.
+    // Persian shares the script, and this sentence ends with an Arabic
+    // function word (على), but Persian spells with ی and ک: never settled
+    // as Arabic by the word lists; the full detector decides.
     earshot_analysis::text::tokenize("این سرویس خیلی بد است و هیچ کسی جواب نمی دهد على", &mut s);
     assert_ne!(id.by_function_words(&s).and_then(|g| g.code), Some("ar"));
     let fa = Engine::builtin().analyze("این سرویس خیلی بد است و هیچ کسی جواب نمی دهد");
