@@ -1,5 +1,6 @@
-//! Evaluation: accuracy, macro F1/recall, per-class precision/recall/F1 and
-//! the confusion matrix, in one JSON-serialisable report.
+//! Evaluation: accuracy, macro F1/recall, per-class precision/recall/F1, the
+//! confusion matrix and how well the scores are calibrated, in one
+//! JSON-serialisable report.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +39,88 @@ pub struct Report {
     pub confusion: Confusion,
     /// Rows without a usable label.
     pub skipped: usize,
+    /// Whether the predicted label's score can be read as a probability
+    /// (absent from reports built from labels alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// Reliability of the predicted label's score ("confidence"): within each
+/// tenth of the score range, how often the prediction was right.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Calibration {
+    /// Expected calibration error: the row-weighted mean gap between
+    /// confidence and accuracy over the bins (0 = perfectly calibrated).
+    pub ece: f64,
+    /// Largest such gap in a bin holding at least 1 % of the rows.
+    pub max_gap: f64,
+    pub mean_confidence: f64,
+    /// Mean negative log of the score given to the gold label.
+    pub log_loss: f64,
+    /// Non-empty bins, lowest confidence first.
+    pub bins: Vec<ReliabilityBin>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReliabilityBin {
+    /// Confidence range [from, to).
+    pub from: f64,
+    pub to: f64,
+    pub n: usize,
+    pub mean_confidence: f64,
+    pub accuracy: f64,
+}
+
+/// Calibration over rows given the predicted label's score, whether the
+/// prediction was right, and the score given to the gold label.
+pub fn calibration(confidence: &[f64], correct: &[bool], gold_score: &[f64]) -> Calibration {
+    const BINS: usize = 10;
+    let n = confidence.len();
+    let mut count = [0usize; BINS];
+    let mut conf_sum = [0f64; BINS];
+    let mut right = [0usize; BINS];
+    for (&c, &ok) in confidence.iter().zip(correct) {
+        let b = ((c.clamp(0.0, 1.0) * BINS as f64) as usize).min(BINS - 1);
+        count[b] += 1;
+        conf_sum[b] += c;
+        right[b] += usize::from(ok);
+    }
+    let (mut ece, mut max_gap) = (0.0, 0.0f64);
+    let mut bins = Vec::new();
+    for b in 0..BINS {
+        if count[b] == 0 {
+            continue;
+        }
+        let mean_conf = conf_sum[b] / count[b] as f64;
+        let acc = right[b] as f64 / count[b] as f64;
+        let gap = (mean_conf - acc).abs();
+        ece += gap * count[b] as f64 / n as f64;
+        if count[b] * 100 >= n {
+            max_gap = max_gap.max(gap);
+        }
+        bins.push(ReliabilityBin {
+            from: b as f64 / BINS as f64,
+            to: (b + 1) as f64 / BINS as f64,
+            n: count[b],
+            mean_confidence: round4(mean_conf),
+            accuracy: round4(acc),
+        });
+    }
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let nll: Vec<f64> = gold_score.iter().map(|p| -p.max(1e-9).ln()).collect();
+    Calibration {
+        ece: round4(ece),
+        max_gap: round4(max_gap),
+        mean_confidence: round4(mean(confidence)),
+        log_loss: round4(mean(&nll)),
+        bins,
+    }
 }
 
 /// Metrics for gold/predicted class indices into `labels`.
@@ -103,6 +186,7 @@ pub fn metrics(task: &str, labels: &[String], gold: &[usize], pred: &[usize]) ->
             matrix: m,
         },
         skipped: 0,
+        calibration: None,
     }
 }
 
@@ -119,18 +203,33 @@ pub fn task_labels(engine: &Engine, task: Task) -> Vec<String> {
     }
 }
 
-/// Predicted label (index into [`task_labels`]) for one text.
-pub fn predict(engine: &Engine, task: Task, text: &str) -> usize {
+/// Every label's score for one text, in [`task_labels`] order: sentiment
+/// probabilities, P(not complaint) and P(complaint), category scores.
+pub fn scores(engine: &Engine, task: Task, text: &str) -> Vec<f64> {
     match task {
-        Task::Sentiment => {
-            let p = engine.sentiment_probs(text);
-            (0..3).fold(0, |b, j| if p[j] > p[b] { j } else { b })
+        Task::Sentiment => engine
+            .sentiment_probs(text)
+            .iter()
+            .map(|&p| f64::from(p))
+            .collect(),
+        Task::Complaint => {
+            let p = f64::from(engine.complaint_prob(text));
+            vec![1.0 - p, p]
         }
-        Task::Complaint => usize::from(engine.complaint_prob(text) >= COMPLAINT_THRESHOLD),
-        Task::Category => {
-            let s = engine.category_scores(text);
-            (0..s.len()).fold(0, |b, j| if s[j] > s[b] { j } else { b })
-        }
+        Task::Category => engine
+            .category_scores(text)
+            .iter()
+            .map(|&p| f64::from(p))
+            .collect(),
+    }
+}
+
+/// Predicted label (index into [`task_labels`]) from [`scores`]: the
+/// highest, except that a complaint needs P(complaint) ≥ the threshold.
+pub fn predict(task: Task, scores: &[f64]) -> usize {
+    match task {
+        Task::Complaint => usize::from(scores[1] >= f64::from(COMPLAINT_THRESHOLD)),
+        _ => (0..scores.len()).fold(0, |b, j| if scores[j] > scores[b] { j } else { b }),
     }
 }
 
@@ -139,20 +238,27 @@ pub fn evaluate(engine: &Engine, task: Task, rows: &[Row], skipped: usize) -> Re
     let labels = task_labels(engine, task);
     let mut gold = Vec::with_capacity(rows.len());
     let mut pred = Vec::with_capacity(rows.len());
+    let (mut conf, mut correct, mut gold_score) = (Vec::new(), Vec::new(), Vec::new());
     let mut skipped = skipped;
     for r in rows {
         // Category gold labels are default-taxonomy names; with a custom
         // taxonomy they must be names of that taxonomy.
         match labels.iter().position(|l| *l == r.label) {
             Some(g) => {
+                let s = scores(engine, task, &r.text);
+                let p = predict(task, &s);
                 gold.push(g);
-                pred.push(predict(engine, task, &r.text));
+                pred.push(p);
+                conf.push(s[p]);
+                correct.push(p == g);
+                gold_score.push(s[g]);
             }
             None => skipped += 1,
         }
     }
     let mut rep = metrics(task.as_str(), &labels, &gold, &pred);
     rep.skipped = skipped;
+    rep.calibration = Some(calibration(&conf, &correct, &gold_score));
     rep
 }
 
@@ -180,5 +286,32 @@ mod tests {
         assert_eq!(r.confusion.matrix, vec![vec![1, 1], vec![0, 2]]);
         // f1: a = 2/3, b = 0.8 → 0.7333
         assert_eq!(r.macro_f1, 0.7333);
+    }
+
+    #[test]
+    fn calibration_measures_the_gap_between_confidence_and_accuracy() {
+        // Ten rows at 0.95 confidence, 9 right: gap 0.05 in one bin.
+        let conf = [0.95; 10];
+        let mut ok = [true; 10];
+        ok[0] = false;
+        let c = calibration(&conf, &ok, &[0.95; 10]);
+        assert_eq!(c.bins.len(), 1);
+        assert_eq!((c.bins[0].from, c.bins[0].n), (0.9, 10));
+        assert_eq!(c.bins[0].accuracy, 0.9);
+        assert_eq!(c.ece, 0.05);
+        assert_eq!(c.max_gap, 0.05);
+        assert_eq!(c.log_loss, 0.0513);
+        // Overconfident: 0.9 claimed, half right in one bin; 0.3 claimed and
+        // right a third of the time in another.
+        let conf = [0.9, 0.9, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3];
+        let ok = [true, false, true, false, false, true, false, false];
+        let c = calibration(&conf, &ok, &conf);
+        assert_eq!(c.bins.len(), 2);
+        // (2 × 0.4 + 6 × |0.3 − 1/3|) / 8
+        assert_eq!(c.ece, 0.125);
+        assert_eq!(c.max_gap, 0.4);
+        // a score of exactly 1.0 falls in the last bin
+        let c = calibration(&[1.0], &[true], &[1.0]);
+        assert_eq!((c.bins[0].from, c.ece), (0.9, 0.0));
     }
 }
