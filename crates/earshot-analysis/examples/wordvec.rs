@@ -35,20 +35,45 @@ fn mean(
     s: &mut Scratch,
     scale: f32,
 ) -> Vec<f32> {
+    // POOL=mean (plain), sif (frequency-weighted), meanmax / sifmax (plus the
+    // element-wise max); loaded vectors carry their SIF weight at [dim].
+    let pool = std::env::var("POOL").unwrap_or_else(|_| "mean".into());
+    let sif = pool.starts_with("sif");
+    let with_max = pool.ends_with("max");
     let mut out = vec![0f32; dim];
+    let mut mx = vec![f32::MIN; dim];
     let mut n = 0f32;
     for h in hashes(text, s) {
         if let Some(x) = v.get(&h) {
-            for (o, x) in out.iter_mut().zip(x) {
-                *o += x;
+            let w = if sif {
+                x.get(dim).copied().unwrap_or(1.0)
+            } else {
+                1.0
+            };
+            for (o, x) in out.iter_mut().zip(&x[..dim]) {
+                *o += w * x;
             }
-            n += 1.0;
+            for (m, x) in mx.iter_mut().zip(&x[..dim]) {
+                *m = m.max(*x);
+            }
+            n += w;
         }
     }
     if n > 0.0 {
         out.iter_mut().for_each(|o| *o *= scale / n);
     }
+    if with_max {
+        out.extend(mx.iter().map(|m| if n > 0.0 { m * scale } else { 0.0 }));
+    }
     out
+}
+
+fn pooled_dim(dim: usize) -> usize {
+    if std::env::var("POOL").is_ok_and(|p| p.ends_with("max")) {
+        2 * dim
+    } else {
+        dim
+    }
 }
 
 fn main() {
@@ -83,9 +108,12 @@ fn main() {
         .unwrap();
     texts.extend(rdr.records().map(|r| r.unwrap()[ti].to_string()));
     let sentences: Vec<Vec<u64>> = texts.iter().map(|t| hashes(t, &mut s)).collect();
-    let p = Word2VecParams::default();
+    let mut p = Word2VecParams::default();
     let t0 = std::time::Instant::now();
-    let vecs = train_word2vec(&sentences, &p);
+    let vecs = match std::env::var("VECS") {
+        Ok(path) => load_vectors(&path, &mut p, &mut s),
+        Err(_) => train_word2vec(&sentences, &p),
+    };
     println!(
         "word vectors: {} posts, {} words with vectors, dim {}, {:.1} s",
         texts.len(),
@@ -111,7 +139,26 @@ fn main() {
     // Reason model: the v1.3 recipe on three 1-in-5 folds of the train split.
     let (tr, _) = read_labelled(&air, Task::Category, "text", None, Split::Train).unwrap();
     let labels: Vec<String> = DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect();
-    for scale in [0.0f32, 0.5, 1.0, 2.0, 3.0] {
+    if let Ok(path) = std::env::var("DUMP") {
+        // the reason rows with their fold numbers, for prototyping elsewhere
+        let mut w = csv::Writer::from_path(path).unwrap();
+        w.write_record(["label", "text", "f1", "f2", "f3"]).unwrap();
+        for r in &tr {
+            let f = |salt| {
+                (0..5u64)
+                    .find(|&f| in_fold(r, salt, 5, f))
+                    .unwrap()
+                    .to_string()
+            };
+            w.write_record([r.label.clone(), r.text.clone(), f(1), f(2), f(3)])
+                .unwrap();
+        }
+        return;
+    }
+    let scales: Vec<f32> = std::env::var("SCALES")
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![0.0, 0.5, 1.0, 2.0, 3.0]);
+    for &scale in &scales {
         let mut s = Scratch::default();
         let mut mk = |rows: &[Row]| -> Vec<Example> {
             rows.iter()
@@ -130,7 +177,7 @@ fn main() {
                 })
                 .collect()
         };
-        let nd = n_dense + if scale > 0.0 { p.dim } else { 0 };
+        let nd = n_dense + if scale > 0.0 { pooled_dim(p.dim) } else { 0 };
         let mut f1 = vec![];
         for salt in [1u64, 2, 3] {
             let (v, t): (Vec<Row>, Vec<Row>) =
@@ -155,6 +202,9 @@ fn main() {
     )
     .unwrap();
     let labels: Vec<String> = COMPLAINT_LABELS.iter().map(|c| c.to_string()).collect();
+    if std::env::var("SKIP_COMPLAINT").is_ok() {
+        return;
+    }
     for scale in [0.0f32, 0.5, 1.0, 2.0] {
         let mut s = Scratch::default();
         let mut mk = |rows: &[Row]| -> Vec<Example> {
@@ -173,7 +223,7 @@ fn main() {
                 })
                 .collect()
         };
-        let nd = COMPLAINT_DENSE + if scale > 0.0 { p.dim } else { 0 };
+        let nd = COMPLAINT_DENSE + if scale > 0.0 { pooled_dim(p.dim) } else { 0 };
         let mut f1 = vec![];
         for rep in 0..3u64 {
             for f in 0..5 {
@@ -190,6 +240,32 @@ fn main() {
             f1.iter().sum::<f64>() / 15.0
         );
     }
+}
+
+/// Vectors from a text file, one `word v1 … vd` per line, keyed by the
+/// word's token hash and scaled to unit length.
+fn load_vectors(path: &str, p: &mut Word2VecParams, s: &mut Scratch) -> HashMap<u64, Vec<f32>> {
+    let mut out = HashMap::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let mut it = line.split(' ');
+        let word = it.next().unwrap();
+        let rank: f32 = it.next().unwrap().parse().unwrap();
+        let v: Vec<f32> = it.map(|x| x.parse().unwrap()).collect();
+        p.dim = v.len();
+        // Zipf estimate of the word's probability from its rank; SIF weight a/(a+p)
+        let prob = 1.0 / (rank * 13.3);
+        let sif = 1e-3 / (1e-3 + prob);
+        let h = hashes(word, s);
+        if h.len() == 1 {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            out.entry(h[0]).or_insert_with(|| {
+                let mut u: Vec<f32> = v.iter().map(|x| x / norm).collect();
+                u.push(sif);
+                u
+            });
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy)]
