@@ -204,11 +204,12 @@ pub fn task_labels(engine: &Engine, task: Task) -> Vec<String> {
 }
 
 /// Every label's score for one text, in [`task_labels`] order: sentiment
-/// probabilities, P(not complaint) and P(complaint), category scores.
+/// probabilities as `analyze` reports them, P(not complaint) and
+/// P(complaint), category scores.
 pub fn scores(engine: &Engine, task: Task, text: &str) -> Vec<f64> {
     match task {
         Task::Sentiment => engine
-            .sentiment_probs(text)
+            .sentiment_probs_reported(text)
             .iter()
             .map(|&p| f64::from(p))
             .collect(),

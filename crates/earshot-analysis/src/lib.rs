@@ -189,6 +189,7 @@ pub(crate) fn untrained(name: &str, labels: &[&str], n_dense: usize) -> LinearMo
         dense: vec![0.0; n_dense * k],
         bias: vec![0.0; k],
         temperature: 1.0,
+        language_sharpness: Default::default(),
         info: serde_json::Value::Null,
     };
     LinearModel::from_f32(header, &vec![0.0; 2 * k])
@@ -338,6 +339,36 @@ impl Engine {
     /// P(negative), P(neutral), P(positive).
     pub fn sentiment_probs(&self, text: &str) -> [f32; 3] {
         self.with_scratch(text, |s| self.sentiment_of(s))
+    }
+
+    /// P(negative), P(neutral), P(positive) as `analyze` reports them: with
+    /// the per-language calibration for the language it detects.
+    pub fn sentiment_probs_reported(&self, text: &str) -> [f32; 3] {
+        self.with_scratch(text, |s| {
+            let mut p = self.sentiment_of(s);
+            self.calibrate_for_language(self.inner.lang.detect(text, s).code, &mut p);
+            p
+        })
+    }
+
+    /// The language `analyze` reports for `text` (`None` when unsure).
+    pub fn language(&self, text: &str) -> Option<&'static str> {
+        self.with_scratch(text, |s| self.inner.lang.detect(text, s).code)
+    }
+
+    /// Scales the sentiment logits by the model's factor for `lang`, if it
+    /// has one: p_i^a renormalised. The predicted class never changes.
+    fn calibrate_for_language(&self, lang: Option<&str>, p: &mut [f32; 3]) {
+        let sharp = &self.inner.sentiment.header.language_sharpness;
+        let Some(&a) = lang.and_then(|l| sharp.get(l)) else {
+            return;
+        };
+        let mut z = 0.0;
+        for x in p.iter_mut() {
+            *x = x.max(1e-30).powf(a);
+            z += *x;
+        }
+        p.iter_mut().for_each(|x| *x /= z);
     }
 
     fn sentiment_of(&self, s: &Scratch) -> [f32; 3] {
@@ -564,7 +595,7 @@ impl Engine {
                 }
                 acc
             });
-            let p = match &acc {
+            let mut p = match &acc {
                 Some(acc) => {
                     let mut p = [0f32; 3];
                     inner.sentiment.finish(&acc[..3], &s.dense, &mut p);
@@ -572,6 +603,9 @@ impl Engine {
                 }
                 None => self.sentiment_of(s),
             };
+            // Complaint and category read English posts only, which keep
+            // the dev-fitted temperature, so this cannot reach their inputs.
+            self.calibrate_for_language(lang.code, &mut p);
             let best = (0..3).fold(0, |b, j| if p[j] > p[b] { j } else { b });
             a.sentiment = Sentiment::ALL[best];
             a.sentiment_confidence = p[best];

@@ -23,6 +23,11 @@ pub struct Header {
     pub bias: Vec<f32>,
     /// Softmax temperature fitted on the dev split.
     pub temperature: f32,
+    /// Sentiment only: per detected language (ISO 639-1), a factor on the
+    /// tempered logits, fitted out of fold (see `train::language_sharpness`);
+    /// below 1 the model was over-confident in that language.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub language_sharpness: std::collections::BTreeMap<String, f32>,
     /// Free-form training provenance (data, hyper-parameters, dev scores).
     #[serde(default)]
     pub info: serde_json::Value,
@@ -399,6 +404,7 @@ pub fn train(
         dense: wd,
         bias,
         temperature: 1.0,
+        language_sharpness: Default::default(),
         info: serde_json::json!({ "params": p }),
     };
     LinearModel::from_f32(header, &w)

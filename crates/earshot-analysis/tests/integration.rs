@@ -330,3 +330,34 @@ fn the_fused_packed_path_agrees_with_the_per_model_path() {
         );
     }
 }
+
+/// Non-English sentiment probabilities carry the per-language factor fitted
+/// out of fold (`language_sharpness`); English ones do not, and no
+/// prediction changes.
+#[test]
+fn sentiment_confidence_is_calibrated_per_language() {
+    let e = Engine::builtin();
+    let sharp = &e.sentiment_model().header.language_sharpness;
+    let es = "Hoy el servicio fue muy malo y nadie me ayudó con mi problema";
+    assert_eq!(e.language(es), Some("es"));
+    let a = sharp["es"];
+    assert!(a < 1.0, "the model is over-confident in Spanish: {a}");
+    let raw = e.sentiment_probs(es);
+    let reported = e.sentiment_probs_reported(es);
+    let z: f32 = raw.iter().map(|p| p.powf(a)).sum();
+    for (r, p) in reported.iter().zip(raw) {
+        assert!((r - p.powf(a) / z).abs() < 1e-6, "{reported:?} {raw:?}");
+    }
+    let argmax = |p: [f32; 3]| (0..3).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+    assert_eq!(argmax(raw), argmax(reported));
+    let top = reported[argmax(reported)];
+    assert!(top < raw[argmax(raw)]);
+    // analyze reports the calibrated confidence
+    let an = e.analyze(es);
+    assert!((an.sentiment_confidence - top).abs() < 1e-4, "{an:?}");
+    // English keeps the dev-fitted temperature
+    assert!(!sharp.contains_key("en"));
+    let en = "the flight was late again and nobody told us anything";
+    assert_eq!(e.language(en), Some("en"));
+    assert_eq!(e.sentiment_probs(en), e.sentiment_probs_reported(en));
+}
