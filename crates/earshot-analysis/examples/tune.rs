@@ -17,7 +17,25 @@ use earshot_analysis::{Engine, SENTIMENT_LABELS};
 use std::path::Path;
 
 mod common;
-use common::{charw, env, in_fold, report};
+use common::{charw, env, in_fold, load_vectors, mean_vector, report};
+use std::collections::HashMap;
+
+const GLOVE_DIM: usize = 100;
+
+fn glove() -> Option<(&'static HashMap<u64, Vec<f32>>, f32)> {
+    static V: std::sync::OnceLock<Option<HashMap<u64, Vec<f32>>>> = std::sync::OnceLock::new();
+    let gw: f32 = env("GLOVE", 0.0);
+    if gw <= 0.0 {
+        return None;
+    }
+    V.get_or_init(|| std::env::var("VECS").ok().map(|p| load_vectors(&p)))
+        .as_ref()
+        .map(|v| (v, gw))
+}
+
+fn glove_dim() -> usize {
+    if glove().is_some() { GLOVE_DIM } else { 0 }
+}
 
 fn inner(r: &Row) -> bool {
     in_fold(r, env("SALT", 0xabcdef), 5, 0)
@@ -61,6 +79,10 @@ fn ex(fe: &Engine, rows: &[Row], labels: &[&str], w: f32) -> Vec<Example> {
                 dense.push(lw * (1.0 + n).ln() / 3.0);
                 dense.push(lw * f32::from(u8::from(n <= 5.0)));
                 dense.push(lw * f32::from(u8::from(r.text.contains("http"))));
+            }
+            // GLOVE=w (with VECS=file): the post's mean pretrained word vector ×w
+            if let Some((vecs, gw)) = glove() {
+                dense.extend(mean_vector(vecs, GLOVE_DIM, &r.text, gw));
             }
             Some(Example {
                 feats: charw(feats, env("CHARW", 1.0)),
@@ -224,7 +246,13 @@ fn main() {
             if dombal {
                 p.balanced = false;
             }
-            let m = train("s", &lab, earshot_analysis::text::N_DENSE, &exs, &p);
+            let m = train(
+                "s",
+                &lab,
+                earshot_analysis::text::N_DENSE + glove_dim(),
+                &exs,
+                &p,
+            );
             let tv = ex(&fe, &te_v, &SENTIMENT_LABELS, 1.0);
             let av = ex(&fe, &air_v, &SENTIMENT_LABELS, 1.0);
             if env("GRID", 0) == 1 {
@@ -379,7 +407,8 @@ fn main() {
             let p = params();
             let nd = earshot_analysis::text::N_DENSE
                 + if env("SD", 0.0) > 0.0 { 3 } else { 0 }
-                + if env("LEN", 0.0) > 0.0 { 3 } else { 0 };
+                + if env("LEN", 0.0) > 0.0 { 3 } else { 0 }
+                + glove_dim();
             let mut f1s = vec![];
             let mut mapped = vec![];
             let mut run = |t: &[Row], v: &[Row]| {

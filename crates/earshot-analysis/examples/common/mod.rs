@@ -58,3 +58,54 @@ pub fn report(m: &LinearModel, ex: &[Example], bias: &[f32]) -> Report {
     }
     metrics("x", m.labels(), &gold, &pred)
 }
+
+/// Pretrained word vectors (`word rank v1 … vd` per line, as written by
+/// scripts/experiments/glove_subset.py), keyed by token hash, unit length.
+pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
+    use earshot_analysis::text::{Scratch, TokKind, tokenize};
+    let mut s = Scratch::default();
+    let mut out = std::collections::HashMap::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let mut it = line.split(' ');
+        let word = it.next().unwrap();
+        let _rank = it.next();
+        let v: Vec<f32> = it.map(|x| x.parse().unwrap()).collect();
+        tokenize(word, &mut s);
+        let toks: Vec<u64> = s
+            .toks
+            .iter()
+            .filter(|t| t.kind != TokKind::Punct)
+            .map(|t| t.hash)
+            .collect();
+        if toks.len() == 1 {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            out.entry(toks[0])
+                .or_insert_with(|| v.iter().map(|x| x / norm).collect());
+        }
+    }
+    out
+}
+
+/// Mean of the vectors of a text's words (zeros when none has one), ×`scale`.
+pub fn mean_vector(
+    v: &std::collections::HashMap<u64, Vec<f32>>,
+    dim: usize,
+    text: &str,
+    scale: f32,
+) -> Vec<f32> {
+    use earshot_analysis::text::{Scratch, TokKind, tokenize};
+    let mut s = Scratch::default();
+    tokenize(text, &mut s);
+    let mut out = vec![0f32; dim];
+    let mut n = 0f32;
+    for t in s.toks.iter().filter(|t| t.kind != TokKind::Punct) {
+        if let Some(x) = v.get(&t.hash) {
+            out.iter_mut().zip(x).for_each(|(o, x)| *o += x);
+            n += 1.0;
+        }
+    }
+    if n > 0.0 {
+        out.iter_mut().for_each(|o| *o *= scale / n);
+    }
+    out
+}
