@@ -205,7 +205,10 @@ fn main() {
     if std::env::var("SKIP_COMPLAINT").is_ok() {
         return;
     }
-    for scale in [0.0f32, 0.5, 1.0, 2.0] {
+    let cscales: Vec<f32> = std::env::var("CSCALES")
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![0.0, 0.5, 1.0, 2.0]);
+    for &scale in &cscales {
         let mut s = Scratch::default();
         let mut mk = |rows: &[Row]| -> Vec<Example> {
             rows.iter()
