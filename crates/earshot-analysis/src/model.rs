@@ -21,7 +21,8 @@ pub struct Header {
     pub scale: f32,
     pub dense: Vec<f32>,
     pub bias: Vec<f32>,
-    /// Softmax temperature fitted on the dev split.
+    /// Softmax temperature, fitted on rows the weights were not trained on
+    /// (which rows: `info.temperature_fitted_on`, else the dev split).
     pub temperature: f32,
     /// Sentiment only: per detected language (ISO 639-1), a factor on the
     /// tempered logits, fitted out of fold (see `train::language_sharpness`);

@@ -20,7 +20,6 @@ use serde_json::{Value, json};
 
 use crate::data::{Row, Split, Task, is_dev, read_corrections, read_labelled, read_tweeteval};
 use crate::eval::{Report, evaluate};
-
 use crate::model::{
     Example, LinearModel, TrainParams, fit_temperature, fit_temperature_folds, train as fit,
 };
@@ -434,20 +433,26 @@ fn train_complaint(opts: &TrainOptions) -> Result<Value> {
     // training rows (v1.5; before, the dev split), so the dev split's
     // calibration figures are out of sample. The 0.5 threshold is a logit
     // of 0, which no temperature moves: predictions are unchanged.
-    let mut folds = Vec::new();
+    let (mut fold_models, mut held_out) = (Vec::new(), Vec::new());
     for fold in 0..5u64 {
         let key = |r: &Row| {
             crate::text::mix(crate::text::fnv(r.split_key().as_bytes()) ^ 0x7e3) % 5 == fold
         };
         let (held, rest): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
-        let fm = fit("complaint-oof", &lab, COMPLAINT_DENSE, &mk(&rest), &params);
-        folds.push((fm, mk(&held)));
+        fold_models.push(fit(
+            "complaint-oof",
+            &lab,
+            COMPLAINT_DENSE,
+            &mk(&rest),
+            &params,
+        ));
+        held_out.push(mk(&held));
     }
-    let mut views: Vec<(LinearModel, &[Example])> = folds
-        .iter()
-        .map(|(fm, ex)| (fm.clone(), ex.as_slice()))
+    let mut folds: Vec<(LinearModel, &[Example])> = fold_models
+        .into_iter()
+        .zip(held_out.iter().map(Vec::as_slice))
         .collect();
-    let temperature = fit_temperature_folds(&mut views);
+    let temperature = fit_temperature_folds(&mut folds);
     m.header.temperature = temperature;
     let e = Engine::from_models(
         sentiment,
