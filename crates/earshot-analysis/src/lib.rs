@@ -358,6 +358,9 @@ impl Engine {
 
     /// Scales the sentiment logits by the model's factor for `lang`, if it
     /// has one: p_i^a renormalised. The predicted class never changes.
+    /// (Posts of unsure language keep the temperature: a shared factor for
+    /// them, fitted like the others, made UMSAB val worse in five of seven
+    /// languages; docs/ANALYSIS.md, "Calibration".)
     fn calibrate_for_language(&self, lang: Option<&str>, p: &mut [f32; 3]) {
         let sharp = &self.inner.sentiment.header.language_sharpness;
         let Some(&a) = lang.and_then(|l| sharp.get(l)) else {
@@ -595,7 +598,7 @@ impl Engine {
                 }
                 acc
             });
-            let mut p = match &acc {
+            let p = match &acc {
                 Some(acc) => {
                     let mut p = [0f32; 3];
                     inner.sentiment.finish(&acc[..3], &s.dense, &mut p);
@@ -603,13 +606,14 @@ impl Engine {
                 }
                 None => self.sentiment_of(s),
             };
-            // Complaint and category read English posts only, which keep
-            // the dev-fitted temperature, so this cannot reach their inputs.
-            self.calibrate_for_language(lang.code, &mut p);
-            let best = (0..3).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+            // The reported probabilities carry the per-language factor; the
+            // complaint model reads `p` as it was trained on.
+            let mut shown = p;
+            self.calibrate_for_language(lang.code, &mut shown);
+            let best = (0..3).fold(0, |b, j| if shown[j] > shown[b] { j } else { b });
             a.sentiment = Sentiment::ALL[best];
-            a.sentiment_confidence = p[best];
-            a.sentiment_score = p[2] - p[0];
+            a.sentiment_confidence = shown[best];
+            a.sentiment_score = shown[2] - shown[0];
             self.evidence(s, &mut a.evidence);
             if complaint_ok {
                 a.complaint_score = match &acc {
