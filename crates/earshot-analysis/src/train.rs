@@ -12,7 +12,7 @@
 //!   ([`crate::AIRLINE_REASON_MAP`]), train split (+ corrections); dev = the
 //!   airline dev split.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -220,6 +220,15 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     // customer-care domain Earshot serves, count AIRLINE_WEIGHT times, each
     // scaled by the square of its crowd-label confidence.
     let feats = |t: &str| fe.features(t).1;
+    // the language the analysis detects for each example, index by index
+    let lang_of = |rows: &[Row]| -> Vec<Option<&'static str>> {
+        rows.iter()
+            .filter(|r| SENTIMENT_LABELS.contains(&r.label.as_str()))
+            .map(|r| fe.language(&r.text))
+            .collect()
+    };
+    let mut langs = lang_of(&te_train);
+    langs.extend(lang_of(&air_train));
     let mut ex = examples(&fe, &te_train, &SENTIMENT_LABELS, 1.0, feats);
     balance_within(&mut ex, 3);
     let conf = confidence_by_id(&air, "airline_sentiment_confidence")?;
@@ -232,8 +241,6 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     ex.extend(air_ex);
     let mut ml_val = Vec::new();
     let mut n_umsab = 0;
-    // (index into `ex`, detected language) of every UMSAB row
-    let mut umsab: Vec<(usize, Option<&'static str>)> = Vec::new();
     if opts.multilingual {
         for (dir, code) in UMSAB_LANGS {
             let base = d.join("multilingual").join(dir);
@@ -242,10 +249,8 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
                 Task::Sentiment,
             );
             n_umsab += rows.len();
-            let start = ex.len();
             ex.extend(examples(&fe, &rows, &SENTIMENT_LABELS, 1.0, feats));
-            // (rows all carry a label after `norm`, so they map one to one)
-            umsab.extend((start..ex.len()).zip(rows.iter().map(|r| fe.language(&r.text))));
+            langs.extend(lang_of(&rows));
             ml_val.push((
                 code,
                 norm(read_tweeteval(&base.join("val_text.txt"))?, Task::Sentiment),
@@ -254,6 +259,8 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     }
     let corr = corrections(opts, Task::Sentiment)?;
     ex.extend(examples(&fe, &corr, &SENTIMENT_LABELS, 1.0, feats));
+    langs.extend(lang_of(&corr));
+    debug_assert_eq!(langs.len(), ex.len());
     let mut params = opts.params(17, 4, 0.1, 1e-6);
     params.balanced = false;
     params.nb_alpha = 2.0;
@@ -276,7 +283,7 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     for (b, o) in m.header.bias.iter_mut().zip(SENTIMENT_OFFSETS) {
         *b += o * temperature;
     }
-    let (sharpness, sharpness_rows) = language_sharpness(&ex, &umsab, &params, &cal);
+    let (sharpness, sharpness_rows) = language_sharpness(&ex, &langs, &params, &cal);
     m.header.language_sharpness = sharpness.clone();
     let engine = with_sentiment(&m);
     let te = evaluate(&engine, Task::Sentiment, &te_val, 0);
@@ -310,18 +317,20 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
 
 /// Per detected language, the factor on the sentiment model's tempered
 /// logits that makes its probabilities honest there. The temperature is
-/// fitted on English dev rows; in the other languages the model has seen
-/// only 1,839 posts each, and scores them over-confidently. Each UMSAB row
-/// gets an out-of-fold prediction (5 folds; each fold's model made as the
-/// shipped one: the same examples minus the fold, temperature on `cal`,
-/// decision offsets), the rows are grouped by the language the analysis
-/// detects for them, and each language with at least 100 rows gets the
-/// factor a minimising the log-loss of p^a renormalised. English keeps its
-/// temperature; so does a post whose language is unsure.
+/// fitted on the English dev rows, and in the other languages the model has
+/// seen only 1,839 posts each and scores them over-confidently. Every
+/// training example gets an out-of-fold prediction (5 folds; each fold's
+/// model made as the shipped one: the other examples, temperature on
+/// `cal`, decision offsets), the examples are grouped by the language the
+/// analysis detects for them (`langs`, index by index), and each language
+/// with at least 100 of them gets the factor a minimising the log-loss of
+/// p^a renormalised. English gets one too, fitted on training rows only, so
+/// the dev rows that chose the temperature measure the result out of
+/// sample. Posts whose language is unsure keep the temperature.
 /// Returns the factors and the number of rows behind each.
 fn language_sharpness(
     ex: &[Example],
-    umsab: &[(usize, Option<&'static str>)],
+    langs: &[Option<&'static str>],
     params: &TrainParams,
     cal: &[Example],
 ) -> (BTreeMap<String, f32>, BTreeMap<String, usize>) {
@@ -329,20 +338,10 @@ fn language_sharpness(
     const MIN_ROWS: usize = 100;
     let mut oof: BTreeMap<&str, Vec<([f32; 3], usize)>> = BTreeMap::new();
     for fold in 0..FOLDS {
-        let held: Vec<(usize, Option<&str>)> = umsab
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % FOLDS == fold)
-            .map(|(_, u)| *u)
-            .collect();
-        if held.is_empty() {
-            continue;
-        }
-        let skip: HashSet<usize> = held.iter().map(|h| h.0).collect();
         let kept: Vec<Example> = ex
             .iter()
             .enumerate()
-            .filter(|(i, _)| !skip.contains(i))
+            .filter(|(i, _)| i % FOLDS != fold)
             .map(|(_, e)| e.clone())
             .collect();
         let labels = labels(&SENTIMENT_LABELS);
@@ -351,11 +350,10 @@ fn language_sharpness(
         for (b, o) in m.header.bias.iter_mut().zip(SENTIMENT_OFFSETS) {
             *b += o * t;
         }
-        for (i, lang) in held {
-            let Some(lang) = lang.filter(|l| *l != "en") else {
+        for (i, e) in ex.iter().enumerate().skip(fold).step_by(FOLDS) {
+            let Some(lang) = langs[i] else {
                 continue;
             };
-            let e = &ex[i];
             let mut p = [0f32; 3];
             m.predict(&e.feat_list(), &e.dense, &mut p);
             oof.entry(lang).or_default().push((p, e.label));
@@ -376,7 +374,7 @@ fn language_sharpness(
                 })
                 .sum()
         };
-        // grid 0.20, 0.22, …, 2.00 (a = 1: the English temperature as is)
+        // grid 0.20, 0.22, …, 2.00 (a = 1: the temperature as is)
         let best = (10..=100)
             .map(|k| k as f32 / 50.0)
             .map(|a| (nll(a), a))
