@@ -16,7 +16,7 @@ use earshot_analysis::text::{Scratch, TokKind, tokenize};
 use earshot_analysis::{COMPLAINT_DENSE, COMPLAINT_LABELS, Engine};
 
 mod common;
-use common::{in_fold, report};
+use common::{in_fold, load_vectors, report};
 
 /// Token hashes that get vectors: everything but punctuation.
 fn hashes(text: &str, s: &mut Scratch) -> Vec<u64> {
@@ -111,7 +111,11 @@ fn main() {
     let mut p = Word2VecParams::default();
     let t0 = std::time::Instant::now();
     let vecs = match std::env::var("VECS") {
-        Ok(path) => load_vectors(&path, &mut p, &mut s),
+        Ok(path) => {
+            let v = load_vectors(&path);
+            p.dim = v.values().next().map_or(0, |x| x.len() - 1);
+            v
+        }
         Err(_) => train_word2vec(&sentences, &p),
     };
     println!(
@@ -243,32 +247,6 @@ fn main() {
             f1.iter().sum::<f64>() / 15.0
         );
     }
-}
-
-/// Vectors from a text file, one `word v1 … vd` per line, keyed by the
-/// word's token hash and scaled to unit length.
-fn load_vectors(path: &str, p: &mut Word2VecParams, s: &mut Scratch) -> HashMap<u64, Vec<f32>> {
-    let mut out = HashMap::new();
-    for line in std::fs::read_to_string(path).unwrap().lines() {
-        let mut it = line.split(' ');
-        let word = it.next().unwrap();
-        let rank: f32 = it.next().unwrap().parse().unwrap();
-        let v: Vec<f32> = it.map(|x| x.parse().unwrap()).collect();
-        p.dim = v.len();
-        // Zipf estimate of the word's probability from its rank; SIF weight a/(a+p)
-        let prob = 1.0 / (rank * 13.3);
-        let sif = 1e-3 / (1e-3 + prob);
-        let h = hashes(word, s);
-        if h.len() == 1 {
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            out.entry(h[0]).or_insert_with(|| {
-                let mut u: Vec<f32> = v.iter().map(|x| x / norm).collect();
-                u.push(sif);
-                u
-            });
-        }
-    }
-    out
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -60,7 +60,9 @@ pub fn report(m: &LinearModel, ex: &[Example], bias: &[f32]) -> Report {
 }
 
 /// Pretrained word vectors (`word rank v1 … vd` per line, as written by
-/// scripts/experiments/glove_subset.py), keyed by token hash, unit length.
+/// scripts/experiments/glove_subset.py), keyed by token hash, unit length,
+/// each followed by its SIF weight a/(a + p) (a = 10⁻³, p the word's Zipf
+/// probability from its frequency rank): `d + 1` numbers a word.
 pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
     use earshot_analysis::text::{Scratch, TokKind, tokenize};
     let mut s = Scratch::default();
@@ -68,8 +70,10 @@ pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let mut it = line.split(' ');
         let word = it.next().unwrap();
-        let _rank = it.next();
+        let rank: f32 = it.next().unwrap().parse().unwrap();
         let v: Vec<f32> = it.map(|x| x.parse().unwrap()).collect();
+        // Zipf over GloVe's 341,479 words: p(rank) = 1 / (rank · H), H ≈ 13.3
+        let sif = 1e-3 / (1e-3 + 1.0 / (rank * 13.3));
         tokenize(word, &mut s);
         let toks: Vec<u64> = s
             .toks
@@ -79,8 +83,11 @@ pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
             .collect();
         if toks.len() == 1 {
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            out.entry(toks[0])
-                .or_insert_with(|| v.iter().map(|x| x / norm).collect());
+            out.entry(toks[0]).or_insert_with(|| {
+                let mut u: Vec<f32> = v.iter().map(|x| x / norm).collect();
+                u.push(sif);
+                u
+            });
         }
     }
     out
@@ -100,7 +107,7 @@ pub fn mean_vector(
     let mut n = 0f32;
     for t in s.toks.iter().filter(|t| t.kind != TokKind::Punct) {
         if let Some(x) = v.get(&t.hash) {
-            out.iter_mut().zip(x).for_each(|(o, x)| *o += x);
+            out.iter_mut().zip(&x[..dim]).for_each(|(o, x)| *o += x);
             n += 1.0;
         }
     }
