@@ -17,7 +17,8 @@ use earshot_analysis::{Engine, SENTIMENT_LABELS};
 use std::path::Path;
 
 mod common;
-use common::{charw, env, in_fold, load_vectors, mean_vector, report};
+use common::{Pool, charw, env, in_fold, load_vectors, pooled, report};
+use earshot_analysis::text::Scratch;
 use std::collections::HashMap;
 
 const GLOVE_DIM: usize = 100;
@@ -82,7 +83,14 @@ fn ex(fe: &Engine, rows: &[Row], labels: &[&str], w: f32) -> Vec<Example> {
             }
             // GLOVE=w (with VECS=file): the post's mean pretrained word vector ×w
             if let Some((vecs, gw)) = glove() {
-                dense.extend(mean_vector(vecs, GLOVE_DIM, &r.text, gw));
+                dense.extend(pooled(
+                    vecs,
+                    GLOVE_DIM,
+                    &r.text,
+                    &mut Scratch::default(),
+                    gw,
+                    Pool::MEAN,
+                ));
             }
             Some(Example {
                 feats: charw(feats, env("CHARW", 1.0)),

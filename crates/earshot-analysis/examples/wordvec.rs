@@ -12,69 +12,11 @@ use std::path::Path;
 use earshot_analysis::data::{Row, Split, Task, read_labelled, read_tweeteval};
 use earshot_analysis::model::{Example, LinearModel, SplitMix, TrainParams, train};
 use earshot_analysis::taxonomy::DEFAULT_CATEGORIES;
-use earshot_analysis::text::{Scratch, TokKind, tokenize};
+use earshot_analysis::text::Scratch;
 use earshot_analysis::{COMPLAINT_DENSE, COMPLAINT_LABELS, Engine};
 
 mod common;
-use common::{in_fold, load_vectors, report};
-
-/// Token hashes that get vectors: everything but punctuation.
-fn hashes(text: &str, s: &mut Scratch) -> Vec<u64> {
-    tokenize(text, s);
-    s.toks
-        .iter()
-        .filter(|t| t.kind != TokKind::Punct)
-        .map(|t| t.hash)
-        .collect()
-}
-
-fn mean(
-    v: &HashMap<u64, Vec<f32>>,
-    dim: usize,
-    text: &str,
-    s: &mut Scratch,
-    scale: f32,
-) -> Vec<f32> {
-    // POOL=mean (plain), sif (frequency-weighted), meanmax / sifmax (plus the
-    // element-wise max); loaded vectors carry their SIF weight at [dim].
-    let pool = std::env::var("POOL").unwrap_or_else(|_| "mean".into());
-    let sif = pool.starts_with("sif");
-    let with_max = pool.ends_with("max");
-    let mut out = vec![0f32; dim];
-    let mut mx = vec![f32::MIN; dim];
-    let mut n = 0f32;
-    for h in hashes(text, s) {
-        if let Some(x) = v.get(&h) {
-            let w = if sif {
-                x.get(dim).copied().unwrap_or(1.0)
-            } else {
-                1.0
-            };
-            for (o, x) in out.iter_mut().zip(&x[..dim]) {
-                *o += w * x;
-            }
-            for (m, x) in mx.iter_mut().zip(&x[..dim]) {
-                *m = m.max(*x);
-            }
-            n += w;
-        }
-    }
-    if n > 0.0 {
-        out.iter_mut().for_each(|o| *o *= scale / n);
-    }
-    if with_max {
-        out.extend(mx.iter().map(|m| if n > 0.0 { m * scale } else { 0.0 }));
-    }
-    out
-}
-
-fn pooled_dim(dim: usize) -> usize {
-    if std::env::var("POOL").is_ok_and(|p| p.ends_with("max")) {
-        2 * dim
-    } else {
-        dim
-    }
-}
+use common::{Pool, env_list, in_fold, load_vectors, pooled, report, word_hashes};
 
 fn main() {
     let d = Path::new("../shared/data");
@@ -107,7 +49,7 @@ fn main() {
         .position(|h| h == "text")
         .unwrap();
     texts.extend(rdr.records().map(|r| r.unwrap()[ti].to_string()));
-    let sentences: Vec<Vec<u64>> = texts.iter().map(|t| hashes(t, &mut s)).collect();
+    let sentences: Vec<Vec<u64>> = texts.iter().map(|t| word_hashes(t, &mut s)).collect();
     let mut p = Word2VecParams::default();
     let t0 = std::time::Instant::now();
     let vecs = match std::env::var("VECS") {
@@ -159,10 +101,8 @@ fn main() {
         }
         return;
     }
-    let scales: Vec<f32> = std::env::var("SCALES")
-        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
-        .unwrap_or_else(|_| vec![0.0, 0.5, 1.0, 2.0, 3.0]);
-    for &scale in &scales {
+    let pool = Pool::from_env();
+    for scale in env_list("SCALES", &[0.0, 0.5, 1.0, 2.0, 3.0]) {
         let mut s = Scratch::default();
         let mut mk = |rows: &[Row]| -> Vec<Example> {
             rows.iter()
@@ -170,7 +110,7 @@ fn main() {
                     let label = DEFAULT_CATEGORIES.iter().position(|c| *c == r.label)?;
                     let (feats, mut dense) = fe.features(&r.text);
                     if scale > 0.0 {
-                        dense.extend(mean(&vecs, p.dim, &r.text, &mut s, scale));
+                        dense.extend(pooled(&vecs, p.dim, &r.text, &mut s, scale, pool));
                     }
                     Some(Example {
                         feats,
@@ -181,7 +121,7 @@ fn main() {
                 })
                 .collect()
         };
-        let nd = n_dense + if scale > 0.0 { pooled_dim(p.dim) } else { 0 };
+        let nd = n_dense + if scale > 0.0 { pool.dim(p.dim) } else { 0 };
         let mut f1 = vec![];
         for salt in [1u64, 2, 3] {
             let (v, t): (Vec<Row>, Vec<Row>) =
@@ -209,17 +149,14 @@ fn main() {
     if std::env::var("SKIP_COMPLAINT").is_ok() {
         return;
     }
-    let cscales: Vec<f32> = std::env::var("CSCALES")
-        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
-        .unwrap_or_else(|_| vec![0.0, 0.5, 1.0, 2.0]);
-    for &scale in &cscales {
+    for scale in env_list("CSCALES", &[0.0, 0.5, 1.0, 2.0]) {
         let mut s = Scratch::default();
         let mut mk = |rows: &[Row]| -> Vec<Example> {
             rows.iter()
                 .map(|r| {
                     let mut dense = fe.complaint_dense(&r.text);
                     if scale > 0.0 {
-                        dense.extend(mean(&vecs, p.dim, &r.text, &mut s, scale));
+                        dense.extend(pooled(&vecs, p.dim, &r.text, &mut s, scale, pool));
                     }
                     Example {
                         feats: fe.complaint_features(&r.text),
@@ -230,7 +167,7 @@ fn main() {
                 })
                 .collect()
         };
-        let nd = COMPLAINT_DENSE + if scale > 0.0 { pooled_dim(p.dim) } else { 0 };
+        let nd = COMPLAINT_DENSE + if scale > 0.0 { pool.dim(p.dim) } else { 0 };
         let mut f1 = vec![];
         for rep in 0..3u64 {
             for f in 0..5 {

@@ -79,6 +79,12 @@ pub fn is_dev(key: &str) -> bool {
     mix(fnv(key.trim().as_bytes())).is_multiple_of(5)
 }
 
+/// Whether `r` falls in fold `f` of the `n`-way partition `salt`, by a hash
+/// of its split key: the same folds on every run and machine.
+pub fn in_fold(r: &Row, salt: u64, n: u64, f: u64) -> bool {
+    mix(fnv(r.split_key().trim().as_bytes()) ^ salt) % n == f
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// `tweet_id` when the file has one (used for the dev split).

@@ -363,15 +363,9 @@ impl Engine {
     /// languages; docs/ANALYSIS.md, "Calibration".)
     fn calibrate_for_language(&self, lang: Option<&str>, p: &mut [f32; 3]) {
         let sharp = &self.inner.sentiment.header.language_sharpness;
-        let Some(&a) = lang.and_then(|l| sharp.get(l)) else {
-            return;
-        };
-        let mut z = 0.0;
-        for x in p.iter_mut() {
-            *x = x.max(1e-30).powf(a);
-            z += *x;
+        if let Some(&a) = lang.and_then(|l| sharp.get(l)) {
+            model::sharpen(p, a);
         }
-        p.iter_mut().for_each(|x| *x /= z);
     }
 
     fn sentiment_of(&self, s: &Scratch) -> [f32; 3] {

@@ -444,18 +444,26 @@ fn nb_ratios(examples: &[Example], k: usize, bits: u32, alpha: f32) -> Vec<f32> 
     r
 }
 
+/// Scales the logits behind the probabilities `p` by `a`: p_i^a renormalised
+/// (a < 1 softens, a > 1 sharpens; the order of the classes never changes).
+pub fn sharpen(p: &mut [f32], a: f32) {
+    let mut z = 0.0;
+    for x in p.iter_mut() {
+        *x = x.max(1e-30).powf(a);
+        z += *x;
+    }
+    p.iter_mut().for_each(|x| *x /= z);
+}
+
 /// Fits the softmax temperature minimising log-loss on held-out examples.
 pub fn fit_temperature(model: &mut LinearModel, examples: &[Example]) -> f32 {
-    let mut one = [(model.clone(), examples)];
-    let t = fit_temperature_folds(&mut one);
-    model.header.temperature = t;
-    t
+    fit_temperature_folds(&mut [(model, examples)])
 }
 
 /// One temperature for several models, each scored on its own held-out
 /// examples (cross-validation folds): the grid value 0.4, 0.5, …, 10.0 with
 /// the least total log-loss. The models' temperatures are left at it.
-pub fn fit_temperature_folds(folds: &mut [(LinearModel, &[Example])]) -> f32 {
+pub fn fit_temperature_folds(folds: &mut [(&mut LinearModel, &[Example])]) -> f32 {
     let feats: Vec<Vec<Vec<Feat>>> = folds
         .iter()
         .map(|(_, ex)| ex.iter().map(Example::feat_list).collect())
@@ -529,8 +537,12 @@ mod tests {
         // The same rows split over two "folds" of the same model give the
         // same temperature as one pool.
         let (h1, h2) = held.split_at(7);
-        let mut folds = [(m.clone(), h1), (m.clone(), h2)];
-        assert_eq!(fit_temperature_folds(&mut folds), t);
-        assert_eq!(folds[1].0.header.temperature, t);
+        let (mut m1, mut m2) = (m.clone(), m.clone());
+        m2.header.temperature = 1.0;
+        assert_eq!(
+            fit_temperature_folds(&mut [(&mut m1, h1), (&mut m2, h2)]),
+            t
+        );
+        assert_eq!(m2.header.temperature, t);
     }
 }

@@ -18,10 +18,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::data::{Row, Split, Task, is_dev, read_corrections, read_labelled, read_tweeteval};
+use crate::data::{
+    Row, Split, Task, in_fold, is_dev, read_corrections, read_labelled, read_tweeteval,
+};
 use crate::eval::{Report, evaluate};
 use crate::model::{
-    Example, LinearModel, TrainParams, fit_temperature, fit_temperature_folds, train as fit,
+    Example, LinearModel, TrainParams, fit_temperature, fit_temperature_folds, sharpen,
+    train as fit,
 };
 use crate::taxonomy::{DEFAULT_CATEGORIES, Taxonomy};
 use crate::text::N_DENSE;
@@ -260,7 +263,7 @@ fn train_sentiment(opts: &TrainOptions) -> Result<Value> {
     let corr = corrections(opts, Task::Sentiment)?;
     ex.extend(examples(&fe, &corr, &SENTIMENT_LABELS, 1.0, feats));
     langs.extend(lang_of(&corr));
-    debug_assert_eq!(langs.len(), ex.len());
+    assert_eq!(langs.len(), ex.len(), "one detected language per example");
     let mut params = opts.params(17, 4, 0.1, 1e-6);
     params.balanced = false;
     params.nb_alpha = 2.0;
@@ -369,8 +372,9 @@ fn language_sharpness(
             preds
                 .iter()
                 .map(|(p, y)| {
-                    let z: f32 = p.iter().map(|x| x.max(1e-30).powf(a)).sum();
-                    -f64::from((p[*y].max(1e-30).powf(a) / z).max(1e-9).ln())
+                    let mut q = *p;
+                    sharpen(&mut q, a);
+                    -f64::from(q[*y].max(1e-9).ln())
                 })
                 .sum()
         };
@@ -412,9 +416,7 @@ fn train_complaint(opts: &TrainOptions) -> Result<Value> {
     // 5-fold cross-validation over the whole shared file (reported, not shipped)
     let mut cv = Vec::new();
     for fold in 0..5u64 {
-        let key = |r: &Row| {
-            crate::text::mix(crate::text::fnv(r.split_key().as_bytes()) ^ 0x5eed) % 5 == fold
-        };
+        let key = |r: &Row| in_fold(r, 0x5eed, 5, fold);
         let (te, trn): (Vec<Row>, Vec<Row>) = all.iter().cloned().partition(key);
         let m = fit("complaint-cv", &lab, COMPLAINT_DENSE, &mk(&trn), &params);
         let e = Engine::from_models(
@@ -433,9 +435,7 @@ fn train_complaint(opts: &TrainOptions) -> Result<Value> {
     // of 0, which no temperature moves: predictions are unchanged.
     let (mut fold_models, mut held_out) = (Vec::new(), Vec::new());
     for fold in 0..5u64 {
-        let key = |r: &Row| {
-            crate::text::mix(crate::text::fnv(r.split_key().as_bytes()) ^ 0x7e3) % 5 == fold
-        };
+        let key = |r: &Row| in_fold(r, 0x7e3, 5, fold);
         let (held, rest): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
         fold_models.push(fit(
             "complaint-oof",
@@ -446,8 +446,8 @@ fn train_complaint(opts: &TrainOptions) -> Result<Value> {
         ));
         held_out.push(mk(&held));
     }
-    let mut folds: Vec<(LinearModel, &[Example])> = fold_models
-        .into_iter()
+    let mut folds: Vec<(&mut LinearModel, &[Example])> = fold_models
+        .iter_mut()
         .zip(held_out.iter().map(Vec::as_slice))
         .collect();
     let temperature = fit_temperature_folds(&mut folds);
@@ -501,9 +501,7 @@ fn train_category(opts: &TrainOptions) -> Result<Value> {
     let kw = Taxonomy::default().keyword_weight;
     let mut oof = Vec::new();
     for fold in 0..5u64 {
-        let key = |r: &Row| {
-            crate::text::mix(crate::text::fnv(r.split_key().trim().as_bytes()) ^ 0xca7) % 5 == fold
-        };
+        let key = |r: &Row| in_fold(r, 0xca7, 5, fold);
         let (held, rest): (Vec<Row>, Vec<Row>) = tr.iter().cloned().partition(key);
         let fm = fit(
             "category-oof",

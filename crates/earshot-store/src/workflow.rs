@@ -101,7 +101,6 @@ async fn audit_tx(tx: &mut Tx, r: &AuditRecord) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 /// An audit line for a save that creates or replaces: "created" when there
 /// was nothing `before`, "updated" otherwise.
 fn saved(

@@ -2,10 +2,11 @@
 //! environment, the train-only folds, feature-group weighting and scoring.
 #![allow(dead_code)]
 
-use earshot_analysis::data::Row;
 use earshot_analysis::eval::{Report, metrics};
 use earshot_analysis::model::{Example, LinearModel};
-use earshot_analysis::text::{fnv, mix};
+use std::collections::HashMap;
+
+use earshot_analysis::text::{Scratch, TokKind, tokenize};
 
 /// An experiment knob: the environment variable `k` parsed, or `d`.
 pub fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
@@ -15,11 +16,7 @@ pub fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
         .unwrap_or(d)
 }
 
-/// Whether `r` falls in the one-in-`n` fold `f` of the partition `salt`
-/// (by a hash of its id, so folds are stable across runs and machines).
-pub fn in_fold(r: &Row, salt: u64, n: u64, f: u64) -> bool {
-    mix(fnv(r.split_key().trim().as_bytes()) ^ salt) % n == f
-}
+pub use earshot_analysis::data::in_fold;
 
 /// Scales the character n-gram group (the features after the first change
 /// of value: word features share one value, character n-grams another) by
@@ -59,14 +56,23 @@ pub fn report(m: &LinearModel, ex: &[Example], bias: &[f32]) -> Report {
     metrics("x", m.labels(), &gold, &pred)
 }
 
+/// Token hashes that get word vectors: every token but punctuation.
+pub fn word_hashes(text: &str, s: &mut Scratch) -> Vec<u64> {
+    tokenize(text, s);
+    s.toks
+        .iter()
+        .filter(|t| t.kind != TokKind::Punct)
+        .map(|t| t.hash)
+        .collect()
+}
+
 /// Pretrained word vectors (`word rank v1 … vd` per line, as written by
 /// scripts/experiments/glove_subset.py), keyed by token hash, unit length,
 /// each followed by its SIF weight a/(a + p) (a = 10⁻³, p the word's Zipf
 /// probability from its frequency rank): `d + 1` numbers a word.
-pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
-    use earshot_analysis::text::{Scratch, TokKind, tokenize};
+pub fn load_vectors(path: &str) -> HashMap<u64, Vec<f32>> {
     let mut s = Scratch::default();
-    let mut out = std::collections::HashMap::new();
+    let mut out = HashMap::new();
     for line in std::fs::read_to_string(path).unwrap().lines() {
         let mut it = line.split(' ');
         let word = it.next().unwrap();
@@ -74,16 +80,9 @@ pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
         let v: Vec<f32> = it.map(|x| x.parse().unwrap()).collect();
         // Zipf over GloVe's 341,479 words: p(rank) = 1 / (rank · H), H ≈ 13.3
         let sif = 1e-3 / (1e-3 + 1.0 / (rank * 13.3));
-        tokenize(word, &mut s);
-        let toks: Vec<u64> = s
-            .toks
-            .iter()
-            .filter(|t| t.kind != TokKind::Punct)
-            .map(|t| t.hash)
-            .collect();
-        if toks.len() == 1 {
+        if let [h] = word_hashes(word, &mut s)[..] {
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            out.entry(toks[0]).or_insert_with(|| {
+            out.entry(h).or_insert_with(|| {
                 let mut u: Vec<f32> = v.iter().map(|x| x / norm).collect();
                 u.push(sif);
                 u
@@ -93,26 +92,76 @@ pub fn load_vectors(path: &str) -> std::collections::HashMap<u64, Vec<f32>> {
     out
 }
 
-/// Mean of the vectors of a text's words (zeros when none has one), ×`scale`.
-pub fn mean_vector(
-    v: &std::collections::HashMap<u64, Vec<f32>>,
+/// How a post's word vectors become one input vector.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool {
+    /// Weight each word by its SIF weight (vectors without one weigh 1).
+    pub sif: bool,
+    /// Append the element-wise maximum to the mean.
+    pub max: bool,
+}
+
+impl Pool {
+    pub const MEAN: Pool = Pool {
+        sif: false,
+        max: false,
+    };
+
+    /// `POOL=mean|sif|meanmax|sifmax` (default `mean`).
+    pub fn from_env() -> Pool {
+        let p = std::env::var("POOL").unwrap_or_default();
+        Pool {
+            sif: p.starts_with("sif"),
+            max: p.ends_with("max"),
+        }
+    }
+
+    /// Length of the pooled vector for `dim`-dimensional word vectors.
+    pub fn dim(self, dim: usize) -> usize {
+        if self.max { 2 * dim } else { dim }
+    }
+}
+
+/// The pooled word vectors of `text` (zeros when no word has one), ×`scale`.
+pub fn pooled(
+    v: &HashMap<u64, Vec<f32>>,
     dim: usize,
     text: &str,
+    s: &mut Scratch,
     scale: f32,
+    pool: Pool,
 ) -> Vec<f32> {
-    use earshot_analysis::text::{Scratch, TokKind, tokenize};
-    let mut s = Scratch::default();
-    tokenize(text, &mut s);
     let mut out = vec![0f32; dim];
+    let mut mx = vec![f32::MIN; dim];
     let mut n = 0f32;
-    for t in s.toks.iter().filter(|t| t.kind != TokKind::Punct) {
-        if let Some(x) = v.get(&t.hash) {
-            out.iter_mut().zip(&x[..dim]).for_each(|(o, x)| *o += x);
-            n += 1.0;
+    for h in word_hashes(text, s) {
+        if let Some(x) = v.get(&h) {
+            let w = if pool.sif {
+                x.get(dim).copied().unwrap_or(1.0)
+            } else {
+                1.0
+            };
+            for (o, x) in out.iter_mut().zip(&x[..dim]) {
+                *o += w * x;
+            }
+            for (m, x) in mx.iter_mut().zip(&x[..dim]) {
+                *m = m.max(*x);
+            }
+            n += w;
         }
     }
     if n > 0.0 {
         out.iter_mut().for_each(|o| *o *= scale / n);
     }
+    if pool.max {
+        out.extend(mx.iter().map(|m| if n > 0.0 { m * scale } else { 0.0 }));
+    }
     out
+}
+
+/// A comma-separated list of numbers from the environment variable `k`, or `d`.
+pub fn env_list(k: &str, d: &[f32]) -> Vec<f32> {
+    std::env::var(k)
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|_| d.to_vec())
 }
