@@ -7,22 +7,11 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use earshot_core::auth::{Principal, Role};
 use earshot_core::error::ErrorCode;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A new random API token (256 bits), prefixed so it is recognisable in configs.
-pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("es_{}", hex::encode(bytes))
-}
+pub use earshot_app::credentials::{generate_token, hash_token};
 
 /// The caller, authenticated by `Authorization: Bearer <token>`.
 pub struct Authenticated(pub Principal);
@@ -69,7 +58,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 role: Role::Admin,
             }));
         }
-        match state.store.token(&hash).await? {
+        match state.app.store.token(&hash).await? {
             Some(info) => Ok(Authenticated(Principal {
                 name: format!("token:{}", info.name),
                 role: info.role,

@@ -4,11 +4,8 @@
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod ingest_queue;
 pub mod state;
 pub mod ui;
-pub mod webhooks;
-pub mod workflow;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -43,17 +40,17 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves until ctrl-c or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    // The SLA clock: warnings, breaches and escalations every 30 s.
-    let _sla = workflow::spawn_sla_ticker(state.clone(), std::time::Duration::from_secs(30));
-    let _webhooks =
-        webhooks::spawn_webhook_sender(state.clone(), std::time::Duration::from_secs(10));
+    // Background workers (SLA clock, deliveries) run while the server does.
+    let workers = earshot_app::runtime::Runtime::start(&state.app, Default::default());
     // Connect info gives the login limiter the client address.
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await
+    .await?;
+    workers.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

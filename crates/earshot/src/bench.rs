@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use earshot_app::App;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::priority::PriorityWeights;
 use earshot_core::store::{MentionQuery, Store};
@@ -93,16 +94,16 @@ async fn start_server() -> Result<Server> {
     ))
     .await
     .map_err(|e| anyhow::anyhow!(e.message))?;
-    let token = earshot_web::auth::generate_token();
-    let state = AppState::new(
+    let token = earshot_app::credentials::generate_token();
+    let app = App::new(
         Arc::new(store.clone()),
         Pipeline::new(
             Arc::new(earshot_analysis::Engine::builtin()),
             PriorityWeights::default(),
         ),
         Arc::new(SystemClock),
-        Some(&token),
     );
+    let state = AppState::new(app, Some(&token));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {

@@ -3,11 +3,11 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
+use earshot_app::App;
 use earshot_core::auth::Role;
-use earshot_core::pipeline::Pipeline;
-use earshot_core::store::{CaseAction, Store};
+use earshot_core::case::CaseStatus;
+use earshot_core::store::{CaseAction, CaseQuery, Store};
 use earshot_store::SqlStore;
-use earshot_web::AppState;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -27,7 +27,7 @@ pub struct Report {
 }
 
 /// Loads the sample; loading twice stores nothing new.
-pub async fn load(store: &SqlStore, pipeline: &Pipeline, now: DateTime<Utc>) -> Result<Report> {
+pub async fn load(app: &App, now: DateTime<Utc>) -> Result<Report> {
     let records = import::read(SAMPLE, import::Format::Twcs)?;
     let newest = records
         .iter()
@@ -37,7 +37,7 @@ pub async fn load(store: &SqlStore, pipeline: &Pipeline, now: DateTime<Utc>) -> 
         .unwrap_or(now);
     // The newest tweet becomes five minutes old.
     let shift = (now - Duration::minutes(5)) - newest;
-    ingest_records(store, pipeline, records, 1000, false, Some(shift), None).await
+    ingest_records(app, records, 1000, false, Some(shift)).await
 }
 
 /// Creates the demo's API token, or reuses `EARSHOT_BOOTSTRAP_TOKEN`.
@@ -47,11 +47,11 @@ pub async fn token(store: &SqlStore) -> Result<String> {
     {
         return Ok(t);
     }
-    let token = earshot_web::auth::generate_token();
+    let token = earshot_app::credentials::generate_token();
     store
         .create_token(
             "demo",
-            &earshot_web::auth::hash_token(&token),
+            &earshot_app::credentials::hash_token(&token),
             Role::Admin,
             Utc::now(),
         )
@@ -59,17 +59,14 @@ pub async fn token(store: &SqlStore) -> Result<String> {
     Ok(token)
 }
 
-/// Ingests `records` in batches, each batch in one transaction. With
-/// `routing`, each committed batch then goes through the routing rules in
-/// force, as API ingestion does.
+/// Ingests `records` in batches through the application's one ingest path
+/// (analysis, a transaction per batch, then the routing rules in force).
 pub async fn ingest_records(
-    store: &SqlStore,
-    pipeline: &Pipeline,
+    app: &App,
     records: Vec<Record>,
     batch: usize,
     progress: bool,
     shift: Option<Duration>,
-    routing: Option<&AppState>,
 ) -> Result<Report> {
     let bar = if progress {
         let bar = ProgressBar::new(records.len() as u64);
@@ -105,15 +102,10 @@ pub async fn ingest_records(
             }
             bar.inc(1);
         }
-        let analyzed = pipeline.prepare_batch(pending);
-        let outcomes = store
-            .ingest(&analyzed, Utc::now())
+        let ingested = earshot_app::ingest::ingest(app, pending)
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
-        if let Some(state) = routing {
-            earshot_web::workflow::route_ingested(state, &outcomes).await;
-        }
-        for o in outcomes {
+        for o in ingested.into_iter().map(|i| i.outcome) {
             if o.duplicate {
                 report.duplicates += 1;
             } else {
@@ -126,4 +118,30 @@ pub async fn ingest_records(
     }
     bar.finish_and_clear();
     Ok(report)
+}
+
+/// Cases waiting on the brand right now (new or open), whatever this run loaded.
+pub async fn open_cases(app: &App) -> Result<usize> {
+    let mut open = 0;
+    for status in [CaseStatus::New, CaseStatus::Open] {
+        let mut offset = 0;
+        loop {
+            let page = app
+                .store
+                .cases(&CaseQuery {
+                    status: Some(status),
+                    limit: Some(500),
+                    offset: Some(offset),
+                    ..CaseQuery::default()
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            open += page.len();
+            if page.len() < 500 {
+                break;
+            }
+            offset += 500;
+        }
+    }
+    Ok(open)
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use earshot_app::App;
 use earshot_core::auth::Role;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::store::Store;
@@ -128,34 +129,43 @@ async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(args) => {
             let config = Config::resolve(&args)?;
-            let store = open_store(&config).await?;
-            serve(config, store, None).await
+            let listener = bind(&config).await?;
+            let store = Arc::new(open_store(&config).await?);
+            serve(app(&config, &store), listener).await
         }
         Command::Demo(mut args) => {
             if args.store.data_dir.is_none() && args.store.database_url.is_none() {
                 args.store.data_dir = Some(PathBuf::from("earshot-demo"));
             }
             let config = Config::resolve(&args)?;
-            let store = open_store(&config).await?;
-            let pipeline = pipeline(&config);
-            let loaded = demo::load(&store, &pipeline, SystemClock.now()).await?;
+            // Bind first: a demo that cannot serve changes nothing (a running
+            // demo keeps the passwords it printed).
+            let listener = bind(&config).await?;
+            let store = Arc::new(open_store(&config).await?);
+            let app = app(&config, &store);
+            let loaded = demo::load(&app, SystemClock.now()).await?;
             let token = demo::token(&store).await?;
             let logins = users::demo_users(&store).await?;
+            let open = demo::open_cases(&app).await?;
+            let addr = listener.local_addr()?;
+            println!(
+                "Earshot demo: {} mentions stored ({} new), {open} cases open",
+                loaded.created + loaded.duplicates,
+                loaded.created
+            );
+            println!("  Desk:      http://{addr}/");
+            println!("  API:       http://{addr}/api/v1/cases   (Authorization: Bearer {token})");
+            println!("  API docs:  http://{addr}/api/v1/openapi.json");
             for (name, role, password) in &logins {
                 println!("  Login:     {name} / {password}   ({})", role.as_str());
             }
-            serve(config, store, Some((loaded, token))).await
+            serve(app, listener).await
         }
         Command::Import(args) => {
             let config = Config::for_store(&args.store)?;
             let store = Arc::new(open_store(&config).await?);
-            // Imported mentions meet the same routing rules as API ingestion.
-            let routing = AppState::new(
-                store.clone(),
-                pipeline(&config),
-                Arc::new(SystemClock),
-                None,
-            );
+            // Imported mentions take the same path as API ingestion.
+            let app = app(&config, &store);
             let format = match args.format {
                 Some(f) => f,
                 None => import::detect(&args.file)?,
@@ -164,13 +174,11 @@ async fn run(command: Command) -> Result<()> {
                 .with_context(|| format!("opening {}", args.file.display()))?;
             let records = import::read(file, format)?;
             let report = demo::ingest_records(
-                &store,
-                &pipeline(&config),
+                &app,
                 records,
                 args.batch.clamp(1, 10_000),
                 !args.quiet,
                 None,
-                Some(&routing),
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -194,11 +202,11 @@ async fn run(command: Command) -> Result<()> {
         } => {
             let config = Config::for_store(&store)?;
             let store = open_store(&config).await?;
-            let token = earshot_web::auth::generate_token();
+            let token = earshot_app::credentials::generate_token();
             store
                 .create_token(
                     &name,
-                    &earshot_web::auth::hash_token(&token),
+                    &earshot_app::credentials::hash_token(&token),
                     role,
                     SystemClock.now(),
                 )
@@ -242,36 +250,22 @@ async fn open_store(config: &Config) -> Result<SqlStore> {
     Ok(store)
 }
 
-async fn serve(
-    config: Config,
-    store: SqlStore,
-    demo: Option<(demo::Report, String)>,
-) -> Result<()> {
-    let bootstrap = std::env::var("EARSHOT_BOOTSTRAP_TOKEN").ok();
-    let store = Arc::new(store);
-    let state = AppState::new(
-        store.clone(),
-        pipeline(&config),
-        Arc::new(SystemClock),
-        bootstrap.as_deref(),
-    )
-    .with_desk(store)
-    .with_secure_cookies(users::secure_cookies());
-    let listener = tokio::net::TcpListener::bind(config.listen)
+/// The application on `store`, with the desk's accounts enabled.
+fn app(config: &Config, store: &Arc<SqlStore>) -> App {
+    App::new(store.clone(), pipeline(config), Arc::new(SystemClock)).with_accounts(store.clone())
+}
+
+async fn bind(config: &Config) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "earshot is serving");
-    if let Some((report, token)) = demo {
-        println!(
-            "Earshot demo: {} mentions loaded, {} cases open",
-            report.created + report.duplicates,
-            report.cases_opened
-        );
-        println!("  Desk:      http://{addr}/");
-        println!("  API:       http://{addr}/api/v1/cases   (Authorization: Bearer {token})");
-        println!("  API docs:  http://{addr}/api/v1/openapi.json");
-    }
+        .with_context(|| format!("listening on {}", config.listen))
+}
+
+async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<()> {
+    let bootstrap = std::env::var("EARSHOT_BOOTSTRAP_TOKEN").ok();
+    let state =
+        AppState::new(app, bootstrap.as_deref()).with_secure_cookies(users::secure_cookies());
+    tracing::info!(addr = %listener.local_addr()?, "earshot is serving");
     earshot_web::serve(listener, state).await?;
     Ok(())
 }

@@ -41,14 +41,14 @@ pub async fn add(store: &SqlStore, args: AddUserArgs) -> Result<()> {
         (line.trim_end_matches(['\r', '\n']).to_string(), false)
     } else {
         (
-            earshot_web::ui::session::random_token()[..20].to_string(),
+            earshot_app::credentials::random_hex()[..20].to_string(),
             true,
         )
     };
     if password.chars().count() < 10 {
         bail!("the password needs at least 10 characters");
     }
-    let hash = earshot_web::ui::session::hash_password(&password)
+    let hash = earshot_app::credentials::hash_password(&password)
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let user = store
         .create_user(
@@ -85,8 +85,8 @@ pub async fn demo_users(store: &SqlStore) -> Result<Vec<(String, Role, String)>>
         ),
         ("agent", "Alex Agent", Role::Agent, vec!["care".to_string()]),
     ] {
-        let password = earshot_web::ui::session::random_token()[..16].to_string();
-        let hash = earshot_web::ui::session::hash_password(&password)
+        let password = earshot_app::credentials::random_hex()[..16].to_string();
+        let hash = earshot_app::credentials::hash_password(&password)
             .map_err(|e| anyhow::anyhow!(e.message))?;
         let exists = store
             .credentials(name)

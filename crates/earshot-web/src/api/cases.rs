@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody, parse_json};
-use crate::state::{AppState, LiveEvent};
+use crate::state::AppState;
+use earshot_app::LiveEvent;
 
 const MAX_NOTE_BYTES: usize = 20_000;
 
@@ -31,9 +32,9 @@ pub async fn list_cases(
     query: Result<Query<CaseQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Case>>, ApiError> {
     let Query(query) = query?;
-    let cases = state.store.cases(&query).await?;
+    let cases = state.app.store.cases(&query).await?;
     // Workflow: location managers see only cases at their locations.
-    let cases = crate::workflow::visible_cases(&state, &auth.0, cases).await?;
+    let cases = earshot_app::access::visible_cases(&state.app, &auth.0, cases).await?;
     Ok(Json(cases))
 }
 
@@ -51,12 +52,13 @@ pub async fn get_case(
     Path(id): Path<i64>,
 ) -> Result<Json<CaseDetail>, ApiError> {
     let detail = state
+        .app
         .store
         .case_detail(id)
         .await?
         .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))?;
     // Workflow: a location manager gets 403 outside their locations.
-    crate::workflow::check_visible(&state, &auth.0, &detail.case).await?;
+    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
     Ok(Json(detail))
 }
 
@@ -104,7 +106,7 @@ pub async fn assign_case(
     let req: AssignRequest = body(raw)?;
     let assignee = clean_name("assignee", req.assignee)?;
     let team = clean_name("team", req.team)?;
-    let case = crate::workflow::assign_case(&state, actor, id, assignee, team).await?;
+    let case = earshot_app::cases::assign_case(&state.app, actor, id, assignee, team).await?;
     Ok(Json(case))
 }
 
@@ -132,7 +134,7 @@ pub async fn set_case_status(
 ) -> Result<Json<Case>, ApiError> {
     let actor = auth.writer()?;
     let req: StatusRequest = body(raw)?;
-    let case = crate::workflow::set_case_status(&state, actor, id, req.status).await?;
+    let case = earshot_app::cases::set_case_status(&state.app, actor, id, req.status).await?;
     Ok(Json(case))
 }
 
@@ -160,7 +162,7 @@ pub async fn add_note(
     let actor = auth.writer()?;
     let req: NoteRequest = body(raw)?;
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
-    let note = crate::workflow::add_note(&state, actor, id, text).await?;
+    let note = earshot_app::cases::add_note(&state.app, actor, id, text).await?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
@@ -219,8 +221,8 @@ pub async fn add_reply(
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
     // Workflow: permissions, approval for trainees and sensitive cases (held
     // as a draft, 202), and public-reply collisions (409) are decided there.
-    let outcome = crate::workflow::submit_reply(
-        &state,
+    let outcome = earshot_app::replies::submit_reply(
+        &state.app,
         actor,
         id,
         NewReply {
@@ -233,7 +235,7 @@ pub async fn add_reply(
     .await?;
     let reply = outcome.reply;
     if outcome.pending_approval {
-        let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+        let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
         return Ok((StatusCode::ACCEPTED, Json(reply)));
     }
     if req.send {
@@ -244,7 +246,7 @@ pub async fn add_reply(
             "reply queued in the outbox"
         );
     }
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
     Ok((StatusCode::CREATED, Json(reply)))
 }
 
@@ -269,6 +271,6 @@ pub async fn list_advocates(
 ) -> Result<Json<Vec<Advocate>>, ApiError> {
     let Query(query) = query?;
     Ok(Json(
-        state.store.advocates(query.limit.unwrap_or(50)).await?,
+        state.app.store.advocates(query.limit.unwrap_or(50)).await?,
     ))
 }

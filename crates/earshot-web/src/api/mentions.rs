@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody, parse_json, parse_json_borrowed, parse_record};
-use crate::state::{AppState, LiveEvent};
+use crate::state::AppState;
 
 /// Most records accepted in one request.
 pub const MAX_BATCH: usize = 10_000;
@@ -140,21 +140,15 @@ pub async fn post_mentions(
     }
 
     let (indices, mentions): (Vec<usize>, Vec<NewMention>) = valid.into_iter().unzip();
-    let pipeline = state.pipeline.clone();
-    let analyzed = tokio::task::spawn_blocking(move || pipeline.prepare_batch(mentions))
-        .await
-        .map_err(|e| Error::internal(format!("analysis task failed: {e}")))?;
-    let (analyzed, outcomes) = state.ingest.ingest(analyzed, state.clock.now()).await?;
-    // Workflow: routing rules and auto-assignment on opened/joined cases.
-    crate::workflow::route_ingested(&state, &outcomes).await;
-
-    for ((index, item), outcome) in indices.into_iter().zip(analyzed).zip(outcomes) {
-        if !outcome.duplicate {
-            let _ = state.live.send(LiveEvent::MentionIngested {
-                mention_id: outcome.mention_id,
-                case_id: outcome.case.map(|c| c.id),
-            });
-        }
+    let ingested = earshot_app::ingest::ingest(&state.app, mentions).await?;
+    for (
+        index,
+        earshot_app::ingest::Ingested {
+            mention: item,
+            outcome,
+        },
+    ) in indices.into_iter().zip(ingested)
+    {
         results[index] = Some(RecordResult {
             index,
             status: if outcome.duplicate {
@@ -224,5 +218,5 @@ pub async fn list_mentions(
     query: Result<Query<MentionQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Mention>>, ApiError> {
     let Query(query) = query?;
-    Ok(Json(state.store.mentions(&query).await?))
+    Ok(Json(state.app.store.mentions(&query).await?))
 }

@@ -98,7 +98,7 @@ pub struct Health {
 
 /// Liveness and a cheap store round trip.
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let mentions = state.store.mention_count().await?;
+    let mentions = state.app.store.mention_count().await?;
     Ok(Json(Health {
         status: "ok",
         mentions,

@@ -60,7 +60,7 @@ pub async fn check_reply(
             "must not be empty",
         )));
     }
-    let recent = match &state.desk {
+    let recent = match &state.app.accounts {
         Some(desk) => {
             desk.recent_reply_bodies(crate::ui::case::RECENT_REPLIES)
                 .await?
@@ -71,6 +71,7 @@ pub async fn check_reply(
     let (handle, name, category) = match req.case_id {
         Some(id) => {
             let detail = state
+                .app
                 .store
                 .case_detail(id)
                 .await?
@@ -123,7 +124,7 @@ pub async fn export_corrections(
     State(state): State<AppState>,
     _auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let desk = state.desk.as_ref().ok_or_else(|| {
+    let desk = state.app.accounts.as_ref().ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
             "the desk is not enabled on this server",

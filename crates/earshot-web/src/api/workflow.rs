@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody, parse_json};
 use crate::state::AppState;
-use crate::workflow::{self as wf, denied};
+use earshot_app::access::denied;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -96,7 +96,7 @@ pub async fn list_teams(
     State(state): State<AppState>,
     _auth: Authenticated,
 ) -> ApiResult<Json<Vec<TeamRecord>>> {
-    Ok(Json(state.workflow.teams().await?))
+    Ok(Json(state.app.workflow.teams().await?))
 }
 
 /// Create a team (admins).
@@ -108,9 +108,9 @@ pub async fn create_team(
     auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<TeamRecord>)> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
     let team = team_record(body(raw)?)?;
-    if state.workflow.team(&team.name).await?.is_some() {
+    if state.app.workflow.team(&team.name).await?.is_some() {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!(
@@ -120,8 +120,9 @@ pub async fn create_team(
         ));
     }
     let saved = state
+        .app
         .workflow
-        .put_team(&team, &auth.0.name, state.clock.now())
+        .put_team(&team, &auth.0.name, state.app.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
@@ -135,6 +136,7 @@ pub async fn get_team(
     Path(name): Path<String>,
 ) -> ApiResult<Json<TeamRecord>> {
     state
+        .app
         .workflow
         .team(&name)
         .await?
@@ -152,17 +154,18 @@ pub async fn update_team(
     Path(name): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<TeamRecord>> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
     let mut input: TeamInput = body(raw)?;
     input.name = name.clone();
-    if state.workflow.team(&name).await?.is_none() {
+    if state.app.workflow.team(&name).await?.is_none() {
         return Err(ApiError(Error::not_found(format!("team {name:?}"))));
     }
     let team = team_record(input)?;
     Ok(Json(
         state
+            .app
             .workflow
-            .put_team(&team, &auth.0.name, state.clock.now())
+            .put_team(&team, &auth.0.name, state.app.clock.now())
             .await?,
     ))
 }
@@ -175,10 +178,11 @@ pub async fn delete_team(
     auth: Authenticated,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
     state
+        .app
         .workflow
-        .delete_team(&name, &auth.0.name, state.clock.now())
+        .delete_team(&name, &auth.0.name, state.app.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -203,8 +207,8 @@ pub async fn list_users(
     State(state): State<AppState>,
     _auth: Authenticated,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    let profiles = state.workflow.users().await?;
-    let accounts = match &state.desk {
+    let profiles = state.app.workflow.users().await?;
+    let accounts = match &state.app.accounts {
         Some(desk) => desk.users().await?,
         None => Vec::new(),
     };
@@ -281,7 +285,7 @@ pub async fn put_profile(
     Path(name): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<UserProfile>> {
-    wf::require(&state, &auth.0, Action::ManageUsers).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageUsers).await?;
     let input: ProfileInput = body(raw)?;
     let profile = UserProfile {
         name: name_ok("name", &name)?,
@@ -297,8 +301,9 @@ pub async fn put_profile(
     };
     Ok(Json(
         state
+            .app
             .workflow
-            .put_user(&profile, &auth.0.name, state.clock.now())
+            .put_user(&profile, &auth.0.name, state.app.clock.now())
             .await?,
     ))
 }
@@ -312,6 +317,7 @@ pub async fn get_profile(
     Path(name): Path<String>,
 ) -> ApiResult<Json<UserProfile>> {
     state
+        .app
         .workflow
         .user(&name)
         .await?
@@ -328,7 +334,7 @@ pub async fn get_rules(
     State(state): State<AppState>,
     _auth: Authenticated,
 ) -> ApiResult<Json<RuleSet>> {
-    Ok(Json(wf::current_rules(&state).await?))
+    Ok(Json(earshot_app::routing::current_rules(&state.app).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -345,7 +351,7 @@ pub async fn put_rules(
     auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<RuleSet>> {
-    wf::require(&state, &auth.0, Action::ManageRules).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageRules).await?;
     let input: RulesInput = body(raw)?;
     let candidate = RuleSet {
         version: 0,
@@ -357,8 +363,9 @@ pub async fn put_rules(
     let json =
         serde_json::to_value(&candidate.rules).map_err(|e| Error::internal(e.to_string()))?;
     let saved = state
+        .app
         .workflow
-        .save_rule_set(&json, &auth.0.name, state.clock.now())
+        .save_rule_set(&json, &auth.0.name, state.app.clock.now())
         .await?;
     Ok(Json(RuleSet {
         version: u32::try_from(saved.version).unwrap_or(u32::MAX),
@@ -373,7 +380,7 @@ pub async fn rule_versions(
     State(state): State<AppState>,
     _auth: Authenticated,
 ) -> ApiResult<Json<Vec<RuleSetVersion>>> {
-    Ok(Json(state.workflow.rule_set_versions().await?))
+    Ok(Json(state.app.workflow.rule_set_versions().await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -408,9 +415,10 @@ pub async fn dry_run_rules(
                 .map_err(|e| ApiError(Error::invalid_field("rules", e)))?;
             set
         }
-        None => wf::current_rules(&state).await?,
+        None => earshot_app::routing::current_rules(&state.app).await?,
     };
     let mentions = state
+        .app
         .store
         .mentions(&MentionQuery {
             limit: Some(input.limit.unwrap_or(200)),
@@ -420,7 +428,7 @@ pub async fn dry_run_rules(
     let mut items = Vec::with_capacity(mentions.len());
     for m in &mentions {
         let (location, product) = match m.case_id {
-            Some(id) => match state.store.case_detail(id).await? {
+            Some(id) => match state.app.store.case_detail(id).await? {
                 Some(d) => (d.case.location, d.case.product),
                 None => (None, None),
             },
@@ -430,7 +438,7 @@ pub async fn dry_run_rules(
             mention_id: m.id,
             context: RuleContext::from_mention(
                 m,
-                wf::author_lists(&state, &m.mention.author.handle).await?,
+                earshot_app::routing::author_lists(&state.app, &m.mention.author.handle).await?,
                 location,
                 product,
             ),
@@ -448,7 +456,7 @@ pub async fn get_author_list(
     _auth: Authenticated,
     Path(list): Path<AuthorList>,
 ) -> ApiResult<Json<Vec<String>>> {
-    Ok(Json(state.workflow.author_list(list_name(list)).await?))
+    Ok(Json(state.app.workflow.author_list(list_name(list)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -468,7 +476,7 @@ pub async fn put_author_list(
     Path(list): Path<AuthorList>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Vec<String>>> {
-    wf::require(&state, &auth.0, Action::ManageRules).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageRules).await?;
     let input: AuthorListInput = body(raw)?;
     if input.handles.len() > 100_000 || input.handles.iter().any(|h| h.len() > 256) {
         return Err(ApiError(Error::invalid_field(
@@ -478,12 +486,13 @@ pub async fn put_author_list(
     }
     Ok(Json(
         state
+            .app
             .workflow
             .put_author_list(
                 list_name(list),
                 &input.handles,
                 &auth.0.name,
-                state.clock.now(),
+                state.app.clock.now(),
             )
             .await?,
     ))
@@ -519,7 +528,7 @@ pub async fn list_policies(
     State(state): State<AppState>,
     _auth: Authenticated,
 ) -> ApiResult<Json<Vec<SlaPolicy>>> {
-    Ok(Json(wf::policies(&state).await?))
+    Ok(Json(earshot_app::sla::policies(&state.app).await?))
 }
 
 /// Create an SLA policy (supervisors, admins).
@@ -530,11 +539,12 @@ pub async fn create_policy(
     auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    wf::require(&state, &auth.0, Action::ManageSlaPolicies).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageSlaPolicies).await?;
     let v = policy_in(raw, 0)?;
     let saved = state
+        .app
         .workflow
-        .create_sla_policy(&v, &auth.0.name, state.clock.now())
+        .create_sla_policy(&v, &auth.0.name, state.app.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
@@ -548,12 +558,13 @@ pub async fn update_policy(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    wf::require(&state, &auth.0, Action::ManageSlaPolicies).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageSlaPolicies).await?;
     let v = policy_in(raw, id)?;
     Ok(Json(
         state
+            .app
             .workflow
-            .update_sla_policy(id, &v, &auth.0.name, state.clock.now())
+            .update_sla_policy(id, &v, &auth.0.name, state.app.clock.now())
             .await?,
     ))
 }
@@ -566,10 +577,11 @@ pub async fn delete_policy(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    wf::require(&state, &auth.0, Action::ManageSlaPolicies).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageSlaPolicies).await?;
     state
+        .app
         .workflow
-        .delete_sla_policy(id, &auth.0.name, state.clock.now())
+        .delete_sla_policy(id, &auth.0.name, state.app.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -592,10 +604,17 @@ pub async fn case_sla(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<CaseSla>> {
-    let detail = wf::case_detail(&state, id).await?;
-    wf::check_visible(&state, &auth.0, &detail.case).await?;
-    let policies = wf::policies(&state).await?;
-    let eval = wf::evaluate_case(&state, &policies, &detail, state.clock.now(), false).await?;
+    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
+    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
+    let policies = earshot_app::sla::policies(&state.app).await?;
+    let eval = earshot_app::sla::evaluate_case(
+        &state.app,
+        &policies,
+        &detail,
+        state.app.clock.now(),
+        false,
+    )
+    .await?;
     Ok(Json(CaseSla {
         case_id: id,
         state: eval.as_ref().and_then(SlaEvaluation::overall),
@@ -610,9 +629,9 @@ pub async fn report(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<SlaReport>> {
-    wf::require(&state, &auth.0, Action::ViewReports).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ViewReports).await?;
     let mut targets = Vec::new();
-    for r in state.workflow.all_case_sla().await? {
+    for r in state.app.workflow.all_case_sla().await? {
         if let Some(v) = r.evaluation
             && let Ok(e) = serde_json::from_value::<SlaEvaluation>(v)
         {
@@ -641,8 +660,8 @@ pub async fn list_approvals(
     query: Result<Query<ApprovalQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<ApprovalRecord>>> {
     let Query(query) = query?;
-    wf::require(&state, &auth.0, Action::ApproveReply).await?;
-    Ok(Json(state.workflow.approvals(!query.all).await?))
+    earshot_app::access::require(&state.app, &auth.0, Action::ApproveReply).await?;
+    Ok(Json(state.app.workflow.approvals(!query.all).await?))
 }
 
 /// Approve a held reply: it is sent, and the approver recorded on the
@@ -656,7 +675,9 @@ pub async fn approve_reply(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Reply>> {
-    Ok(Json(wf::approve(&state, &auth.0, id).await?))
+    Ok(Json(
+        earshot_app::replies::approve(&state.app, &auth.0, id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -686,7 +707,9 @@ pub async fn reject_reply(
             "must be 1-2000 bytes",
         )));
     }
-    Ok(Json(wf::reject(&state, &auth.0, id, reason).await?))
+    Ok(Json(
+        earshot_app::replies::reject(&state.app, &auth.0, id, reason).await?,
+    ))
 }
 
 // ---------------------------------------------------------------- presence
@@ -715,16 +738,23 @@ pub async fn touch_presence(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PresenceView>> {
     let input: PresenceInput = body(raw)?;
-    let detail = wf::case_detail(&state, id).await?;
-    wf::check_visible(&state, &auth.0, &detail.case).await?;
-    let me = wf::user_name(&auth.0).to_string();
-    let now = state.clock.now();
+    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
+    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
+    let me = earshot_app::access::user_name(&auth.0).to_string();
+    let now = state.app.clock.now();
     let mut reg = state
+        .app
         .presence
         .lock()
         .map_err(|_| Error::internal("presence lock poisoned"))?;
     reg.prune(now);
-    reg.touch(id, &me, input.activity, now, wf::PRESENCE_TTL);
+    reg.touch(
+        id,
+        &me,
+        input.activity,
+        now,
+        earshot_app::presence::PRESENCE_TTL,
+    );
     let others = reg.others_on(id, &me, now).into_iter().cloned().collect();
     Ok(Json(PresenceView { others }))
 }
@@ -738,11 +768,12 @@ pub async fn get_presence(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PresenceView>> {
-    let detail = wf::case_detail(&state, id).await?;
-    wf::check_visible(&state, &auth.0, &detail.case).await?;
-    let me = wf::user_name(&auth.0).to_string();
-    let now = state.clock.now();
+    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
+    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
+    let me = earshot_app::access::user_name(&auth.0).to_string();
+    let now = state.app.clock.now();
     let reg = state
+        .app
         .presence
         .lock()
         .map_err(|_| Error::internal("presence lock poisoned"))?;
@@ -782,16 +813,17 @@ pub async fn create_handoff(
             "must be 1-20000 bytes",
         )));
     }
-    let detail = wf::case_detail(&state, id).await?;
-    let a = wf::actor(&state, &auth.0).await?;
+    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
+    let a = earshot_app::access::actor(&state.app, &auth.0).await?;
     can(
         &a,
         Action::UpdateCase,
-        &wf::scope(&state, &detail.case).await?,
+        &earshot_app::access::scope(&state.app, &detail.case).await?,
     )
     .map_err(denied)?;
-    let now = state.clock.now();
+    let now = state.app.clock.now();
     let h = state
+        .app
         .workflow
         .create_handoff(id, input.kind, &target, message, &auth.0.name, now)
         .await?;
@@ -799,9 +831,10 @@ pub async fn create_handoff(
         "Case #{id} handed to {target}: {message} (customer: @{})",
         detail.case.author_handle
     );
-    for u in state.workflow.users().await? {
+    for u in state.app.workflow.users().await? {
         if u.locations.as_ref().is_some_and(|l| l.contains(&target)) {
             state
+                .app
                 .workflow
                 .notify(
                     &u.name,
@@ -826,9 +859,9 @@ pub async fn case_handoffs(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<Handoff>>> {
-    let detail = wf::case_detail(&state, id).await?;
-    wf::check_visible(&state, &auth.0, &detail.case).await?;
-    Ok(Json(state.workflow.handoffs(Some(id)).await?))
+    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
+    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
+    Ok(Json(state.app.workflow.handoffs(Some(id)).await?))
 }
 
 /// Handoffs the caller may see: a manager only those for their locations.
@@ -838,8 +871,8 @@ pub async fn list_handoffs(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<Vec<Handoff>>> {
-    let a = wf::actor(&state, &auth.0).await?;
-    let all = state.workflow.handoffs(None).await?;
+    let a = earshot_app::access::actor(&state.app, &auth.0).await?;
+    let all = state.app.workflow.handoffs(None).await?;
     Ok(Json(
         all.into_iter()
             .filter(|h| earshot_workflow::location_visible(&a, Some(&h.target)))
@@ -872,11 +905,12 @@ pub async fn answer_handoff(
         )));
     }
     let h = state
+        .app
         .workflow
         .handoff(id)
         .await?
         .ok_or_else(|| Error::not_found(format!("handoff {id}")))?;
-    let a = wf::actor(&state, &auth.0).await?;
+    let a = earshot_app::access::actor(&state.app, &auth.0).await?;
     let scope = earshot_workflow::CaseScope {
         team: None,
         location: Some(h.target.clone()),
@@ -884,14 +918,16 @@ pub async fn answer_handoff(
     };
     can(&a, Action::AnswerHandoff, &scope).map_err(denied)?;
     let answered = state
+        .app
         .workflow
-        .answer_handoff(id, answer, &auth.0.name, state.clock.now())
+        .answer_handoff(id, answer, &auth.0.name, state.app.clock.now())
         .await?;
-    if let Some(case) = state.store.case_detail(h.case_id).await?
+    if let Some(case) = state.app.store.case_detail(h.case_id).await?
         && let Some(assignee) = case.case.assignee
     {
         let text = format!("{} answered on case #{}: {answer}", auth.0.name, h.case_id);
         state
+            .app
             .workflow
             .notify(
                 &assignee,
@@ -899,7 +935,7 @@ pub async fn answer_handoff(
                 Some(h.case_id),
                 &text,
                 &serde_json::json!({"handoff_id": id}),
-                state.clock.now(),
+                state.app.clock.now(),
             )
             .await?;
     }
@@ -926,8 +962,9 @@ pub async fn list_notifications(
     let Query(query) = query?;
     Ok(Json(
         state
+            .app
             .workflow
-            .notifications(wf::user_name(&auth.0), query.unread)
+            .notifications(earshot_app::access::user_name(&auth.0), query.unread)
             .await?,
     ))
 }
@@ -941,8 +978,13 @@ pub async fn read_notification(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     state
+        .app
         .workflow
-        .mark_notification_read(wf::user_name(&auth.0), id, state.clock.now())
+        .mark_notification_read(
+            earshot_app::access::user_name(&auth.0),
+            id,
+            state.app.clock.now(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -960,8 +1002,8 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<Vec<Webhook>>> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
-    Ok(Json(state.workflow.webhooks().await?))
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
+    Ok(Json(state.app.workflow.webhooks().await?))
 }
 
 /// A webhook just added, with its signing secret: shown this once, never
@@ -984,7 +1026,7 @@ pub async fn add_webhook(
     auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
     let input: WebhookInput = body(raw)?;
     let url = input.url.trim();
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
@@ -993,10 +1035,11 @@ pub async fn add_webhook(
             "must be an http(s) URL",
         )));
     }
-    let signing_secret = crate::webhooks::generate_secret();
+    let signing_secret = earshot_app::deliveries::generate_secret();
     let webhook = state
+        .app
         .workflow
-        .add_webhook(url, &signing_secret, &auth.0.name, state.clock.now())
+        .add_webhook(url, &signing_secret, &auth.0.name, state.app.clock.now())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -1015,10 +1058,11 @@ pub async fn delete_webhook(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
     state
+        .app
         .workflow
-        .delete_webhook(id, &auth.0.name, state.clock.now())
+        .delete_webhook(id, &auth.0.name, state.app.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1030,8 +1074,8 @@ pub async fn webhook_deliveries(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<Vec<WebhookDelivery>>> {
-    wf::require(&state, &auth.0, Action::ManageTeams).await?;
-    Ok(Json(state.workflow.webhook_deliveries(100).await?))
+    earshot_app::access::require(&state.app, &auth.0, Action::ManageTeams).await?;
+    Ok(Json(state.app.workflow.webhook_deliveries(100).await?))
 }
 
 // ---------------------------------------------------------------- audit
@@ -1046,6 +1090,6 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<AuditRecord>>> {
     let Query(query) = query?;
-    wf::require(&state, &auth.0, Action::ViewAudit).await?;
-    Ok(Json(state.workflow.audit(&query).await?))
+    earshot_app::access::require(&state.app, &auth.0, Action::ViewAudit).await?;
+    Ok(Json(state.app.workflow.audit(&query).await?))
 }

@@ -14,9 +14,10 @@ use earshot_core::reply::Visibility;
 use earshot_core::store::{CaseDetail, NewReply};
 use serde::Deserialize;
 
-use crate::state::{AppState, LiveEvent};
+use crate::state::AppState;
 use crate::ui::session::{self, CurrentUser};
 use crate::ui::{Chrome, REPLY_TEMPLATES, UiError, html, view};
+use earshot_app::LiveEvent;
 
 /// Sent replies the near-duplicate check compares with.
 pub const RECENT_REPLIES: u32 = 200;
@@ -104,13 +105,14 @@ async fn render(
 ) -> Result<Response, UiError> {
     let desk = session::desk(state)?;
     let detail = state
+        .app
         .store
         .case_detail(id)
         .await?
         .ok_or_else(|| UiError::NotFound(format!("there is no case {id}")))?;
     // A location manager sees only the cases at their locations.
-    crate::workflow::check_visible(state, &me.principal(), &detail.case).await?;
-    let now = state.clock.now();
+    earshot_app::access::check_visible(&state.app, &me.principal(), &detail.case).await?;
+    let now = state.app.clock.now();
     let CaseDetail {
         case,
         mentions,
@@ -384,7 +386,7 @@ pub async fn assign(
         other => Some(other.to_string()),
     };
     let team = Some(f.team.trim().to_string()).filter(|t| !t.is_empty());
-    crate::workflow::assign_case(&state, &me.principal(), id, assignee, team).await?;
+    earshot_app::cases::assign_case(&state.app, &me.principal(), id, assignee, team).await?;
     Ok(back(id, ""))
 }
 
@@ -404,7 +406,7 @@ pub async fn status(
     me.can_write()?;
     let to = CaseStatus::parse(&f.status)
         .ok_or_else(|| UiError::BadRequest(format!("unknown status {:?}", f.status)))?;
-    crate::workflow::set_case_status(&state, &me.principal(), id, to).await?;
+    earshot_app::cases::set_case_status(&state.app, &me.principal(), id, to).await?;
     Ok(back(id, ""))
 }
 
@@ -428,7 +430,7 @@ pub async fn note(
             "a note must have 1 to 20,000 characters".into(),
         ));
     }
-    crate::workflow::add_note(&state, &me.principal(), id, body).await?;
+    earshot_app::cases::add_note(&state.app, &me.principal(), id, body).await?;
     Ok(back(id, "#notes"))
 }
 
@@ -440,11 +442,12 @@ pub async fn check_in_case(
     reply: &str,
 ) -> Result<CheckResult, UiError> {
     let detail = state
+        .app
         .store
         .case_detail(case_id)
         .await?
         .ok_or_else(|| UiError::NotFound(format!("there is no case {case_id}")))?;
-    let recent = match &state.desk {
+    let recent = match &state.app.accounts {
         Some(desk) => desk.recent_reply_bodies(RECENT_REPLIES).await?,
         None => Vec::new(),
     };
@@ -523,11 +526,11 @@ pub async fn reply(
         )
         .await;
     }
-    let now = state.clock.now();
+    let now = state.app.clock.now();
     // Through the workflow: publish rights, approval for trainees and
     // sensitive cases, and public-reply collisions apply to the desk too.
-    let sent = crate::workflow::submit_reply(
-        &state,
+    let sent = earshot_app::replies::submit_reply(
+        &state.app,
         &me.principal(),
         id,
         NewReply {
@@ -563,7 +566,7 @@ pub async fn reply(
             )
             .await?;
     }
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
     Ok(back(id, "#thread"))
 }
 
@@ -597,6 +600,7 @@ pub async fn take_private(
         .await;
     }
     let case = state
+        .app
         .store
         .case_detail(id)
         .await?
@@ -609,7 +613,7 @@ pub async fn take_private(
             case.source
         )));
     }
-    let now = state.clock.now();
+    let now = state.app.clock.now();
     let mut replies = Vec::new();
     if caps.public_reply {
         replies.push(NewReply {
@@ -627,7 +631,7 @@ pub async fn take_private(
         send: true,
     });
     for reply in replies {
-        crate::workflow::submit_reply(&state, &me.principal(), id, reply, None).await?;
+        earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, None).await?;
     }
     session::desk(&state)?
         .record_event(
@@ -638,7 +642,7 @@ pub async fn take_private(
             now,
         )
         .await?;
-    let _ = state.live.send(LiveEvent::CaseUpdated { case_id: id });
+    let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
     Ok(back(id, "#thread"))
 }
 
@@ -661,15 +665,15 @@ pub async fn correct(
     let task = CorrectionTask::parse(&f.task)
         .ok_or_else(|| UiError::BadRequest("correct sentiment or category".into()))?;
     // The mention must be one of this case's, and the case the user's to change.
-    let detail = crate::workflow::case_detail(&state, id).await?;
+    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
     if !detail.mentions.iter().any(|m| m.id == f.mention_id) {
         return Err(UiError::NotFound(format!(
             "case {id} has no mention {}",
             f.mention_id
         )));
     }
-    crate::workflow::authorize_case(
-        &state,
+    earshot_app::access::authorize_case(
+        &state.app,
         &me.principal(),
         &detail.case,
         earshot_workflow::Action::UpdateCase,
@@ -681,7 +685,7 @@ pub async fn correct(
             task,
             &f.label,
             &me.user.name,
-            state.clock.now(),
+            state.app.clock.now(),
         )
         .await?;
     Ok(back(id, &format!("#m{}", f.mention_id)))

@@ -59,7 +59,7 @@ fn minutes(v: Option<f64>) -> String {
 
 pub async fn page(State(state): State<AppState>, me: CurrentUser) -> Result<Response, UiError> {
     let desk = session::desk(&state)?;
-    let now = state.clock.now();
+    let now = state.app.clock.now();
     let since = now - chrono::Duration::days(DASHBOARD_DAYS);
     let stats = desk.dashboard(since, now).await?;
     let data = ChartData {
@@ -133,6 +133,7 @@ async fn render_settings(
         }
     }
     let policies = state
+        .app
         .workflow
         .sla_policies()
         .await?
@@ -150,7 +151,7 @@ async fn render_settings(
             (p["name"].as_str().unwrap_or("unnamed").to_string(), targets)
         })
         .collect();
-    let rule_set = state.workflow.current_rule_set().await?;
+    let rule_set = state.app.workflow.current_rule_set().await?;
     let rules = rule_set
         .as_ref()
         .and_then(|r| r.rules.as_array())
@@ -258,7 +259,7 @@ pub async fn add_user(
         teams: f.teams.split(',').map(str::to_string).collect(),
     };
     match session::desk(&state)?
-        .create_user(&new, &hash, state.clock.now())
+        .create_user(&new, &hash, state.app.clock.now())
         .await
     {
         Ok(_) => Ok(Redirect::to("/settings#users").into_response()),

@@ -18,9 +18,10 @@ use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::state::{AppState, LiveEvent};
+use crate::state::AppState;
 use crate::ui::session::{self, CurrentUser, urlencode};
 use crate::ui::{Chrome, UiError, html, view};
+use earshot_app::LiveEvent;
 
 pub const PAGE_SIZE: u32 = 50;
 
@@ -198,14 +199,14 @@ pub async fn page(
     Query(params): Query<InboxParams>,
 ) -> Result<Response, UiError> {
     let desk = session::desk(&state)?;
-    let now = state.clock.now();
+    let now = state.app.clock.now();
     let query = params.to_query(&me.user.name, now)?;
     let started = std::time::Instant::now();
     let cases = desk.inbox(&query).await?;
     // `full` is about the page the store returned; what a location manager
     // may see of it is filtered after, as the API's case list does.
     let full = cases.len() as u32 == PAGE_SIZE;
-    let cases = crate::workflow::visible_cases(&state, &me.principal(), cases).await?;
+    let cases = earshot_app::access::visible_cases(&state.app, &me.principal(), cases).await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "inbox query"
@@ -276,7 +277,7 @@ pub async fn stream(
     State(state): State<AppState>,
     _me: CurrentUser,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
-    let events = BroadcastStream::new(state.live.subscribe()).filter_map(|e| {
+    let events = BroadcastStream::new(state.app.live.subscribe()).filter_map(|e| {
         let e = e.ok()?;
         let kind = match &e {
             LiveEvent::MentionIngested { .. } => "mention",
@@ -302,8 +303,8 @@ pub async fn assign_to_me(
 ) -> Result<Response, UiError> {
     me.check_csrf(&form.csrf_token)?;
     me.can_write()?;
-    crate::workflow::assign_case(
-        &state,
+    earshot_app::cases::assign_case(
+        &state.app,
         &me.principal(),
         form.case_id,
         Some(me.user.name.clone()),
@@ -321,7 +322,12 @@ pub async fn resolve(
 ) -> Result<Response, UiError> {
     me.check_csrf(&form.csrf_token)?;
     me.can_write()?;
-    crate::workflow::set_case_status(&state, &me.principal(), form.case_id, CaseStatus::Resolved)
-        .await?;
+    earshot_app::cases::set_case_status(
+        &state.app,
+        &me.principal(),
+        form.case_id,
+        CaseStatus::Resolved,
+    )
+    .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -292,7 +292,7 @@ async fn login(
     };
     state.login_limiter.succeeded(&username, ip);
     let id = session::random_token();
-    let clock_now = state.clock.now();
+    let clock_now = state.app.clock.now();
     desk.create_session(
         &session::hash_session_id(&id),
         &creds.user.name,

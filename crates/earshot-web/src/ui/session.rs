@@ -6,14 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use earshot_core::accounts::{Accounts, User};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
@@ -26,32 +23,11 @@ pub const MAX_FAILURES: usize = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// Hashes a password with argon2id and a random salt (PHC string).
-pub fn hash_password(password: &str) -> Result<String, earshot_core::Error> {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    let salt = SaltString::encode_b64(&bytes)
-        .map_err(|e| earshot_core::Error::internal(format!("salt: {e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| earshot_core::Error::internal(format!("hashing password: {e}")))
-}
-
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
+pub use earshot_app::credentials::{hash_password, verify_password};
 
 /// 256 random bits, hex.
 pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    earshot_app::credentials::random_hex()
 }
 
 pub fn hash_session_id(id: &str) -> String {
@@ -98,7 +74,8 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> S
 /// The desk, or 503 when the server runs without one.
 pub fn desk(state: &AppState) -> Result<&dyn Accounts, UiError> {
     state
-        .desk
+        .app
+        .accounts
         .as_deref()
         .ok_or_else(|| UiError::Unavailable("the desk is not enabled on this server".into()))
 }
@@ -167,7 +144,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Err(to_login());
         };
         let hash = hash_session_id(&id);
-        match desk.session(&hash, state.clock.now()).await {
+        match desk.session(&hash, state.app.clock.now()).await {
             Ok(Some(s)) => Ok(CurrentUser {
                 user: s.user,
                 csrf_token: s.csrf_token,

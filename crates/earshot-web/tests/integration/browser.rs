@@ -42,9 +42,7 @@ async fn spawn_desk() -> Desk {
         PriorityWeights::default(),
     );
     let state = AppState::new(
-        Arc::new(store.clone()),
-        pipeline,
-        Arc::new(SystemClock),
+        earshot_app::App::new(Arc::new(store.clone()), pipeline, Arc::new(SystemClock)),
         Some(TOKEN),
     )
     .with_desk(Arc::new(store.clone()));
@@ -54,7 +52,7 @@ async fn spawn_desk() -> Desk {
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    let hash = earshot_web::ui::session::hash_password(PASSWORD).unwrap();
+    let hash = earshot_app::credentials::hash_password(PASSWORD).unwrap();
     store
         .create_user(
             &NewUser {

@@ -64,11 +64,11 @@ impl TestApp {
             in_training: false,
             teams: vec![],
         };
-        let hash = earshot_web::ui::session::hash_password("desk-test-password").unwrap();
+        let hash = earshot_app::credentials::hash_password("desk-test-password").unwrap();
         let now = self.clock_now();
         self.store.create_user(&user, &hash, now).await.unwrap();
-        let id = earshot_web::ui::session::random_token();
-        let csrf = earshot_web::ui::session::random_token();
+        let id = earshot_app::credentials::random_hex();
+        let csrf = earshot_app::credentials::random_hex();
         self.store
             .create_session(
                 &earshot_web::ui::session::hash_session_id(&id),
@@ -110,9 +110,7 @@ pub async fn spawn_app() -> TestApp {
         PriorityWeights::default(),
     );
     let state = AppState::new(
-        Arc::new(store.clone()),
-        pipeline,
-        Arc::new(clock.clone()),
+        earshot_app::App::new(Arc::new(store.clone()), pipeline, Arc::new(clock.clone())),
         Some(TOKEN),
     )
     .with_desk(Arc::new(store.clone()));

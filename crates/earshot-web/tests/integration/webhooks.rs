@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::TimeDelta;
-use earshot_web::webhooks::{WebhookTickReport, client, run_webhook_tick, signature};
+use earshot_app::deliveries::{WebhookTickReport, client, run_webhook_tick, signature};
 use earshot_workflow::Clock;
 use serde_json::{Value, json};
 
@@ -77,6 +77,7 @@ async fn payloads_are_posted_and_retried_after_a_failure() {
     let payload = json!({"text": "SLA breached on case 7", "blocks": [{"type": "section"}]});
     let queued = app
         .state
+        .app
         .workflow
         .queue_webhooks(&payload, app.clock_now())
         .await
@@ -85,7 +86,7 @@ async fn payloads_are_posted_and_retried_after_a_failure() {
 
     let http = client();
     let now = app.clock_now();
-    let first = run_webhook_tick(&app.state, &http, now).await.unwrap();
+    let first = run_webhook_tick(&app.state.app, &http, now).await.unwrap();
     assert_eq!(
         first,
         WebhookTickReport {
@@ -95,12 +96,12 @@ async fn payloads_are_posted_and_retried_after_a_failure() {
         }
     );
     // Not due again until the backoff has passed.
-    let early = run_webhook_tick(&app.state, &http, now + TimeDelta::seconds(30))
+    let early = run_webhook_tick(&app.state.app, &http, now + TimeDelta::seconds(30))
         .await
         .unwrap();
     assert_eq!(early, WebhookTickReport::default());
     app.clock.advance(TimeDelta::minutes(2));
-    let second = run_webhook_tick(&app.state, &http, app.clock.now())
+    let second = run_webhook_tick(&app.state.app, &http, app.clock.now())
         .await
         .unwrap();
     assert_eq!(second.delivered, 1);
@@ -123,7 +124,7 @@ async fn payloads_are_posted_and_retried_after_a_failure() {
     let (_, deliveries) = app.get_json("/api/v1/webhooks/deliveries").await;
     assert!(deliveries[0]["delivered_at"].is_string(), "{deliveries}");
     // Delivered payloads are never sent again.
-    let later = run_webhook_tick(&app.state, &http, app.clock.now() + TimeDelta::hours(2))
+    let later = run_webhook_tick(&app.state.app, &http, app.clock.now() + TimeDelta::hours(2))
         .await
         .unwrap();
     assert_eq!(later, WebhookTickReport::default());
@@ -142,22 +143,23 @@ async fn an_unreachable_webhook_is_given_up_after_bounded_attempts() {
     app.post_json("/api/v1/webhooks", &json!({"url": url}))
         .await;
     app.state
+        .app
         .workflow
         .queue_webhooks(&json!({"text": "x"}), app.clock_now())
         .await
         .unwrap();
     let http = client();
     let mut given_up = 0;
-    for _ in 0..earshot_web::webhooks::MAX_ATTEMPTS {
+    for _ in 0..earshot_app::deliveries::MAX_ATTEMPTS {
         app.clock.advance(TimeDelta::hours(2));
-        given_up += run_webhook_tick(&app.state, &http, app.clock.now())
+        given_up += run_webhook_tick(&app.state.app, &http, app.clock.now())
             .await
             .unwrap()
             .given_up;
     }
     assert_eq!(given_up, 1);
     app.clock.advance(TimeDelta::hours(2));
-    let after = run_webhook_tick(&app.state, &http, app.clock.now())
+    let after = run_webhook_tick(&app.state.app, &http, app.clock.now())
         .await
         .unwrap();
     assert_eq!(after, WebhookTickReport::default());

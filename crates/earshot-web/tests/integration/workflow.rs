@@ -558,7 +558,7 @@ async fn sla_warns_breaches_and_escalates_on_the_fake_clock() {
         let clock = app.clock.clone();
         async move {
             clock.set(start + TimeDelta::minutes(minutes));
-            earshot_web::workflow::run_sla_tick(&state, start + TimeDelta::minutes(minutes))
+            earshot_app::sla::run_sla_tick(&state.app, start + TimeDelta::minutes(minutes))
                 .await
                 .unwrap()
         }

@@ -20,7 +20,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::state::AppState;
+use crate::App;
 
 pub const MAX_ATTEMPTS: i64 = 8;
 const BATCH: u32 = 100;
@@ -70,12 +70,12 @@ pub fn client() -> reqwest::Client {
 
 /// One pass over the deliveries due at `now`.
 pub async fn run_webhook_tick(
-    state: &AppState,
+    app: &App,
     client: &reqwest::Client,
     now: DateTime<Utc>,
 ) -> Result<WebhookTickReport> {
     let mut report = WebhookTickReport::default();
-    for due in state.workflow.due_webhook_deliveries(now, BATCH).await? {
+    for due in app.workflow.due_webhook_deliveries(now, BATCH).await? {
         let body = serde_json::to_vec(&due.delivery.payload).unwrap_or_default();
         let mut request = client
             .post(&due.url)
@@ -121,23 +121,22 @@ pub async fn run_webhook_tick(
                 WebhookAttempt::Failed { error, retry_at }
             }
         };
-        state
-            .workflow
+        app.workflow
             .record_webhook_attempt(due.delivery.id, &attempt, now)
             .await?;
     }
     Ok(report)
 }
 
-pub fn spawn_webhook_sender(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_webhook_sender(app: App, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = client();
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let now = state.clock.now();
-            if let Err(e) = run_webhook_tick(&state, &client, now).await {
+            let now = app.clock.now();
+            if let Err(e) = run_webhook_tick(&app, &client, now).await {
                 tracing::warn!(error = %e.message, "webhook tick failed");
             }
         }

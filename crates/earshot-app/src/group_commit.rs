@@ -23,14 +23,14 @@ struct Job {
     reply: oneshot::Sender<Answer>,
 }
 
-pub struct IngestQueue {
+pub(crate) struct GroupCommit {
     store: Arc<dyn Store>,
     sender: OnceLock<mpsc::Sender<Job>>,
 }
 
-impl IngestQueue {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        IngestQueue {
+impl GroupCommit {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        GroupCommit {
             store,
             sender: OnceLock::new(),
         }
@@ -38,7 +38,7 @@ impl IngestQueue {
 
     /// Stores a batch (in the next group transaction) and returns it with
     /// its outcomes, in input order.
-    pub async fn ingest(&self, batch: Vec<AnalyzedMention>, now: DateTime<Utc>) -> Answer {
+    pub(crate) async fn ingest(&self, batch: Vec<AnalyzedMention>, now: DateTime<Utc>) -> Answer {
         // The writer starts on first use, inside the server's runtime.
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(1024);

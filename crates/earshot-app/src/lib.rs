@@ -1,0 +1,82 @@
+//! Earshot's application layer: the use cases every adapter calls and the
+//! runtime that runs background work.
+//!
+//! The HTTP API, the desk, `earshot import`, `earshot demo` and the
+//! connectors all go through this crate: [`ingest::ingest`] is the one way a
+//! mention enters the system, and the case actions in [`cases`],
+//! [`replies`] and [`routing`] are the one place where the workflow's
+//! decisions (`earshot_workflow`) meet storage (`earshot_core::store`).
+//! Adapters keep transport concerns only: parsing, authentication,
+//! templates, sessions.
+
+pub mod access;
+pub mod cases;
+pub mod credentials;
+pub mod deliveries;
+mod group_commit;
+pub mod ingest;
+pub mod live;
+pub mod notify;
+pub mod presence;
+pub mod replies;
+pub mod routing;
+pub mod runtime;
+pub mod sla;
+
+use std::sync::{Arc, Mutex};
+
+use earshot_core::accounts::Accounts;
+use earshot_core::pipeline::Pipeline;
+use earshot_core::store::Store;
+use earshot_core::workflow_store::WorkflowStore;
+use earshot_workflow::{Clock, PresenceRegistry};
+use tokio::sync::broadcast;
+
+pub use live::LiveEvent;
+
+/// Everything a use case needs: storage, the analysis pipeline, the clock,
+/// and the in-process channels (live events, presence, group commit).
+/// Cheap to clone; every field is shared.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    /// Teams, rules, SLA, approvals, handoffs, audit: the same database as
+    /// `store`, seen through the workflow contract.
+    pub workflow: Arc<dyn WorkflowStore>,
+    /// Users and sessions of the desk, when it is enabled.
+    pub accounts: Option<Arc<dyn Accounts>>,
+    pub pipeline: Pipeline,
+    pub clock: Arc<dyn Clock>,
+    /// Changes the desk shows live.
+    pub live: broadcast::Sender<LiveEvent>,
+    /// Who is viewing or drafting which case (in memory: presence expires
+    /// within a minute, so it need not survive a restart).
+    pub presence: Arc<Mutex<PresenceRegistry>>,
+    group_commit: Arc<group_commit::GroupCommit>,
+}
+
+impl App {
+    pub fn new<S: Store + WorkflowStore>(
+        store: Arc<S>,
+        pipeline: Pipeline,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (live, _) = broadcast::channel(1024);
+        App {
+            group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
+            store: store.clone(),
+            workflow: store,
+            accounts: None,
+            pipeline,
+            clock,
+            live,
+            presence: Arc::default(),
+        }
+    }
+
+    /// Enables desk accounts on this store.
+    pub fn with_accounts(mut self, accounts: Arc<dyn Accounts>) -> Self {
+        self.accounts = Some(accounts);
+        self
+    }
+}

@@ -1,0 +1,201 @@
+//! Replies with the workflow rules: approvals for trainees and sensitive
+//! cases, collision checks on public replies, approve and reject.
+
+use earshot_core::auth::{Principal, Role};
+use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::reply::Reply;
+use earshot_core::store::NewReply;
+use earshot_core::workflow_store::ApprovalRecord;
+use earshot_workflow::{Action, Actor, ReplyDecision, can, check_public_reply, reply_decision};
+use serde_json::json;
+
+use crate::access::{actor, denied, is_registered, scope};
+use crate::cases::case_detail;
+use crate::{App, LiveEvent};
+
+/// What happened to a reply the caller asked to send.
+pub struct ReplyOutcome {
+    pub reply: Reply,
+    /// Held as a draft until a supervisor approves it.
+    pub pending_approval: bool,
+}
+
+/// Adds a reply with the workflow's rules: the caller must be allowed to
+/// reply on the case; a trainee's reply or one on a sensitive case is held
+/// for approval; a public reply that would collide with another agent's
+/// public reply the caller has not seen is refused with 409 naming it.
+pub async fn submit_reply(
+    app: &App,
+    p: &Principal,
+    case_id: i64,
+    reply: NewReply,
+    last_public_reply_seen: Option<i64>,
+) -> Result<ReplyOutcome> {
+    let detail = case_detail(app, case_id).await?;
+    let a = actor(app, p).await?;
+    let sc = scope(app, &detail.case).await?;
+    let mut needs_approval = Vec::new();
+    if reply.send {
+        match reply_decision(&a, reply.visibility, &sc).map_err(denied)? {
+            ReplyDecision::SendDirectly => {}
+            ReplyDecision::NeedsApproval { reasons } => needs_approval = reasons,
+        }
+        if reply.visibility == earshot_core::Visibility::Public
+            && p.role == Role::Agent
+            && !is_registered(app, &a).await?
+        {
+            needs_approval.push(earshot_workflow::ApprovalReason::UnregisteredAuthor);
+        }
+    } else {
+        can(&a, Action::DraftReply, &sc).map_err(denied)?;
+    }
+    if reply.send && reply.visibility == earshot_core::Visibility::Public {
+        let latest = app.workflow.latest_public_reply(case_id).await?;
+        // Only someone else's reply collides; a caller may follow up on their own.
+        let others =
+            latest
+                .filter(|r| r.author != p.name)
+                .map(|r| earshot_workflow::PublicReplyRef {
+                    reply_id: r.id,
+                    by: r.author,
+                    at: r.sent_at.unwrap_or(r.created_at),
+                });
+        if let Err(c) = check_public_reply(case_id, last_public_reply_seen, others.as_ref()) {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{c}; read it and resend with last_public_reply_seen = {}",
+                    c.first_reply_id
+                ),
+            ));
+        }
+    }
+    let now = app.clock.now();
+    if needs_approval.is_empty() {
+        let saved = app.store.add_reply(case_id, &reply, &p.name, now).await?;
+        return Ok(ReplyOutcome {
+            reply: saved,
+            pending_approval: false,
+        });
+    }
+    let draft = NewReply {
+        send: false,
+        ..reply
+    };
+    let saved = app.store.add_reply(case_id, &draft, &p.name, now).await?;
+    let reasons: Vec<String> = needs_approval
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect();
+    app.workflow
+        .request_approval(saved.id, &p.name, &reasons, now)
+        .await?;
+    // Supervisors of the case's team hear about it.
+    if let Some(team) = detail.case.team.as_deref()
+        && let Some(sup) = app.workflow.team(team).await?.and_then(|t| t.supervisor)
+    {
+        let text = format!(
+            "Reply {} on case #{} by {} needs your approval",
+            saved.id, case_id, p.name
+        );
+        app.workflow
+            .notify(
+                &sup,
+                "approval",
+                Some(case_id),
+                &text,
+                &json!({"reply_id": saved.id}),
+                now,
+            )
+            .await?;
+    }
+    Ok(ReplyOutcome {
+        reply: saved,
+        pending_approval: true,
+    })
+}
+
+/// The held reply `reply_id` and its author's name, once `p` is allowed to
+/// approve or turn it down (role, team and location scope, not their own).
+async fn held_reply_for_decision(
+    app: &App,
+    p: &Principal,
+    reply_id: i64,
+) -> Result<(Reply, String)> {
+    let reply = app
+        .workflow
+        .reply(reply_id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+    let detail = case_detail(app, reply.case_id).await?;
+    let approver = actor(app, p).await?;
+    let sc = scope(app, &detail.case).await?;
+    let author_name = reply
+        .author
+        .strip_prefix("token:")
+        .unwrap_or(&reply.author)
+        .to_string();
+    let author = Actor::new(author_name.clone(), Role::Agent);
+    earshot_workflow::approve_reply(
+        &approver,
+        &earshot_workflow::ReplyRef {
+            author: &author,
+            visibility: reply.visibility,
+            status: reply.status,
+            approved_by: reply.approved_by.as_deref(),
+        },
+        &sc,
+    )
+    .map_err(|e| Error::new(e.error_code(), e.to_string()))?;
+    Ok((reply, author_name))
+}
+
+/// Approves a held reply and sends it; the approver is recorded on the
+/// reply, in the case events and in the audit log.
+pub async fn approve(app: &App, p: &Principal, reply_id: i64) -> Result<Reply> {
+    let (reply, _) = held_reply_for_decision(app, p, reply_id).await?;
+    let sent = app
+        .workflow
+        .approve_and_send(reply_id, &p.name, app.clock.now())
+        .await?;
+    let _ = app.live.send(LiveEvent::CaseUpdated {
+        case_id: reply.case_id,
+    });
+    Ok(sent)
+}
+
+/// Turns a held reply down with a reason; same permission rules as
+/// approving. The author is notified; the draft stays for them to rework.
+pub async fn reject(
+    app: &App,
+    p: &Principal,
+    reply_id: i64,
+    reason: &str,
+) -> Result<ApprovalRecord> {
+    let (reply, author_name) = held_reply_for_decision(app, p, reply_id).await?;
+    let now = app.clock.now();
+    let record = app
+        .workflow
+        .reject_reply(reply_id, &p.name, reason, now)
+        .await?;
+    let text = format!(
+        "{} turned down your reply on case #{}: {reason}",
+        p.name, reply.case_id
+    );
+    app.workflow
+        .notify(
+            &author_name,
+            "approval_rejected",
+            Some(reply.case_id),
+            &text,
+            &json!({"reply_id": reply_id, "reason": reason}),
+            now,
+        )
+        .await?;
+    Ok(record)
+}

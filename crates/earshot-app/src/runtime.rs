@@ -1,0 +1,69 @@
+//! The background workers of one node: the SLA ticker and outbound webhook
+//! delivery (connectors and the reply outbox join them). Each runs as its
+//! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::App;
+
+/// How often each worker wakes.
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    pub sla_tick: Duration,
+    pub deliveries: Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals {
+            sla_tick: Duration::from_secs(30),
+            deliveries: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The running workers; they stop when this is dropped.
+pub struct Runtime {
+    workers: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Runtime {
+    /// Starts every worker on the current tokio runtime.
+    pub fn start(app: &App, every: Intervals) -> Self {
+        Runtime {
+            workers: vec![
+                (
+                    "sla_ticker",
+                    crate::sla::spawn_sla_ticker(app.clone(), every.sla_tick),
+                ),
+                (
+                    "deliveries",
+                    crate::deliveries::spawn_webhook_sender(app.clone(), every.deliveries),
+                ),
+            ],
+        }
+    }
+
+    /// The workers' names, for logs and health output.
+    pub fn workers(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.workers.iter().map(|(name, _)| *name)
+    }
+
+    /// Stops every worker and waits until each has ended.
+    pub async fn shutdown(mut self) {
+        for (_, handle) in self.workers.drain(..) {
+            handle.abort();
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for (_, handle) in &self.workers {
+            handle.abort();
+        }
+    }
+}
