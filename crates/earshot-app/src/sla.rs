@@ -36,7 +36,10 @@ pub async fn policies(app: &App) -> Result<Vec<SlaPolicy>> {
 pub fn timeline(detail: &CaseDetail) -> CaseTimeline {
     let mut events = Vec::new();
     for m in &detail.mentions {
-        events.push(TimelineEvent::CustomerMessage { at: m.received_at });
+        // The customer's clock: when they posted, not when it was read.
+        events.push(TimelineEvent::CustomerMessage {
+            at: m.mention.posted_at(m.received_at),
+        });
     }
     for r in &detail.replies {
         if let Some(at) = r.sent_at {

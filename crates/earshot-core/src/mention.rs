@@ -184,6 +184,13 @@ fn check_language(lang: String) -> Result<String> {
 }
 
 impl NewMention {
+    /// When the customer posted, as far as any clock is concerned: the
+    /// platform's `created_at`, or `received_at` when that lies in the
+    /// future (a skewed platform clock must not give a case extra time).
+    pub fn posted_at(&self, received_at: DateTime<Utc>) -> DateTime<Utc> {
+        self.created_at.min(received_at)
+    }
+
     /// The conversation this mention belongs to: the platform thread when
     /// known, otherwise the author (one customer, one conversation).
     pub fn conversation_key(&self) -> String {

@@ -244,7 +244,7 @@ pub(crate) async fn ingest(
                         sentiment: item.analysis.sentiment,
                         category: item.analysis.top_category().map(str::to_string),
                         top_priority: i,
-                        last_customer_at: m.created_at,
+                        last_customer_at: m.posted_at(now),
                     },
                 );
                 Some((slot, CaseAction::Opened, CaseStatus::New))
@@ -259,7 +259,7 @@ pub(crate) async fn ingest(
                     sentiment: item.analysis.sentiment,
                     category: None,
                     top_priority: i,
-                    last_customer_at: m.created_at,
+                    last_customer_at: m.posted_at(now),
                 });
                 change.status = status;
                 change.added += 1;
@@ -270,7 +270,7 @@ pub(crate) async fn ingest(
                 if item.priority.score > batch[change.top_priority].priority.score {
                     change.top_priority = i;
                 }
-                change.last_customer_at = change.last_customer_at.max(m.created_at);
+                change.last_customer_at = change.last_customer_at.max(m.posted_at(now));
                 Some((slot, CaseAction::Joined, status))
             }
             CasePlan::Advocate | CasePlan::StoreOnly => None,
@@ -306,7 +306,9 @@ pub(crate) async fn ingest(
                 Bind::Real(f64::from(top.score)),
                 Bind::Text(to_json(&top.breakdown)?),
                 Bind::Int(change.added),
-                Bind::Int(ms(now)),
+                // The case starts when the customer posted, not when Earshot
+                // read it: every SLA clock runs from here.
+                Bind::Int(ms(m.posted_at(now))),
                 Bind::Int(ms(now)),
                 Bind::Int(ms(change.last_customer_at)),
             ]);
