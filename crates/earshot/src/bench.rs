@@ -60,9 +60,10 @@ pub struct SearchArgs {
 fn corpus() -> Result<Vec<String>> {
     let records = crate::import::read(crate::demo::SAMPLE, crate::import::Format::Twcs)?;
     let texts: Vec<String> = records
-        .into_iter()
-        .filter_map(|r| r.mention.ok())
-        .map(|m| m.text)
+        .filter_map(|r| match r.item {
+            Ok(crate::import::Item::Mention(m)) => Some(m.text),
+            _ => None,
+        })
         .collect();
     if texts.is_empty() {
         bail!("the bundled sample has no texts");

@@ -11,7 +11,7 @@ use earshot_store::SqlStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::import::{self, Record};
+use crate::import::{self, Item, Record};
 
 pub const SAMPLE: &[u8] = include_bytes!("../demo/twcs_sample.csv");
 
@@ -20,7 +20,10 @@ pub struct Report {
     pub created: usize,
     pub duplicates: usize,
     pub cases_opened: usize,
-    pub skipped: usize,
+    /// The brands' own answers read (twcs `inbound=False`, JSONL `"role":
+    /// "brand"`). Only counted by the import: they are stored by the
+    /// application layer.
+    pub brand_replies: usize,
     pub invalid: usize,
     /// The first invalid records, with line and field.
     pub errors: Vec<String>,
@@ -28,13 +31,15 @@ pub struct Report {
 
 /// Loads the sample; loading twice stores nothing new.
 pub async fn load(app: &App, now: DateTime<Utc>) -> Result<Report> {
-    let records = import::read(SAMPLE, import::Format::Twcs)?;
-    let newest = records
-        .iter()
-        .filter_map(|r| r.mention.as_ref().ok())
-        .map(|m| m.created_at)
+    // The sample is small and in memory: one pass for the newest time, one to ingest.
+    let newest = import::read(SAMPLE, import::Format::Twcs)?
+        .filter_map(|r| match r.item {
+            Ok(Item::Mention(m)) => Some(m.created_at),
+            _ => None,
+        })
         .max()
         .unwrap_or(now);
+    let records = import::read(SAMPLE, import::Format::Twcs)?;
     // The newest tweet becomes five minutes old.
     let shift = (now - Duration::minutes(5)) - newest;
     ingest_records(app, records, 1000, false, Some(shift)).await
@@ -63,34 +68,35 @@ pub async fn token(store: &SqlStore) -> Result<String> {
 /// (analysis, a transaction per batch, then the routing rules in force).
 pub async fn ingest_records(
     app: &App,
-    records: Vec<Record>,
+    records: impl Iterator<Item = Record>,
     batch: usize,
     progress: bool,
     shift: Option<Duration>,
 ) -> Result<Report> {
     let bar = if progress {
-        let bar = ProgressBar::new(records.len() as u64);
+        // The records are read as they come, so their number is not known ahead.
+        let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{spinner} {pos} records {per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar
     } else {
         ProgressBar::hidden()
     };
     let mut report = Report::default();
-    let mut iter = records.into_iter().peekable();
+    let mut iter = records.peekable();
     while iter.peek().is_some() {
         let mut pending = Vec::with_capacity(batch);
         for record in iter.by_ref().take(batch) {
-            match record.mention {
-                Ok(mut m) => {
+            match record.item {
+                Ok(Item::Mention(mut m)) => {
                     if let Some(shift) = shift {
                         m.created_at += shift;
                     }
                     pending.push(m);
                 }
-                Err(e) if import::is_skip(&e) => report.skipped += 1,
+                Ok(Item::BrandReply(_)) => report.brand_replies += 1,
                 Err(e) => {
                     report.invalid += 1;
                     if report.errors.len() < 20 {

@@ -182,10 +182,13 @@ async fn run(command: Command) -> Result<()> {
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            // Any invalid record, a broken CSV quote included, fails the
+            // command so scripts notice; the report above lists them.
             if report.invalid > 0 {
                 bail!(
-                    "{} invalid record(s) were skipped; the {} valid ones are stored",
+                    "{} invalid record(s) were skipped (first: {}); the {} valid mentions are stored",
                     report.invalid,
+                    report.errors.first().map_or("", String::as_str),
                     report.created + report.duplicates
                 );
             }

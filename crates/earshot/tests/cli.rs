@@ -71,6 +71,29 @@ fn import_stores_valid_records_reports_bad_ones_and_is_idempotent() {
     assert_eq!(report["duplicates"], 2);
 }
 
+#[test]
+fn import_reports_a_broken_csv_quote_reads_on_and_counts_brand_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twcs.csv");
+    std::fs::write(
+        &file,
+        "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n\
+         1,115712,True,Tue Oct 31 22:08:27 +0000 2017,my phone is broken,2,\n\
+         2,sprintcare,False,Tue Oct 31 22:10:47 +0000 2017,@115712 please DM us,,1.0\n\
+         3,115713,True,Tue Oct 31 22:11:27 +0000 2017,\"the quote never closes,,\n\
+         4,115714,True,Tue Oct 31 22:12:27 +0000 2017,\"no signal, again\",,\n",
+    )
+    .unwrap();
+    let out = earshot(&["import", file.to_str().unwrap(), "--quiet"], dir.path());
+    assert!(!out.status.success(), "a broken record fails the import");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["created"], 2, "{report}");
+    assert_eq!(report["brand_replies"], 1, "{report}");
+    assert_eq!(report["invalid"], 1, "{report}");
+    let first = report["errors"][0].as_str().unwrap();
+    assert!(first.starts_with("line 4: row: a quoted field"), "{first}");
+}
+
 struct Server {
     child: Child,
     base: String,
