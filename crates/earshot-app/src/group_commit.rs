@@ -89,9 +89,22 @@ async fn write_groups(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
                     let _ = reply.send(Ok(part));
                 }
             }
-            Err(e) => {
+            Err(e) if replies.len() == 1 => {
                 for reply in replies {
                     let _ = reply.send(Err(e.clone()));
+                }
+            }
+            Err(_) => {
+                // One request's bad record must not fail the others that
+                // shared its commit: each is stored again on its own.
+                let mut mentions = combined.into_iter();
+                for (reply, n) in replies.into_iter().zip(sizes) {
+                    let batch: Vec<AnalyzedMention> = mentions.by_ref().take(n).collect();
+                    let answer = store
+                        .ingest(&batch, now)
+                        .await
+                        .map(|outcomes| (batch, outcomes));
+                    let _ = reply.send(answer);
                 }
             }
         }

@@ -4,7 +4,11 @@
 //! only once committed), then routing and live events.
 
 use earshot_core::error::{Error, Result};
+use std::collections::HashSet;
+
 use earshot_core::mention::NewMention;
+use earshot_core::pipeline::Known;
+use earshot_core::reply::ExternalReply;
 use earshot_core::store::{AnalyzedMention, IngestOutcome};
 
 use crate::{App, LiveEvent};
@@ -16,16 +20,34 @@ pub struct Ingested {
     pub outcome: IngestOutcome,
 }
 
+/// How a batch enters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// Past conversations (an archive import): stored, searchable and
+    /// analysed, with no case and so no SLA clock.
+    pub historical: bool,
+}
+
 /// Analyses, stores and routes `mentions` (already validated), in order.
 /// Returns only after the commit that holds them, so what it returns
 /// survives a crash. Routing runs after the commit: a rule that fails is
 /// logged and never loses a mention.
 pub async fn ingest(app: &App, mentions: Vec<NewMention>) -> Result<Vec<Ingested>> {
+    ingest_with(app, mentions, IngestOptions::default()).await
+}
+
+/// [`ingest`] with options.
+pub async fn ingest_with(
+    app: &App,
+    mentions: Vec<NewMention>,
+    options: IngestOptions,
+) -> Result<Vec<Ingested>> {
     if mentions.is_empty() {
         return Ok(Vec::new());
     }
+    let known = known(app, options).await?;
     let pipeline = app.pipeline.clone();
-    let analyzed = tokio::task::spawn_blocking(move || pipeline.prepare_batch(mentions))
+    let analyzed = tokio::task::spawn_blocking(move || pipeline.prepare_batch(mentions, &known))
         .await
         .map_err(|e| Error::internal(format!("analysis task failed: {e}")))?;
     let (analyzed, outcomes) = app.group_commit.ingest(analyzed, app.clock.now()).await?;
@@ -41,4 +63,44 @@ pub async fn ingest(app: &App, mentions: Vec<NewMention>) -> Result<Vec<Ingested
         .zip(outcomes)
         .map(|(mention, outcome)| Ingested { mention, outcome })
         .collect())
+}
+
+/// What ingestion knows about authors: the brand's VIP and press lists
+/// (customer value in the priority), read once per batch.
+async fn known(app: &App, options: IngestOptions) -> Result<Known> {
+    let list = |name: &'static str| async move {
+        Ok::<HashSet<String>, Error>(
+            app.workflow
+                .author_list(name)
+                .await?
+                .into_iter()
+                .map(|h| h.trim_start_matches('@').to_lowercase())
+                .collect(),
+        )
+    };
+    Ok(Known {
+        vip: list("vip").await?,
+        press: list("press").await?,
+        historical: options.historical,
+        now: app.clock.now(),
+    })
+}
+
+/// Stores the brand's own answers from an imported conversation (see
+/// `Store::record_external_replies`); returns how many found their case.
+pub async fn record_brand_replies(
+    app: &App,
+    replies: &[ExternalReply],
+) -> Result<Vec<Option<i64>>> {
+    if replies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let joined = app
+        .store
+        .record_external_replies(replies, app.clock.now())
+        .await?;
+    for case_id in joined.iter().flatten() {
+        let _ = app.live.send(LiveEvent::CaseUpdated { case_id: *case_id });
+    }
+    Ok(joined)
 }

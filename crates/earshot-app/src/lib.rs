@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod cases;
+pub mod channels;
 pub mod credentials;
 pub mod deliveries;
 mod group_commit;
@@ -52,6 +53,8 @@ pub struct App {
     /// Who is viewing or drafting which case (in memory: presence expires
     /// within a minute, so it need not survive a restart).
     pub presence: Arc<Mutex<PresenceRegistry>>,
+    /// The connectors that deliver replies, by source.
+    pub channels: channels::Channels,
     group_commit: Arc<group_commit::GroupCommit>,
 }
 
@@ -71,6 +74,7 @@ impl App {
             clock,
             live,
             presence: Arc::default(),
+            channels: channels::Channels::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use earshot_core::auth::{Principal, Role};
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::reply::Reply;
+use earshot_core::reply::{DeliveredVia, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::NewReply;
 use earshot_core::workflow_store::ApprovalRecord;
 use earshot_workflow::{Action, Actor, ReplyDecision, can, check_public_reply, reply_decision};
@@ -72,7 +72,15 @@ pub async fn submit_reply(
     }
     let now = app.clock.now();
     if needs_approval.is_empty() {
-        let saved = app.store.add_reply(case_id, &reply, &p.name, now).await?;
+        let route = if reply.send {
+            app.channels.route(detail.case.source)
+        } else {
+            ReplyRoute::Draft
+        };
+        let saved = app
+            .store
+            .add_reply(case_id, &reply, route, &p.name, now)
+            .await?;
         return Ok(ReplyOutcome {
             reply: saved,
             pending_approval: false,
@@ -82,7 +90,10 @@ pub async fn submit_reply(
         send: false,
         ..reply
     };
-    let saved = app.store.add_reply(case_id, &draft, &p.name, now).await?;
+    let saved = app
+        .store
+        .add_reply(case_id, &draft, ReplyRoute::PendingApproval, &p.name, now)
+        .await?;
     let reasons: Vec<String> = needs_approval
         .iter()
         .map(|r| {
@@ -159,9 +170,11 @@ async fn held_reply_for_decision(
 /// reply, in the case events and in the audit log.
 pub async fn approve(app: &App, p: &Principal, reply_id: i64) -> Result<Reply> {
     let (reply, _) = held_reply_for_decision(app, p, reply_id).await?;
+    let source = case_detail(app, reply.case_id).await?.case.source;
+    let route = app.channels.route(source);
     let sent = app
         .workflow
-        .approve_and_send(reply_id, &p.name, app.clock.now())
+        .approve_and_send(reply_id, &p.name, route, app.clock.now())
         .await?;
     let _ = app.live.send(LiveEvent::CaseUpdated {
         case_id: reply.case_id,
@@ -198,4 +211,61 @@ pub async fn reject(
         )
         .await?;
     Ok(record)
+}
+
+/// Records that `p` posted a reply themselves, because no connector
+/// delivers to the case's source (or its channel refused it): the reply
+/// becomes `sent` by hand, with a link to the post when the agent gives
+/// one, and the customer's clock stops at this moment.
+pub async fn mark_posted_by_hand(
+    app: &App,
+    p: &Principal,
+    reply_id: i64,
+    url: Option<String>,
+) -> Result<Reply> {
+    let reply = app
+        .workflow
+        .reply(reply_id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+    let detail = case_detail(app, reply.case_id).await?;
+    let a = actor(app, p).await?;
+    can(
+        &a,
+        Action::SendReply(reply.visibility),
+        &scope(app, &detail.case).await?,
+    )
+    .map_err(denied)?;
+    if !matches!(reply.status, ReplyStatus::Manual | ReplyStatus::Failed) {
+        return Err(Error::new(
+            ErrorCode::InvalidTransition,
+            format!(
+                "reply {reply_id} is {}; only a reply left to post by hand (or refused by its channel) can be marked posted",
+                reply.status.as_str()
+            ),
+        ));
+    }
+    if let Some(u) = &url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(Error::invalid_field(
+            "url",
+            "must be an http(s) link to the post",
+        ));
+    }
+    let sent = app
+        .store
+        .mark_reply_sent(
+            reply_id,
+            DeliveredVia::Hand,
+            None,
+            url.as_deref(),
+            &p.name,
+            app.clock.now(),
+        )
+        .await?;
+    let _ = app.live.send(LiveEvent::CaseUpdated {
+        case_id: reply.case_id,
+    });
+    Ok(sent)
 }

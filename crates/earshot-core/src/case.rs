@@ -130,7 +130,20 @@ pub struct Case {
     /// When the customer last wrote; the waiting time counts from here.
     pub last_customer_at: DateTime<Utc>,
     pub first_response_at: Option<DateTime<Utc>>,
+    /// When the brand last answered (a reply actually sent).
+    pub last_brand_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl Case {
+    /// The brand answered the customer's latest message: the case waits on
+    /// the customer, not on an agent.
+    pub fn answered(&self) -> bool {
+        self.status == CaseStatus::Pending
+            || self
+                .last_brand_at
+                .is_some_and(|b| b >= self.last_customer_at)
+    }
 }
 
 /// Shortens text to a list-friendly subject on a character boundary.

@@ -41,6 +41,8 @@ pub struct PriorityInputs<'a> {
     pub likes: u64,
     /// The author is on the VIP list.
     pub vip: bool,
+    /// The author is on the press list (journalists, analysts).
+    pub press: bool,
     /// Hours the customer has been waiting for an answer.
     pub waiting_hours: f32,
 }
@@ -80,7 +82,15 @@ impl Priority {
         let audience = inputs.followers as f64 + 10.0 * inputs.reposts as f64 + inputs.likes as f64;
         let reach = ((1.0 + audience).log10() / 6.0).clamp(0.0, 1.0) as f32;
 
-        let customer_value = if inputs.vip { 1.0 } else { 0.0 };
+        // A VIP is worth the full weight; the press, whose stories reach
+        // far beyond their followers, most of it.
+        let customer_value = if inputs.vip {
+            1.0
+        } else if inputs.press {
+            0.7
+        } else {
+            0.0
+        };
         let full = weights.waiting_full_after_hours.max(0.1);
         let waiting = (inputs.waiting_hours.max(0.0) / full).clamp(0.0, 1.0);
 
@@ -121,8 +131,10 @@ impl Priority {
                 weights.customer_value,
                 if inputs.vip {
                     "VIP customer"
+                } else if inputs.press {
+                    "on the press list"
                 } else {
-                    "not on the VIP list"
+                    "not on the VIP or press list"
                 }
                 .to_string(),
             ),
@@ -133,11 +145,49 @@ impl Priority {
                 format!("waiting {:.1} h", inputs.waiting_hours.max(0.0)),
             ),
         ];
+        Priority::from_breakdown(breakdown)
+    }
+
+    fn from_breakdown(breakdown: Vec<PriorityComponent>) -> Priority {
         let total: f32 = breakdown.iter().map(|c| c.points).sum();
         Priority {
             score: round1(total.clamp(0.0, 100.0)),
             breakdown,
         }
+    }
+
+    /// The same priority with the waiting factor at `waiting_hours` (0 once
+    /// the brand has answered): the customer's wait grows while the other
+    /// factors, read from their posts, stay. A breakdown without a waiting
+    /// factor (a score set by a rule) is left as it is.
+    pub fn with_waiting(&self, waiting_hours: f32, weights: &PriorityWeights) -> Priority {
+        if !self.breakdown.iter().any(|c| c.factor == "waiting") {
+            return self.clone();
+        }
+        let full = weights.waiting_full_after_hours.max(0.1);
+        let hours = waiting_hours.max(0.0);
+        let value = (hours / full).clamp(0.0, 1.0);
+        let breakdown = self
+            .breakdown
+            .iter()
+            .map(|c| {
+                if c.factor != "waiting" {
+                    return c.clone();
+                }
+                PriorityComponent {
+                    factor: c.factor.clone(),
+                    value,
+                    weight: weights.waiting,
+                    points: round1(value * weights.waiting),
+                    reason: if hours == 0.0 {
+                        "answered; waiting on the customer".to_string()
+                    } else {
+                        format!("waiting {hours:.1} h")
+                    },
+                }
+            })
+            .collect();
+        Priority::from_breakdown(breakdown)
     }
 }
 
@@ -191,6 +241,7 @@ mod tests {
             reposts: 0,
             likes: 0,
             vip: false,
+            press: false,
             waiting_hours: 0.0,
         }
     }
@@ -244,5 +295,34 @@ mod tests {
         let top = Priority::compute(&i, &PriorityWeights::default()).score;
         assert!(top > base);
         assert!(top <= 100.0);
+    }
+
+    #[test]
+    fn five_hours_of_waiting_outrank_five_minutes() {
+        let a = angry();
+        let w = PriorityWeights::default();
+        let fresh = Priority::compute(&inputs(&a), &w);
+        let waited = fresh.with_waiting(5.0, &w);
+        let five_minutes = fresh.with_waiting(5.0 / 60.0, &w);
+        assert!(waited.score > five_minutes.score + 1.5, "{waited:?}");
+        assert_eq!(waited.breakdown[4].reason, "waiting 5.0 h");
+        let sum: f32 = waited.breakdown.iter().map(|c| c.points).sum();
+        assert!((sum - waited.score).abs() < 0.2);
+        // Answered: the factor drops to nothing.
+        let answered = waited.with_waiting(0.0, &w);
+        assert_eq!(answered.breakdown[4].points, 0.0);
+        assert!(answered.score < waited.score);
+    }
+
+    #[test]
+    fn press_counts_as_customer_value_below_vip() {
+        let a = angry();
+        let w = PriorityWeights::default();
+        let mut i = inputs(&a);
+        i.press = true;
+        let press = Priority::compute(&i, &w).breakdown[3].points;
+        i.vip = true;
+        let vip = Priority::compute(&i, &w).breakdown[3].points;
+        assert!(press > 0.0 && vip > press, "{press} {vip}");
     }
 }

@@ -11,7 +11,7 @@ use crate::case::{Case, CaseStatus};
 use crate::error::Result;
 use crate::mention::{Mention, NewMention};
 use crate::priority::Priority;
-use crate::reply::{Event, Note, Reply, Visibility};
+use crate::reply::{DeliveredVia, Event, ExternalReply, Note, Reply, ReplyRoute, Visibility};
 use crate::source::SourceKind;
 
 /// A validated, analysed mention with the priority it carries into its case.
@@ -20,6 +20,8 @@ pub struct AnalyzedMention {
     pub mention: NewMention,
     pub analysis: Analysis,
     pub priority: Priority,
+    /// Stored and analysed as history: it opens and joins no case.
+    pub historical: bool,
 }
 
 /// What ingesting one mention did.
@@ -151,15 +153,41 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Case>;
     async fn add_note(&self, id: i64, body: &str, actor: &str, now: DateTime<Utc>) -> Result<Note>;
-    /// Adds a reply; a sent reply is queued in the outbox in the same
-    /// transaction and counts as the case's first response.
+    /// Adds a reply routed as the application decided: a draft, held for
+    /// approval, queued in the outbox (same transaction) for a connector, or
+    /// left for an agent to post by hand. None of these is a response yet:
+    /// only [`Store::mark_reply_sent`] stops the customer's clock.
     async fn add_reply(
         &self,
         id: i64,
         reply: &NewReply,
+        route: ReplyRoute,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply>;
+    /// Records that a reply reached the customer: `Channel` once its
+    /// connector has the platform's acknowledgement (with the post's id and
+    /// link), `Hand` when an agent posted it themselves. Sets the case's
+    /// first response and last brand answer. A reply already sent is
+    /// refused (409), so nothing is recorded twice.
+    async fn mark_reply_sent(
+        &self,
+        reply_id: i64,
+        via: DeliveredVia,
+        message_id: Option<&str>,
+        url: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply>;
+    /// Stores the brand's own answers from an imported conversation in the
+    /// cases of the posts they answer, with their real times, as sent and
+    /// imported. Returns the case each joined (`None` when the post it
+    /// answers is unknown or has no case). Re-importing stores nothing new.
+    async fn record_external_replies(
+        &self,
+        replies: &[ExternalReply],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<i64>>>;
     async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>>;
     /// Stores an API token by its SHA-256 hash; the token itself is never kept.
     async fn create_token(

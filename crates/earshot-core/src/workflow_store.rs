@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::auth::Role;
 use crate::error::Result;
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyRoute};
 
 /// A team: who works on its cases, how they are assigned, which hours count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -374,12 +374,13 @@ pub trait WorkflowStore: Send + Sync + 'static {
     async fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalRecord>>;
     async fn approval(&self, reply_id: i64) -> Result<Option<ApprovalRecord>>;
     async fn reply(&self, reply_id: i64) -> Result<Option<Reply>>;
-    /// Records the approval and sends the reply (outbox, first response,
-    /// events) in one transaction.
+    /// Records the approval and routes the reply on (`Queue` into the
+    /// outbox, or `Manual`), with its events, in one transaction.
     async fn approve_and_send(
         &self,
         reply_id: i64,
         approver: &str,
+        route: ReplyRoute,
         now: DateTime<Utc>,
     ) -> Result<Reply>;
     /// Turns a held reply down: it stays a draft, no longer waiting.
@@ -390,8 +391,9 @@ pub trait WorkflowStore: Send + Sync + 'static {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRecord>;
-    /// The latest public reply that is sent, approved, or waiting for
-    /// approval: what a new public reply could collide with.
+    /// The latest public reply that is sent, on its way, left to post by
+    /// hand, or waiting for approval: what a new public reply could collide
+    /// with.
     async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>>;
 
     // Handoffs to location managers and product owners.

@@ -224,13 +224,17 @@ pub(crate) async fn ingest(
                 Slot::Existing(id)
             }
         };
-        let plan = intake::plan(
-            &item.analysis,
-            existing.map(|(slot, status)| ExistingCase {
-                id: as_id(slot),
-                status,
-            }),
-        );
+        let plan = if item.historical {
+            CasePlan::StoreOnly
+        } else {
+            intake::plan(
+                &item.analysis,
+                existing.map(|(slot, status)| ExistingCase {
+                    id: as_id(slot),
+                    status,
+                }),
+            )
+        };
         let slot = match plan {
             CasePlan::Open => {
                 let slot = Slot::New(new_cases.len());

@@ -10,7 +10,7 @@ use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
 use earshot_core::mention::{Author, Mention, NewMention, ReachMetrics};
 use earshot_core::priority::Priority;
-use earshot_core::reply::{Event, Note, Reply, ReplyStatus, Visibility};
+use earshot_core::reply::{DeliveredVia, Event, Note, Reply, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
 use earshot_core::store::Advocate;
 
@@ -164,7 +164,8 @@ pub fn mention(row: &AnyRow) -> Result<Mention> {
 
 pub const CASE_COLUMNS: &str = "id, status, source, conversation_key, author_handle, subject, \
     sentiment, category, priority, priority_breakdown, assignee, team, tags, location, product, \
-    mention_count, created_at, updated_at, last_customer_at, first_response_at, resolved_at";
+    mention_count, created_at, updated_at, last_customer_at, first_response_at, last_brand_at, \
+    resolved_at";
 
 pub fn case(row: &AnyRow) -> Result<Case> {
     Ok(Case {
@@ -190,12 +191,13 @@ pub fn case(row: &AnyRow) -> Result<Case> {
         updated_at: time(row, "updated_at")?,
         last_customer_at: time(row, "last_customer_at")?,
         first_response_at: opt_time(row, "first_response_at")?,
+        last_brand_at: opt_time(row, "last_brand_at")?,
         resolved_at: opt_time(row, "resolved_at")?,
     })
 }
 
-pub const REPLY_COLUMNS: &str =
-    "id, case_id, visibility, body, status, author, approved_by, created_at, sent_at, error";
+pub const REPLY_COLUMNS: &str = "id, case_id, visibility, body, status, author, approved_by, created_at, sent_at, error, \
+     delivered_via, channel_message_id, channel_url";
 
 pub fn reply(row: &AnyRow) -> Result<Reply> {
     Ok(Reply {
@@ -209,6 +211,15 @@ pub fn reply(row: &AnyRow) -> Result<Reply> {
         created_at: time(row, "created_at")?,
         sent_at: opt_time(row, "sent_at")?,
         error: col(row, "error")?,
+        delivered_via: match col::<Option<String>>(row, "delivered_via")? {
+            Some(v) => Some(
+                DeliveredVia::parse(&v)
+                    .ok_or_else(|| Error::internal(format!("stored delivered_via {v:?}")))?,
+            ),
+            None => None,
+        },
+        channel_message_id: col(row, "channel_message_id")?,
+        channel_url: col(row, "channel_url")?,
     })
 }
 

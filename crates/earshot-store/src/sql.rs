@@ -10,14 +10,15 @@ use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::mention::Mention;
-use earshot_core::reply::{Note, Reply, ReplyStatus};
+use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
     TokenInfo, page_size,
 };
 
 use crate::rows::{
-    self, Bind, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, bind_all, commit, insert_event, ms, q,
+    self, Bind, CASE_COLUMNS, MENTION_COLUMNS, REPLY_COLUMNS, bind_all, col, commit, insert_event,
+    ms, q,
 };
 use crate::search::fts5_query;
 use crate::{Dialect, db_error};
@@ -399,6 +400,7 @@ impl Store for SqlStore {
         &self,
         id: i64,
         reply: &NewReply,
+        route: ReplyRoute,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
@@ -428,15 +430,15 @@ impl Store for SqlStore {
                 ));
             }
         }
-        let status = if reply.send {
-            ReplyStatus::Sent
-        } else {
-            ReplyStatus::Draft
+        let status = match route {
+            ReplyRoute::Draft => ReplyStatus::Draft,
+            ReplyRoute::PendingApproval => ReplyStatus::PendingApproval,
+            ReplyRoute::Queue => ReplyStatus::Queued,
+            ReplyRoute::Manual => ReplyStatus::Manual,
         };
-        let sent_at = reply.send.then(|| ms(now));
         let row = q(format!(
-            "INSERT INTO replies (case_id, visibility, body, status, author, created_at, sent_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {REPLY_COLUMNS}"
+            "INSERT INTO replies (case_id, visibility, body, status, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPLY_COLUMNS}"
         ))
         .bind(id)
         .bind(reply.visibility.as_str())
@@ -444,55 +446,172 @@ impl Store for SqlStore {
         .bind(status.as_str())
         .bind(actor.to_string())
         .bind(ms(now))
-        .bind(sent_at)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| db_error("add reply", e))?;
         let saved = rows::reply(&row)?;
-        if reply.send {
+        if route == ReplyRoute::Queue {
+            queue_outbox(&mut tx, &saved, case.source, &case.author_handle, now).await?;
+        }
+        if matches!(route, ReplyRoute::Queue | ReplyRoute::Manual) {
+            // An agent took the case up; the customer's clock runs on until
+            // the reply is actually sent.
             q(
-                "INSERT INTO outbox (reply_id, source, recipient, visibility, body, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6)"
-                    .to_string(),
-            )
-            .bind(saved.id)
-            .bind(case.source.as_str())
-            .bind(case.author_handle.clone())
-            .bind(reply.visibility.as_str())
-            .bind(reply.body.clone())
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_error("queue reply", e))?;
-            // The first answer opens a new case and stops the first-response clock.
-            q(
-                "UPDATE cases SET first_response_at = COALESCE(first_response_at, $1), \
-               status = CASE WHEN status = 'new' THEN 'open' ELSE status END, updated_at = $1 \
-               WHERE id = $2"
+                "UPDATE cases SET status = CASE WHEN status = 'new' THEN 'open' ELSE status END, \
+               updated_at = $1 WHERE id = $2"
                     .to_string(),
             )
             .bind(ms(now))
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(|e| db_error("first response", e))?;
+            .map_err(|e| db_error("open case", e))?;
         }
         insert_event(
             &mut tx,
             Some(id),
             actor,
-            if reply.send {
-                "reply.sent"
-            } else {
-                "reply.drafted"
+            match route {
+                ReplyRoute::Draft => "reply.drafted",
+                ReplyRoute::PendingApproval => "reply.held",
+                ReplyRoute::Queue => "reply.queued",
+                ReplyRoute::Manual => "reply.to_post_by_hand",
             },
             None,
-            Some(serde_json::json!({"reply_id": saved.id, "visibility": reply.visibility})),
+            Some(
+                serde_json::json!({"reply_id": saved.id, "visibility": reply.visibility,
+                "status": status}),
+            ),
             now,
         )
         .await?;
         commit(tx).await?;
         Ok(saved)
+    }
+
+    async fn mark_reply_sent(
+        &self,
+        reply_id: i64,
+        via: DeliveredVia,
+        message_id: Option<&str>,
+        url: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply> {
+        let mut tx = self.write_tx().await?;
+        let reply = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
+            .bind(reply_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("read reply", e))?
+            .as_ref()
+            .map(rows::reply)
+            .transpose()?
+            .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+        let expected = match via {
+            DeliveredVia::Channel => &[ReplyStatus::Queued, ReplyStatus::Sending][..],
+            DeliveredVia::Hand => &[ReplyStatus::Manual, ReplyStatus::Failed][..],
+            DeliveredVia::Imported => &[][..],
+        };
+        if !expected.contains(&reply.status) {
+            return Err(Error::new(
+                ErrorCode::InvalidTransition,
+                format!(
+                    "reply {reply_id} is {}; it cannot be recorded as sent {}",
+                    reply.status.as_str(),
+                    match via {
+                        DeliveredVia::Hand => "by hand",
+                        _ => "by its channel",
+                    }
+                ),
+            ));
+        }
+        q(
+            "UPDATE replies SET status = 'sent', sent_at = $1, delivered_via = $2, \
+           channel_message_id = $3, channel_url = $4, error = NULL WHERE id = $5"
+                .to_string(),
+        )
+        .bind(ms(now))
+        .bind(via.as_str())
+        .bind(message_id.map(str::to_owned))
+        .bind(url.map(str::to_owned))
+        .bind(reply_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("mark reply sent", e))?;
+        answered(&mut tx, reply.case_id, now, now).await?;
+        insert_event(
+            &mut tx,
+            Some(reply.case_id),
+            actor,
+            match via {
+                DeliveredVia::Hand => "reply.posted_by_hand",
+                _ => "reply.sent",
+            },
+            Some(serde_json::json!({"reply_id": reply_id, "status": reply.status})),
+            Some(serde_json::json!({"reply_id": reply_id, "status": "sent",
+                "delivered_via": via, "channel_message_id": message_id, "channel_url": url})),
+            now,
+        )
+        .await?;
+        let sent = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
+            .bind(reply_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| db_error("read reply", e))?;
+        let sent = rows::reply(&sent)?;
+        commit(tx).await?;
+        Ok(sent)
+    }
+
+    async fn record_external_replies(
+        &self,
+        replies: &[ExternalReply],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<i64>>> {
+        let mut tx = self.write_tx().await?;
+        let mut joined = Vec::with_capacity(replies.len());
+        for r in replies {
+            let Some(row) = q(
+                "SELECT case_id FROM mentions WHERE source = $1 AND external_id = $2".to_string(),
+            )
+            .bind(r.source.as_str())
+            .bind(r.in_reply_to.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("find answered post", e))?
+            else {
+                joined.push(None);
+                continue;
+            };
+            let Some(case_id) = col::<Option<i64>>(&row, "case_id")? else {
+                joined.push(None);
+                continue;
+            };
+            let sent_at = r.sent_at.min(now);
+            let inserted = q(
+                "INSERT INTO replies (case_id, visibility, body, status, author, \
+                 created_at, sent_at, delivered_via, channel_message_id) \
+                 VALUES ($1, 'public', $2, 'sent', $3, $4, $4, 'imported', $5) \
+                 ON CONFLICT (case_id, channel_message_id) WHERE channel_message_id IS NOT NULL \
+                 DO NOTHING RETURNING id"
+                    .to_string(),
+            )
+            .bind(case_id)
+            .bind(r.body.clone())
+            .bind(r.author.clone())
+            .bind(ms(sent_at))
+            .bind(r.external_id.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| db_error("store brand reply", e))?;
+            if inserted.is_some() {
+                answered(&mut tx, case_id, sent_at, now).await?;
+            }
+            joined.push(Some(case_id));
+        }
+        commit(tx).await?;
+        Ok(joined)
     }
 
     async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>> {
@@ -542,4 +661,54 @@ impl Store for SqlStore {
             .ok_or_else(|| Error::internal(format!("unknown role {role} for token {name}")))?;
         Ok(Some(TokenInfo { name, role }))
     }
+}
+
+/// Queues a reply for its channel in the caller's transaction.
+pub(crate) async fn queue_outbox(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reply: &Reply,
+    source: earshot_core::SourceKind,
+    recipient: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    q(
+        "INSERT INTO outbox (reply_id, source, recipient, visibility, body, created_at) \
+       VALUES ($1, $2, $3, $4, $5, $6)"
+            .to_string(),
+    )
+    .bind(reply.id)
+    .bind(source.as_str())
+    .bind(recipient.to_string())
+    .bind(reply.visibility.as_str())
+    .bind(reply.body.clone())
+    .bind(ms(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("queue reply", e))?;
+    Ok(())
+}
+
+/// The brand's answer reached the customer at `at`: the first response (if
+/// none yet), the last brand answer, and a new case counts as taken up.
+pub(crate) async fn answered(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    case_id: i64,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    q("UPDATE cases SET \
+       first_response_at = CASE WHEN first_response_at IS NULL OR first_response_at > $1 \
+         THEN $1 ELSE first_response_at END, \
+       last_brand_at = CASE WHEN last_brand_at IS NULL OR last_brand_at < $1 \
+         THEN $1 ELSE last_brand_at END, \
+       status = CASE WHEN status = 'new' THEN 'open' ELSE status END, updated_at = $2 \
+       WHERE id = $3"
+        .to_string())
+    .bind(ms(at))
+    .bind(ms(now))
+    .bind(case_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("record answer", e))?;
+    Ok(())
 }

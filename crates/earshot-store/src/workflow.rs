@@ -11,7 +11,8 @@ use sqlx::{Any, Transaction};
 
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::reply::{Reply, ReplyStatus};
+use earshot_core::reply::{Reply, ReplyRoute, ReplyStatus};
+use earshot_core::source::SourceKind;
 use earshot_core::workflow_store::{
     ApprovalRecord, AuditQuery, AuditRecord, CaseSlaRecord, DueDelivery, Handoff, HandoffKind,
     Notification, RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile, Webhook, WebhookAttempt,
@@ -948,6 +949,7 @@ impl WorkflowStore for SqlStore {
         &self,
         reply_id: i64,
         approver: &str,
+        route: ReplyRoute,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
         let mut tx = self.write_tx().await?;
@@ -960,12 +962,6 @@ impl WorkflowStore for SqlStore {
             .map(rows::reply)
             .transpose()?
             .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
-        if reply.status != ReplyStatus::Draft {
-            return Err(Error::new(
-                ErrorCode::InvalidTransition,
-                format!("reply {reply_id} is already {}", reply.status.as_str()),
-            ));
-        }
         let rejected = q("SELECT rejected_by FROM reply_approvals WHERE reply_id = $1")
             .bind(reply_id)
             .fetch_optional(&mut *tx)
@@ -979,16 +975,36 @@ impl WorkflowStore for SqlStore {
                 format!("reply {reply_id} was rejected by {by}; the author may write a new one"),
             ));
         }
+        if reply.status != ReplyStatus::PendingApproval {
+            return Err(Error::new(
+                ErrorCode::InvalidTransition,
+                format!(
+                    "reply {reply_id} is {}, not waiting for approval",
+                    reply.status.as_str()
+                ),
+            ));
+        }
+        let status = match route {
+            ReplyRoute::Queue => ReplyStatus::Queued,
+            ReplyRoute::Manual => ReplyStatus::Manual,
+            ReplyRoute::Draft | ReplyRoute::PendingApproval => {
+                return Err(Error::internal(
+                    "an approved reply goes out or to the agent",
+                ));
+            }
+        };
         let case = q("SELECT source, author_handle FROM cases WHERE id = $1")
             .bind(reply.case_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| db_error("read case", e))?;
         let source: String = col(&case, "source")?;
+        let source = SourceKind::parse(&source)
+            .ok_or_else(|| Error::internal(format!("stored source {source:?}")))?;
         let recipient: String = col(&case, "author_handle")?;
-        q("UPDATE replies SET status = 'sent', approved_by = $1, sent_at = $2 WHERE id = $3")
+        q("UPDATE replies SET status = $1, approved_by = $2 WHERE id = $3")
+            .bind(status.as_str())
             .bind(approver.to_string())
-            .bind(ms(now))
             .bind(reply_id)
             .execute(&mut *tx)
             .await
@@ -1000,38 +1016,17 @@ impl WorkflowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("approve reply", e))?;
-        q(
-            "INSERT INTO outbox (reply_id, source, recipient, visibility, body, created_at) \
-           VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(reply_id)
-        .bind(source)
-        .bind(recipient)
-        .bind(reply.visibility.as_str())
-        .bind(reply.body.clone())
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_error("queue reply", e))?;
-        // The approved reply is the brand's answer: it stops the first-response clock.
-        q(
-            "UPDATE cases SET first_response_at = COALESCE(first_response_at, $1), \
-           status = CASE WHEN status = 'new' THEN 'open' ELSE status END, updated_at = $1 \
-           WHERE id = $2",
-        )
-        .bind(ms(now))
-        .bind(reply.case_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_error("first response", e))?;
-        let after = json!({"reply_id": reply_id, "status": "sent", "approved_by": approver,
+        if route == ReplyRoute::Queue {
+            crate::sql::queue_outbox(&mut tx, &reply, source, &recipient, now).await?;
+        }
+        let after = json!({"reply_id": reply_id, "status": status, "approved_by": approver,
             "author": reply.author, "visibility": reply.visibility});
         insert_event(
             &mut tx,
             Some(reply.case_id),
             approver,
             "reply.approved",
-            Some(json!({"reply_id": reply_id, "status": "draft"})),
+            Some(json!({"reply_id": reply_id, "status": "pending_approval"})),
             Some(after.clone()),
             now,
         )
@@ -1043,7 +1038,7 @@ impl WorkflowStore for SqlStore {
                 reply_id,
                 "approved",
                 approver,
-                Some(json!({"status": "draft", "author": reply.author})),
+                Some(json!({"status": "pending_approval", "author": reply.author})),
                 Some(after),
                 now,
             ),
@@ -1086,6 +1081,12 @@ impl WorkflowStore for SqlStore {
             )
         })?;
         let record = approval(&row)?;
+        // Turned down, the text goes back to its author as a draft.
+        q("UPDATE replies SET status = 'draft' WHERE id = $1")
+            .bind(reply_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("reject reply", e))?;
         let after = json!({"reply_id": reply_id, "status": "rejected", "rejected_by": approver,
             "reason": reason, "author": record.requested_by});
         insert_event(
@@ -1119,8 +1120,7 @@ impl WorkflowStore for SqlStore {
         self.wf_rows(
             q(format!(
                 "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 AND visibility = 'public' \
-                 AND (status IN ('sent', 'approved') OR id IN \
-                 (SELECT reply_id FROM reply_approvals WHERE approved_at IS NULL AND rejected_at IS NULL)) \
+                 AND status IN ('pending_approval', 'queued', 'sending', 'sent', 'manual') \
                  ORDER BY id DESC LIMIT 1"
             ))
             .bind(case_id),

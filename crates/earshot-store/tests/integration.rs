@@ -10,7 +10,7 @@ use earshot_core::case::CaseStatus;
 use earshot_core::error::ErrorCode;
 use earshot_core::mention::{Author, NewMention, ReachMetrics};
 use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
-use earshot_core::reply::{ReplyStatus, Visibility};
+use earshot_core::reply::{DeliveredVia, ReplyRoute, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
 use earshot_core::store::{AnalyzedMention, CaseAction, CaseQuery, MentionQuery, NewReply, Store};
 use earshot_store::{Location, SqlStore};
@@ -104,6 +104,7 @@ fn mention(id: &str, handle: &str, text: &str, a: Analysis) -> AnalyzedMention {
             reposts: 0,
             likes: 0,
             vip: false,
+            press: false,
             waiting_hours: 0.0,
         },
         &PriorityWeights::default(),
@@ -112,6 +113,7 @@ fn mention(id: &str, handle: &str, text: &str, a: Analysis) -> AnalyzedMention {
         mention,
         analysis: a,
         priority,
+        historical: false,
     }
 }
 
@@ -358,6 +360,7 @@ async fn assignment_notes_and_replies(s: &SqlStore) {
                 body: "Eve, sorry about the double charge".into(),
                 send: false,
             },
+            ReplyRoute::Draft,
             "agent1",
             t0(),
         )
@@ -374,8 +377,8 @@ async fn assignment_notes_and_replies(s: &SqlStore) {
             .is_none(),
         "a draft is not a response"
     );
-    let sent_at = t0() + Duration::minutes(12);
-    let sent = s
+    let queued_at = t0() + Duration::minutes(10);
+    let queued = s
         .add_reply(
             id,
             &NewReply {
@@ -383,14 +386,50 @@ async fn assignment_notes_and_replies(s: &SqlStore) {
                 body: "Eve, the refund for the second charge is on its way".into(),
                 send: true,
             },
+            ReplyRoute::Queue,
             "agent1",
+            queued_at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued.status, ReplyStatus::Queued);
+    let detail = s.case_detail(id).await.unwrap().unwrap();
+    assert_eq!(
+        detail.case.first_response_at, None,
+        "a queued reply has not reached the customer"
+    );
+    // The channel acknowledges: only now is it sent, with the post's id.
+    let sent_at = t0() + Duration::minutes(12);
+    let sent = s
+        .mark_reply_sent(
+            queued.id,
+            DeliveredVia::Channel,
+            Some("109876"),
+            Some("https://social.example/@brand/109876"),
+            "earshot",
             sent_at,
         )
         .await
         .unwrap();
     assert_eq!(sent.status, ReplyStatus::Sent);
+    assert_eq!(sent.sent_at, Some(sent_at));
+    assert_eq!(sent.delivered_via, Some(DeliveredVia::Channel));
+    assert_eq!(sent.channel_message_id.as_deref(), Some("109876"));
+    let twice = s
+        .mark_reply_sent(
+            queued.id,
+            DeliveredVia::Channel,
+            None,
+            None,
+            "earshot",
+            sent_at,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code, ErrorCode::InvalidTransition, "never sent twice");
     let detail = s.case_detail(id).await.unwrap().unwrap();
     assert_eq!(detail.case.first_response_at, Some(sent_at));
+    assert_eq!(detail.case.last_brand_at, Some(sent_at));
     assert_eq!(detail.replies.len(), 2);
     assert_eq!(detail.notes.len(), 1);
     let actions: Vec<_> = detail.events.iter().map(|e| e.action.as_str()).collect();
@@ -401,6 +440,7 @@ async fn assignment_notes_and_replies(s: &SqlStore) {
             "case.assigned",
             "note.added",
             "reply.drafted",
+            "reply.queued",
             "reply.sent"
         ]
     );
@@ -428,6 +468,7 @@ async fn channel_limits_are_enforced(s: &SqlStore) {
                 body: "x".repeat(301),
                 send: true,
             },
+            ReplyRoute::Queue,
             "agent1",
             t0(),
         )
@@ -618,13 +659,26 @@ async fn inbox_views_search_and_dashboard(s: &SqlStore) {
     s.assign(ids[0], Some("ann".into()), None, "ann", t0())
         .await
         .unwrap();
-    s.add_reply(
-        ids[1],
-        &NewReply {
-            visibility: Visibility::Public,
-            body: "Hi @ben, refund for the double charge is on its way".into(),
-            send: true,
-        },
+    let by_hand = s
+        .add_reply(
+            ids[1],
+            &NewReply {
+                visibility: Visibility::Public,
+                body: "Hi @ben, refund for the double charge is on its way".into(),
+                send: true,
+            },
+            ReplyRoute::Manual,
+            "ann",
+            t0() + Duration::minutes(8),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_hand.status, ReplyStatus::Manual);
+    s.mark_reply_sent(
+        by_hand.id,
+        DeliveredVia::Hand,
+        None,
+        None,
         "ann",
         t0() + Duration::minutes(10),
     )

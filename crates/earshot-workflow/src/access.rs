@@ -278,13 +278,14 @@ pub struct Approval {
     pub approved_by: String,
 }
 
-/// Checks that `approver` may approve `reply` (a draft on the case `scope`).
+/// Checks that `approver` may approve `reply` (held for approval on the
+/// case `scope`).
 pub fn approve_reply(
     approver: &Actor,
     reply: &ReplyRef<'_>,
     scope: &CaseScope,
 ) -> Result<Approval, ApprovalError> {
-    if reply.status != ReplyStatus::Draft {
+    if reply.status != ReplyStatus::PendingApproval {
         return Err(ApprovalError::WrongStatus(reply.status));
     }
     can(approver, Action::ApproveReply, scope)?;
@@ -324,9 +325,12 @@ pub fn send_reply(
             reasons.push(r);
         }
     }
-    let approved = reply
-        .approved_by
-        .filter(|_| reply.status != ReplyStatus::Draft);
+    let approved = reply.approved_by.filter(|_| {
+        !matches!(
+            reply.status,
+            ReplyStatus::Draft | ReplyStatus::PendingApproval
+        )
+    });
     if !reasons.is_empty() && approved.is_none() {
         return Err(ApprovalError::ApprovalRequired { reasons });
     }

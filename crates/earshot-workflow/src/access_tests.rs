@@ -153,18 +153,23 @@ fn trainee_is_blocked_until_a_supervisor_approves_and_the_approver_is_recorded()
     // A fellow agent cannot approve; the supervisor can.
     let peer = Actor::new("bob", Role::Agent).in_teams(&["care"]);
     assert!(matches!(
-        approve_reply(&peer, &draft(&trainee, ReplyStatus::Draft, None), &care),
+        approve_reply(
+            &peer,
+            &draft(&trainee, ReplyStatus::PendingApproval, None),
+            &care
+        ),
         Err(ApprovalError::Denied(Denied::RoleRequired { .. }))
     ));
     let approval = approve_reply(
         &supervisor(),
-        &draft(&trainee, ReplyStatus::Draft, None),
+        &draft(&trainee, ReplyStatus::PendingApproval, None),
         &care,
     )
     .unwrap();
     assert_eq!(approval.approved_by, "sam");
 
-    let approved = draft(&trainee, ReplyStatus::Approved, Some("sam"));
+    // Approved, then refused by its channel: it may be sent again.
+    let approved = draft(&trainee, ReplyStatus::Failed, Some("sam"));
     let permit = send_reply(&trainee, &approved, &care).unwrap();
     assert_eq!(
         permit,
@@ -181,7 +186,7 @@ fn trainee_is_blocked_until_a_supervisor_approves_and_the_approver_is_recorded()
     );
     assert_eq!(
         approve_reply(&supervisor(), &approved, &care),
-        Err(ApprovalError::WrongStatus(ReplyStatus::Approved))
+        Err(ApprovalError::WrongStatus(ReplyStatus::Failed))
     );
 }
 
@@ -202,7 +207,11 @@ fn sensitive_cases_need_approval_even_from_experienced_agents() {
     // A supervisor cannot approve their own draft, nor one from another team.
     let sam = supervisor();
     assert_eq!(
-        approve_reply(&sam, &draft(&sam, ReplyStatus::Draft, None), &sensitive),
+        approve_reply(
+            &sam,
+            &draft(&sam, ReplyStatus::PendingApproval, None),
+            &sensitive
+        ),
         Err(ApprovalError::SelfApproval)
     );
     let other_team = Actor::new("olga", Role::Supervisor).in_teams(&["billing"]);
@@ -210,7 +219,7 @@ fn sensitive_cases_need_approval_even_from_experienced_agents() {
     assert!(matches!(
         approve_reply(
             &other_team,
-            &draft(&alice, ReplyStatus::Draft, None),
+            &draft(&alice, ReplyStatus::PendingApproval, None),
             &sensitive
         ),
         Err(ApprovalError::Denied(Denied::NoTeamAccess { .. }))

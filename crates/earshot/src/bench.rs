@@ -275,7 +275,8 @@ async fn search(args: SearchArgs) -> Result<serde_json::Value> {
                 input.validate().map_err(|e| anyhow::anyhow!(e.message))
             })
             .collect::<Result<_>>()?;
-        let analyzed = pipeline.prepare_batch(mentions);
+        let analyzed =
+            pipeline.prepare_batch(mentions, &earshot_core::pipeline::Known::at(Utc::now()));
         server
             .store
             .ingest(&analyzed, Utc::now())

@@ -4,8 +4,10 @@
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use earshot_app::App;
+use earshot_app::ingest::IngestOptions;
 use earshot_core::auth::Role;
 use earshot_core::case::CaseStatus;
+use earshot_core::reply::ExternalReply;
 use earshot_core::store::{CaseAction, CaseQuery, Store};
 use earshot_store::SqlStore;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,9 +23,11 @@ pub struct Report {
     pub duplicates: usize,
     pub cases_opened: usize,
     /// The brands' own answers read (twcs `inbound=False`, JSONL `"role":
-    /// "brand"`). Only counted by the import: they are stored by the
-    /// application layer.
+    /// "brand"`).
     pub brand_replies: usize,
+    /// Of those, stored in the case of the post they answer (the others
+    /// answer posts that are not in the file, or that opened no case).
+    pub brand_replies_placed: usize,
     pub invalid: usize,
     /// The first invalid records, with line and field.
     pub errors: Vec<String>,
@@ -42,7 +46,15 @@ pub async fn load(app: &App, now: DateTime<Utc>) -> Result<Report> {
     let records = import::read(SAMPLE, import::Format::Twcs)?;
     // The newest tweet becomes five minutes old.
     let shift = (now - Duration::minutes(5)) - newest;
-    ingest_records(app, records, 1000, false, Some(shift)).await
+    ingest_records(
+        app,
+        records,
+        1000,
+        false,
+        Some(shift),
+        IngestOptions::default(),
+    )
+    .await
 }
 
 /// Creates the demo's API token, or reuses `EARSHOT_BOOTSTRAP_TOKEN`.
@@ -72,6 +84,7 @@ pub async fn ingest_records(
     batch: usize,
     progress: bool,
     shift: Option<Duration>,
+    options: IngestOptions,
 ) -> Result<Report> {
     let bar = if progress {
         // The records are read as they come, so their number is not known ahead.
@@ -86,8 +99,12 @@ pub async fn ingest_records(
     };
     let mut report = Report::default();
     let mut iter = records.peekable();
+    // Brand answers whose customer post has not been read yet: tried again
+    // after every batch, and once more at the end.
+    let mut unplaced: Vec<ExternalReply> = Vec::new();
     while iter.peek().is_some() {
         let mut pending = Vec::with_capacity(batch);
+        let mut answers = std::mem::take(&mut unplaced);
         for record in iter.by_ref().take(batch) {
             match record.item {
                 Ok(Item::Mention(mut m)) => {
@@ -96,7 +113,19 @@ pub async fn ingest_records(
                     }
                     pending.push(m);
                 }
-                Ok(Item::BrandReply(_)) => report.brand_replies += 1,
+                Ok(Item::BrandReply(r)) => {
+                    report.brand_replies += 1;
+                    if let Some(in_reply_to) = r.in_reply_to {
+                        answers.push(ExternalReply {
+                            source: r.source,
+                            external_id: r.external_id,
+                            in_reply_to,
+                            author: r.brand_handle,
+                            body: r.text,
+                            sent_at: r.created_at + shift.unwrap_or_default(),
+                        });
+                    }
+                }
                 Err(e) => {
                     report.invalid += 1;
                     if report.errors.len() < 20 {
@@ -108,9 +137,19 @@ pub async fn ingest_records(
             }
             bar.inc(1);
         }
-        let ingested = earshot_app::ingest::ingest(app, pending)
+        let ingested = earshot_app::ingest::ingest_with(app, pending, options)
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
+        let joined = earshot_app::ingest::record_brand_replies(app, &answers)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        for (answer, case) in answers.into_iter().zip(joined) {
+            if case.is_some() {
+                report.brand_replies_placed += 1;
+            } else if iter.peek().is_some() {
+                unplaced.push(answer);
+            }
+        }
         for o in ingested.into_iter().map(|i| i.outcome) {
             if o.duplicate {
                 report.duplicates += 1;

@@ -97,6 +97,10 @@ struct ImportArgs {
     /// No progress bar (for logs and scripts).
     #[arg(long)]
     quiet: bool,
+    /// Past conversations: store, analyse and index them, but open no case
+    /// (and so start no SLA clock) for them.
+    #[arg(long)]
+    historical: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -179,6 +183,9 @@ async fn run(command: Command) -> Result<()> {
                 args.batch.clamp(1, 10_000),
                 !args.quiet,
                 None,
+                earshot_app::ingest::IngestOptions {
+                    historical: args.historical,
+                },
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -2,7 +2,7 @@
 //! versioned rules, SLA policies and marks, approvals that send, handoffs
 //! whose answers become notes, notifications, webhooks and the audit log.
 
-use earshot_core::reply::{ReplyStatus, Visibility};
+use earshot_core::reply::{DeliveredVia, ReplyRoute, ReplyStatus, Visibility};
 use earshot_core::store::{NewReply, Store};
 use earshot_core::workflow_store::{
     AuditQuery, CaseSlaRecord, HandoffKind, TeamRecord, UserProfile, WorkflowStore,
@@ -159,12 +159,13 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
                 body: "Eve, refund today.".into(),
                 send: false,
             },
+            ReplyRoute::PendingApproval,
             "tom",
             minutes(1),
         )
         .await
         .unwrap();
-    assert!(s.latest_public_reply(case_id).await.unwrap().is_none());
+    assert_eq!(draft.status, ReplyStatus::PendingApproval);
     s.request_approval(draft.id, "tom", &["author_in_training".into()], minutes(1))
         .await
         .unwrap();
@@ -175,19 +176,30 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
     );
     assert_eq!(s.approvals(true).await.unwrap().len(), 1);
     let sent = s
-        .approve_and_send(draft.id, "sue", minutes(2))
+        .approve_and_send(draft.id, "sue", ReplyRoute::Manual, minutes(2))
         .await
         .unwrap();
-    assert_eq!(sent.status, ReplyStatus::Sent);
+    assert_eq!(
+        sent.status,
+        ReplyStatus::Manual,
+        "no connector: posted by hand"
+    );
     assert_eq!(sent.approved_by.as_deref(), Some("sue"));
     assert!(s.approvals(true).await.unwrap().is_empty());
     let record = s.approval(draft.id).await.unwrap().unwrap();
     assert_eq!(record.approved_by.as_deref(), Some("sue"));
-    let again = s.approve_and_send(draft.id, "sue", minutes(3)).await;
+    let again = s
+        .approve_and_send(draft.id, "sue", ReplyRoute::Manual, minutes(3))
+        .await;
     assert_eq!(
         again.unwrap_err().code,
         earshot_core::ErrorCode::InvalidTransition
     );
+    let detail = s.case_detail(case_id).await.unwrap().unwrap();
+    assert_eq!(detail.case.first_response_at, None, "not posted yet");
+    s.mark_reply_sent(draft.id, DeliveredVia::Hand, None, None, "tom", minutes(2))
+        .await
+        .unwrap();
     let detail = s.case_detail(case_id).await.unwrap().unwrap();
     assert_eq!(detail.case.first_response_at, Some(minutes(2)));
 
@@ -200,6 +212,7 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
                 body: "Eve!!!".into(),
                 send: false,
             },
+            ReplyRoute::PendingApproval,
             "tom",
             minutes(3),
         )
@@ -220,7 +233,7 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         draft.id
     );
     assert!(
-        s.approve_and_send(second.id, "sue", minutes(3))
+        s.approve_and_send(second.id, "sue", ReplyRoute::Queue, minutes(3))
             .await
             .is_err()
     );

@@ -141,6 +141,7 @@ mod tests {
             updated_at: created,
             last_customer_at: created,
             first_response_at: None,
+            last_brand_at: None,
             resolved_at: None,
         }
     }
