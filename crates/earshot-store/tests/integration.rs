@@ -756,6 +756,71 @@ async fn sqlite_data_survives_reopening() {
     assert!(dir.path().join("earshot.db").exists());
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_and_a_created_data_dir_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let s = earshot_store::open(&Location::SqliteDir(dir.clone()))
+        .await
+        .unwrap();
+    s.ingest(&[complaint("p1", "joy", "lost luggage")], t0())
+        .await
+        .unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["earshot.db", "earshot.db-wal", "earshot.db-shm"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_world_readable_sqlite_file_is_made_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("earshot.db");
+    std::fs::write(&file, b"").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _s = earshot_store::open(&Location::SqliteDir(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_named_promptly_without_its_password() {
+    let started = std::time::Instant::now();
+    let url = "postgres://postgres:hunter2@127.0.0.1:1/x";
+    let Err(err) = earshot_store::open(&Location::Postgres(url.into())).await else {
+        panic!("nothing listens on port 1");
+    };
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(err.message.contains("127.0.0.1:1/x"), "{}", err.message);
+    assert!(err.message.contains("refused"), "{}", err.message);
+    assert!(!err.message.contains("hunter2"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_garbage_sqlite_file_is_named_as_not_a_database_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("earshot.db");
+    std::fs::write(&file, vec![0xA5u8; 8192]).unwrap();
+    let started = std::time::Instant::now();
+    let Err(err) = earshot_store::open(&Location::SqliteDir(dir.path().to_path_buf())).await else {
+        panic!("garbage opened as a database");
+    };
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        err.message.contains(&file.display().to_string()),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("not a database"), "{}", err.message);
+}
+
 // The workflow store contract (issue 4), on both backends.
 #[path = "integration/workflow.rs"]
 mod workflow;
