@@ -1,6 +1,6 @@
 //! The store conformance suite, run against SQLite always and against
 //! PostgreSQL when `EARSHOT_TEST_DATABASE_URL` is set (each test gets a fresh
-//! database there, so tests run in parallel).
+//! database there, so tests run in parallel); with `CI` set the URL is required.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -33,13 +33,100 @@ async fn sqlite() -> Option<Harness> {
 }
 
 async fn postgres() -> Option<Harness> {
-    let Ok(url) = std::env::var("EARSHOT_TEST_DATABASE_URL") else {
-        eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
-        return None;
-    };
-    let url = fresh_postgres_database(&url).await;
+    let url = fresh_postgres_database(&postgres_url()?).await;
     let store = earshot_store::open(&Location::Postgres(url)).await.unwrap();
     Some(Harness { store, _dir: None })
+}
+
+/// The PostgreSQL server to test against. Locally the run is skipped without
+/// one; in CI (`CI` set) a missing URL fails, so the suite cannot pass on
+/// SQLite alone unnoticed.
+fn postgres_url() -> Option<String> {
+    match std::env::var("EARSHOT_TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
+            )
+        }
+        Err(_) => {
+            eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
+            None
+        }
+    }
+}
+
+/// Two stores, each with its own pool, on one database: two servers.
+struct TwoServers {
+    a: SqlStore,
+    b: SqlStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn two_sqlite_servers() -> Option<TwoServers> {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::SqliteDir(dir.path().to_path_buf());
+    let a = earshot_store::open(&location).await.unwrap();
+    let b = earshot_store::open(&location).await.unwrap();
+    Some(TwoServers {
+        a,
+        b,
+        _dir: Some(dir),
+    })
+}
+
+async fn two_postgres_servers() -> Option<TwoServers> {
+    let location = Location::Postgres(fresh_postgres_database(&postgres_url()?).await);
+    let a = earshot_store::open(&location).await.unwrap();
+    let b = earshot_store::open(&location).await.unwrap();
+    Some(TwoServers { a, b, _dir: None })
+}
+
+/// Both servers receive one new author's complaint at once (as two posts):
+/// one case, not one per server.
+async fn two_servers_open_one_case_per_new_author(s: &TwoServers) {
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        let author = format!("racer{round}");
+        let first = [complaint(
+            &format!("a{round}"),
+            &author,
+            "my parcel never arrived",
+        )];
+        let second = [complaint(
+            &format!("b{round}"),
+            &author,
+            "still no parcel, refund me",
+        )];
+        let (a, b) = tokio::join!(s.a.ingest(&first, t0()), s.b.ingest(&second, t0()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let case = |o: &[earshot_core::store::IngestOutcome]| {
+            o[0].case.expect("a complaint has a case").id
+        };
+        assert_eq!(case(&a), case(&b), "round {round}: two cases for {author}");
+    }
+    let cases =
+        s.a.cases(&CaseQuery {
+            limit: Some(500),
+            ..CaseQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(cases.len(), ROUNDS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sqlite_servers_open_one_case_per_new_author() {
+    if let Some(s) = two_sqlite_servers().await {
+        two_servers_open_one_case_per_new_author(&s).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_servers_open_one_case_per_new_author() {
+    if let Some(s) = two_postgres_servers().await {
+        two_servers_open_one_case_per_new_author(&s).await;
+    }
 }
 
 /// Creates a uniquely named database next to the one in `url` and returns its URL.
