@@ -69,6 +69,7 @@ pub fn read(reader: impl Read, format: Format) -> Result<Vec<Record>> {
 }
 
 fn read_jsonl(reader: impl Read) -> Result<Vec<Record>> {
+    let now = Utc::now();
     let mut out = Vec::new();
     for (i, line) in BufReader::new(reader).lines().enumerate() {
         let line = line.context("reading the file")?;
@@ -77,7 +78,7 @@ fn read_jsonl(reader: impl Read) -> Result<Vec<Record>> {
         }
         let mention = earshot_web::error::parse_json::<MentionInput>(line.as_bytes())
             .map_err(|e| e.0)
-            .and_then(MentionInput::validate);
+            .and_then(|m| m.validate(now));
         out.push(Record {
             line: i as u64 + 1,
             mention,
@@ -93,13 +94,14 @@ fn read_csv(reader: impl Read, map: RowMapper) -> Result<Vec<Record>> {
         .flexible(false)
         .from_reader(reader);
     let headers = csv.headers().context("reading the CSV header")?.clone();
+    let now = Utc::now();
     let mut out = Vec::new();
     for row in csv.records() {
         let (line, mention) = match row {
             Ok(row) => {
                 let line = row.position().map_or(0, |p| p.line());
                 let fields: HashMap<&str, &str> = headers.iter().zip(row.iter()).collect();
-                (line, map(&fields).and_then(MentionInput::validate))
+                (line, map(&fields).and_then(|m| m.validate(now)))
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
