@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use earshot_core::auth::{Principal, Role};
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::mention::reject_nul;
 use earshot_core::reply::{Note, Reply};
 use earshot_core::store::{CaseAction, CaseDetail, CaseQuery, IngestOutcome, NewReply};
 use earshot_core::workflow_store::{
@@ -183,6 +184,8 @@ pub async fn set_case_status(
 
 /// Adds an internal note to case `id` for `p`.
 pub async fn add_note(state: &AppState, p: &Principal, id: i64, body: &str) -> Result<Note> {
+    // Here rather than in each handler: the API and the desk's form both land here.
+    reject_nul("body", body)?;
     authorize(state, p, id, Action::WriteNote).await?;
     state
         .store
@@ -208,6 +211,7 @@ pub async fn submit_reply(
     reply: NewReply,
     last_public_reply_seen: Option<i64>,
 ) -> Result<ReplyOutcome> {
+    reject_nul("body", &reply.body)?;
     let detail = case_detail(state, case_id).await?;
     let a = actor(state, p).await?;
     let sc = scope(state, &detail.case).await?;
@@ -356,6 +360,7 @@ pub async fn reject(
     reply_id: i64,
     reason: &str,
 ) -> Result<ApprovalRecord> {
+    reject_nul("reason", reason)?;
     let (reply, author_name) = held_reply_for_decision(state, p, reply_id).await?;
     let now = state.clock.now();
     let record = state

@@ -8,6 +8,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use earshot_core::error::{Error, ErrorCode};
+use earshot_core::mention::reject_nul;
 use earshot_core::reply::Reply;
 use earshot_core::store::MentionQuery;
 use earshot_core::workflow_store::{
@@ -782,6 +783,7 @@ pub async fn create_handoff(
             "must be 1-20000 bytes",
         )));
     }
+    reject_nul("message", message)?;
     let detail = wf::case_detail(&state, id).await?;
     let a = wf::actor(&state, &auth.0).await?;
     can(
@@ -871,6 +873,7 @@ pub async fn answer_handoff(
             "must be 1-20000 bytes",
         )));
     }
+    reject_nul("answer", answer)?;
     let h = state
         .workflow
         .handoff(id)

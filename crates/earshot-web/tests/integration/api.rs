@@ -220,6 +220,20 @@ async fn agents_work_cases_and_analysts_only_read() {
     let (status, body) = app.post_json(&path("notes"), &json!({"body": "  "})).await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().starts_with("body:"));
+    let (status, body) = app
+        .post_json(&path("notes"), &json!({"body": "called\u{0}"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("body:"));
+    let (status, body) = app
+        .post_json(
+            &path("replies"),
+            &json!({"visibility": "private", "body": "Eve,\u{0} refunded"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("body:"));
+
     let (status, reply) = app
         .post_json(
             &path("replies"),
