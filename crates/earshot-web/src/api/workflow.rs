@@ -477,6 +477,9 @@ pub async fn put_author_list(
             "at most 100000 handles of at most 256 bytes",
         )));
     }
+    for h in &input.handles {
+        reject_nul("handles", h)?;
+    }
     Ok(Json(
         state
             .workflow
@@ -996,6 +999,7 @@ pub async fn add_webhook(
             "must be an http(s) URL",
         )));
     }
+    reject_nul("url", url)?;
     let signing_secret = crate::webhooks::generate_secret();
     let webhook = state
         .workflow

@@ -362,6 +362,18 @@ async fn routing_rules_apply_every_action_at_ingest() {
     )
     .await;
     assert_eq!((s, list), (200, json!(["dan", "zoe"])));
+    let (s, b) = admin(
+        &app,
+        Method::PUT,
+        "/api/v1/author-lists/vip",
+        Some(json!({"handles": ["d\u{0}n"]})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().starts_with("handles:"),
+        "{b}"
+    );
     let (s, v1) = admin(&app, Method::PUT, "/api/v1/rules", Some(rules.clone())).await;
     assert_eq!(s, 200, "{v1}");
     assert_eq!(v1["version"], 1);
