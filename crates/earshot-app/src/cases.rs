@@ -3,6 +3,7 @@
 use earshot_core::auth::Principal;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
+use earshot_core::mention::reject_nul;
 use earshot_core::reply::Note;
 use earshot_core::store::CaseDetail;
 use earshot_workflow::Action;
@@ -40,6 +41,8 @@ pub async fn set_case_status(app: &App, p: &Principal, id: i64, to: CaseStatus) 
 
 /// Adds an internal note to case `id` for `p`.
 pub async fn add_note(app: &App, p: &Principal, id: i64, body: &str) -> Result<Note> {
+    // Here rather than in each handler: the API and the desk's form both land here.
+    reject_nul("body", body)?;
     authorize(app, p, id, Action::WriteNote).await?;
     app.store.add_note(id, body, &p.name, app.clock.now()).await
 }

@@ -3,6 +3,7 @@
 
 use earshot_core::auth::{Principal, Role};
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::mention::reject_nul;
 use earshot_core::reply::{DeliveredVia, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::NewReply;
 use earshot_core::workflow_store::ApprovalRecord;
@@ -31,6 +32,7 @@ pub async fn submit_reply(
     reply: NewReply,
     last_public_reply_seen: Option<i64>,
 ) -> Result<ReplyOutcome> {
+    reject_nul("body", &reply.body)?;
     let detail = case_detail(app, case_id).await?;
     let a = actor(app, p).await?;
     let sc = scope(app, &detail.case).await?;
@@ -190,6 +192,7 @@ pub async fn reject(
     reply_id: i64,
     reason: &str,
 ) -> Result<ApprovalRecord> {
+    reject_nul("reason", reason)?;
     let (reply, author_name) = held_reply_for_decision(app, p, reply_id).await?;
     let now = app.clock.now();
     let record = app

@@ -58,6 +58,7 @@ impl NewUser {
         if self.display_name.is_empty() {
             self.display_name = self.name.clone();
         }
+        crate::mention::reject_nul("display_name", &self.display_name)?;
         if self.display_name.chars().count() > 128 {
             return Err(Error::invalid_field(
                 "display_name",
@@ -286,6 +287,12 @@ mod tests {
         assert_eq!(u.teams, vec!["billing".to_string()]);
         assert!(user("jane doe").validate().is_err());
         assert!(user("").validate().is_err());
+        let nul = NewUser {
+            display_name: "Jane\u{0}".into(),
+            ..user("jane")
+        };
+        let err = nul.validate().err().map(|e| e.message).unwrap_or_default();
+        assert!(err.starts_with("display_name:"), "{err}");
     }
 
     #[test]

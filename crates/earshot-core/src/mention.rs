@@ -1,6 +1,6 @@
 //! A mention: one post about the brand, as it arrived from a source.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
@@ -66,6 +66,11 @@ pub struct MentionInput {
 pub const MAX_TEXT_BYTES: usize = 40_000;
 const MAX_ID_BYTES: usize = 256;
 const MAX_URL_BYTES: usize = 2_048;
+/// Longest accepted author display name, in characters.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
+/// How far past the server's clock a post may claim to be published: sources'
+/// clocks drift a little, but a post from next week is a bug or an attack.
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// A validated mention, ready for analysis and storage.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -84,7 +89,21 @@ pub struct NewMention {
 
 impl MentionInput {
     /// Checks what the types cannot; errors name the offending field.
-    pub fn validate(self) -> Result<NewMention> {
+    /// `now` is the server's clock, the bound for `created_at`.
+    pub fn validate(self, now: DateTime<Utc>) -> Result<NewMention> {
+        self.check_no_nul()?;
+        if self.created_at > now + MAX_CLOCK_SKEW {
+            return Err(Error::invalid_field(
+                "created_at",
+                format!(
+                    "is in the future (more than {} minutes past the server's clock)",
+                    MAX_CLOCK_SKEW.num_minutes()
+                ),
+            ));
+        }
+        if self.created_at.year() < 1970 {
+            return Err(Error::invalid_field("created_at", "is before 1970"));
+        }
         let external_id = non_empty("external_id", self.external_id, MAX_ID_BYTES)?;
         let handle = self
             .author
@@ -93,8 +112,20 @@ impl MentionInput {
             .trim_start_matches('@')
             .to_string();
         let handle = non_empty("author.handle", handle, MAX_ID_BYTES)?;
+        if let Some(name) = &self.author.display_name {
+            let chars = name.chars().count();
+            if chars > MAX_DISPLAY_NAME_CHARS {
+                return Err(Error::invalid_field(
+                    "author.display_name",
+                    format!("is {chars} characters, the limit is {MAX_DISPLAY_NAME_CHARS}"),
+                ));
+            }
+        }
         if self.text.trim().is_empty() {
             return Err(Error::invalid_field("text", "must not be empty"));
+        }
+        if !self.text.chars().any(is_visible) {
+            return Err(Error::invalid_field("text", "has no visible characters"));
         }
         if self.text.len() > MAX_TEXT_BYTES {
             return Err(Error::invalid_field(
@@ -133,6 +164,56 @@ impl MentionInput {
             metrics: self.metrics,
         })
     }
+}
+
+impl MentionInput {
+    /// PostgreSQL refuses NUL in text, and one refused row fails the whole
+    /// group commit, so NUL is caught here, in every text field.
+    fn check_no_nul(&self) -> Result<()> {
+        let a = &self.author;
+        let fields: [(&str, Option<&str>); 9] = [
+            ("external_id", Some(&self.external_id)),
+            ("author.handle", Some(&a.handle)),
+            ("author.display_name", a.display_name.as_deref()),
+            ("author.profile_url", a.profile_url.as_deref()),
+            ("text", Some(&self.text)),
+            ("url", self.url.as_deref()),
+            ("language", self.language.as_deref()),
+            ("thread_id", self.thread_id.as_deref()),
+            ("parent_id", self.parent_id.as_deref()),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                reject_nul(field, value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rejects a NUL byte, which PostgreSQL cannot store in text.
+pub fn reject_nul(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid_field(
+            field,
+            "must not contain a NUL character",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a character shows on screen: not whitespace, not a control or
+/// format character (zero-width spaces and joiners, bidi marks, BOM, tags),
+/// not a blank filler that renders as nothing.
+fn is_visible(c: char) -> bool {
+    !(c.is_whitespace()
+        || c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}'))
 }
 
 fn non_empty(field: &str, value: String, max: usize) -> Result<String> {
@@ -242,7 +323,7 @@ mod tests {
 
     #[test]
     fn minimal_shape_parses_and_strips_the_at_sign() {
-        let m = input(minimal()).unwrap().validate().unwrap();
+        let m = input(minimal()).unwrap().validate(now()).unwrap();
         assert_eq!(m.author.handle, "Jane");
         assert_eq!(m.author.followers, 120);
         assert_eq!(m.source, SourceKind::Webhook);
@@ -272,28 +353,144 @@ mod tests {
     fn validation_names_the_field() {
         let mut v = minimal();
         v["text"] = "   ".into();
-        let err = input(v).unwrap().validate().unwrap_err();
+        let err = input(v).unwrap().validate(now()).unwrap_err();
         assert!(err.message.starts_with("text:"), "{}", err.message);
 
         let mut v = minimal();
         v["url"] = "javascript:alert(1)".into();
-        let err = input(v).unwrap().validate().unwrap_err();
+        let err = input(v).unwrap().validate(now()).unwrap_err();
         assert!(err.message.starts_with("url:"), "{}", err.message);
 
         let mut v = minimal();
         v["author"]["handle"] = "".into();
-        let err = input(v).unwrap().validate().unwrap_err();
+        let err = input(v).unwrap().validate(now()).unwrap_err();
         assert!(err.message.starts_with("author.handle:"), "{}", err.message);
 
         let mut v = minimal();
         v["language"] = "english".into();
-        let err = input(v).unwrap().validate().unwrap_err();
+        let err = input(v).unwrap().validate(now()).unwrap_err();
         assert!(err.message.starts_with("language:"), "{}", err.message);
+    }
+
+    /// The server's clock in these tests: ten minutes after `minimal`'s post.
+    fn now() -> DateTime<Utc> {
+        "2026-11-22T10:10:00Z".parse().unwrap()
+    }
+
+    fn message(v: serde_json::Value) -> String {
+        input(v).unwrap().validate(now()).unwrap_err().message
+    }
+
+    #[test]
+    fn nul_is_rejected_in_every_text_field() {
+        let paths: [&[&str]; 9] = [
+            &["external_id"],
+            &["author", "handle"],
+            &["author", "display_name"],
+            &["author", "profile_url"],
+            &["text"],
+            &["url"],
+            &["language"],
+            &["thread_id"],
+            &["parent_id"],
+        ];
+        for path in paths {
+            let mut v = minimal();
+            let slot = match path {
+                [a, b] => &mut v[*a][*b],
+                [a] => &mut v[*a],
+                _ => unreachable!(),
+            };
+            // A value that passes every other check once the NUL is gone.
+            let clean = match path.last().unwrap() {
+                &"profile_url" | &"url" => "https://example.org/a",
+                &"language" => "en",
+                _ => "abc",
+            };
+            let (head, tail) = clean.split_at(clean.len() - 1);
+            *slot = format!("{head}\u{0}{tail}").into();
+            let field = path.join(".");
+            let err = input(v).unwrap().validate(now()).unwrap_err();
+            assert_eq!(err.code, crate::error::ErrorCode::InvalidField);
+            assert!(
+                err.message.starts_with(&format!("{field}:")) && err.message.contains("NUL"),
+                "{field}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn created_at_must_not_be_past_the_clock_skew_nor_before_1970() {
+        let mut v = minimal();
+        v["created_at"] = "2026-11-22T10:15:00Z".into(); // now + 5 min: accepted
+        assert!(input(v).unwrap().validate(now()).is_ok());
+
+        let mut v = minimal();
+        v["created_at"] = "2026-11-22T10:15:01Z".into();
+        let err = message(v);
+        assert!(
+            err.starts_with("created_at:") && err.contains("future"),
+            "{err}"
+        );
+
+        let mut v = minimal();
+        v["created_at"] = "1969-12-31T23:59:59Z".into();
+        let err = message(v);
+        assert!(
+            err.starts_with("created_at:") && err.contains("1970"),
+            "{err}"
+        );
+
+        let mut v = minimal();
+        v["created_at"] = "1970-01-01T00:00:00Z".into();
+        assert!(input(v).unwrap().validate(now()).is_ok());
+    }
+
+    #[test]
+    fn display_name_and_handle_lengths_are_bounded() {
+        let mut v = minimal();
+        v["author"]["display_name"] = "é".repeat(256).into(); // 512 bytes, 256 chars
+        assert!(input(v).unwrap().validate(now()).is_ok());
+
+        let mut v = minimal();
+        v["author"]["display_name"] = "é".repeat(257).into();
+        let err = message(v);
+        assert!(err.starts_with("author.display_name:"), "{err}");
+
+        let mut v = minimal();
+        v["author"]["handle"] = "a".repeat(256).into();
+        assert!(input(v).unwrap().validate(now()).is_ok());
+
+        let mut v = minimal();
+        v["author"]["handle"] = "é".repeat(129).into(); // 258 bytes
+        let err = message(v);
+        assert!(err.starts_with("author.handle:"), "{err}");
+    }
+
+    #[test]
+    fn text_without_visible_characters_is_rejected() {
+        for text in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}",
+            " \u{2060} \u{FEFF}\t",
+            "\u{202E}\u{00AD}\u{3164}",
+            "\u{7}\u{1F}",
+        ] {
+            let mut v = minimal();
+            v["text"] = text.into();
+            let err = message(v);
+            assert_eq!(err, "text: has no visible characters", "{text:?}");
+        }
+        // Joiners inside real text are fine (emoji sequences, scripts).
+        let mut v = minimal();
+        v["text"] = "\u{200B}ok\u{200D}".into();
+        assert!(input(v).unwrap().validate(now()).is_ok());
     }
 
     #[test]
     fn conversation_key_prefers_the_thread() {
-        let mut m = input(minimal()).unwrap().validate().unwrap();
+        let mut m = input(minimal()).unwrap().validate(now()).unwrap();
         assert_eq!(m.conversation_key(), "webhook:author:jane");
         m.thread_id = Some("root-1".into());
         assert_eq!(m.conversation_key(), "webhook:thread:root-1");

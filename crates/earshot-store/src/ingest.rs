@@ -9,9 +9,12 @@
 //!    the existing cases touched, advocates — multi-row statements throughout.
 //!
 //! SQLite runs this under `BEGIN IMMEDIATE`, so nothing can change between
-//! step 1 and step 3. On PostgreSQL a concurrent writer may store the same
-//! mention meanwhile; the insert then reports fewer rows than planned and the
-//! caller retries the batch (`Retry`), which then sees it as a duplicate.
+//! step 1 and step 3. On PostgreSQL the batch first takes a transaction-scoped
+//! advisory lock per conversation and author key, so two servers cannot both
+//! see no open case for one conversation and both open one. A concurrent
+//! writer may still store the same mention under other keys meanwhile; the
+//! insert then reports fewer rows than planned and the caller retries the
+//! batch (`Retry`), which then sees it as a duplicate.
 
 use std::collections::HashMap;
 
@@ -118,12 +121,64 @@ enum Planned {
     },
 }
 
+/// First key of the two-key advisory locks Earshot takes ("EARS"); the
+/// two-key space is apart from the one-key space sqlx's migrator locks in.
+const LOCK_NAMESPACE: i64 = 0x4541_5253;
+
+/// A stable 32-bit lock id for a key (FNV-1a): every server, of any version,
+/// must map a key to the same lock.
+fn lock_id(key: &str) -> i64 {
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    i64::from(hash as i32)
+}
+
+/// Takes PostgreSQL advisory locks on `keys` until the transaction ends, in
+/// ascending id order across all chunks so two batches never deadlock.
+async fn lock_keys(tx: &mut Transaction<'static, Any>, keys: &[String]) -> Result<()> {
+    let mut ids: Vec<i64> = keys.iter().map(|k| lock_id(k)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (1..=chunk.len())
+            .map(|i| format!("(CAST(${i} AS integer))"))
+            .collect();
+        // PostgreSQL evaluates a volatile select list after ORDER BY, so
+        // the locks are taken in this order.
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock({LOCK_NAMESPACE}, k) FROM (VALUES {}) AS t(k) ORDER BY k",
+            rows.join(", ")
+        );
+        let values: Vec<Bind> = chunk.iter().map(|&id| Bind::Int(id)).collect();
+        // `execute`: the rows are `void`, which the Any driver cannot decode.
+        bind_all(q(sql), values)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| db_error("lock conversations", e))?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn ingest(
     dialect: Dialect,
     tx: &mut Transaction<'static, Any>,
     batch: &[AnalyzedMention],
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
+    // Every conversation and author key the batch may open or join a case for.
+    let mut keys: Vec<String> = batch
+        .iter()
+        .flat_map(|m| [m.mention.conversation_key(), m.mention.author_key()])
+        .collect();
+    keys.sort();
+    keys.dedup();
+    // 0. Serialise with other servers' batches on the same keys (SQLite's
+    // BEGIN IMMEDIATE already serialises all writers).
+    if dialect == Dialect::Postgres {
+        lock_keys(tx, &keys).await?;
+    }
+
     // 1a. Mentions already stored, looked up through the (source,
     // external_id) unique index, one source at a time.
     let mut stored: HashMap<(String, String), Stored> = HashMap::new();
@@ -162,12 +217,6 @@ pub(crate) async fn ingest(
     // 1b. Open conversations: by thread or author key, newest case wins.
     let mut by_conversation: HashMap<String, (Slot, CaseStatus)> = HashMap::new();
     let mut by_author: HashMap<String, (Slot, CaseStatus)> = HashMap::new();
-    let mut keys: Vec<String> = batch
-        .iter()
-        .flat_map(|m| [m.mention.conversation_key(), m.mention.author_key()])
-        .collect();
-    keys.sort();
-    keys.dedup();
     // One indexed lookup per key column (an OR across both would scan).
     for column in ["conversation_key", "author_key"] {
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
@@ -586,4 +635,21 @@ fn key(m: &AnalyzedMention) -> (&'static str, &str) {
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_ids_are_fnv1a_so_every_server_agrees() {
+        // Published FNV-1a 32-bit values; a changed hash would let an old and
+        // a new server lock different ids for one conversation.
+        assert_eq!(lock_id(""), i64::from(0x811c_9dc5_u32 as i32));
+        assert_eq!(lock_id("a"), i64::from(0xe40c_292c_u32 as i32));
+        assert_ne!(
+            lock_id("webhook:author:jane"),
+            lock_id("webhook:author:joe")
+        );
+    }
 }

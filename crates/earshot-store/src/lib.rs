@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor, SqlSafeStr};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, SqlSafeStr};
 
 use earshot_core::error::{Error, Result};
 
@@ -86,52 +86,193 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// How long opening a store may take to reach its database before it gives
+/// up with a message naming it (the pool itself would retry for 30 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens (creating when needed) and migrates the store.
 pub async fn open(location: &Location) -> Result<SqlStore> {
     sqlx::any::install_default_drivers();
-    let (url, dialect) = match location {
+    let (url, dialect, target, file) = match location {
         Location::SqliteDir(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::internal(format!("cannot create data dir {}: {e}", dir.display()))
-            })?;
+            create_data_dir(dir)?;
             let file = dir.join("earshot.db");
+            create_private_file(&file)?;
             (
                 format!("sqlite://{}?mode=rwc", file.display()),
                 Dialect::Sqlite,
+                format!("SQLite file {}", file.display()),
+                Some(file),
             )
         }
-        Location::Postgres(url) => (url.clone(), Dialect::Postgres),
+        Location::Postgres(url) => (url.clone(), Dialect::Postgres, pg_target(url), None),
     };
-    let options = AnyConnectOptions::from_str(&url).map_err(|e| db_error("open", e))?;
+    let options = AnyConnectOptions::from_str(&url).map_err(|e| connect_error(&target, &e))?;
+    probe(&options, dialect, &target).await?;
     let pool = AnyPoolOptions::new()
         .max_connections(match dialect {
             Dialect::Sqlite => 8,
             Dialect::Postgres => 16,
         })
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if dialect == Dialect::Sqlite {
-                    // WAL lets readers work while one writer commits; NORMAL
-                    // sync in WAL mode survives a process crash (kill -9).
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    // Larger page cache and memory-mapped reads keep the
-                    // indexes of a multi-million-mention store off the syscall path.
-                    conn.execute("PRAGMA cache_size = -32768").await?;
-                    conn.execute("PRAGMA mmap_size = 268435456").await?;
-                    conn.execute("PRAGMA temp_store = MEMORY").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                }
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _| Box::pin(prepare(conn, dialect)))
         .connect_with(options)
         .await
-        .map_err(|e| db_error("connect", e))?;
+        .map_err(|e| connect_error(&target, &e))?;
     migrate(&pool, dialect).await?;
+    if let Some(file) = &file {
+        restrict_sqlite_files(file)?;
+    }
     Ok(SqlStore::new(pool, dialect))
+}
+
+/// Per-connection settings, run on every new pooled connection.
+async fn prepare(conn: &mut AnyConnection, dialect: Dialect) -> sqlx::Result<()> {
+    if dialect == Dialect::Sqlite {
+        // WAL lets readers work while one writer commits; NORMAL
+        // sync in WAL mode survives a process crash (kill -9).
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        conn.execute("PRAGMA busy_timeout = 10000").await?;
+        // Larger page cache and memory-mapped reads keep the
+        // indexes of a multi-million-mention store off the syscall path.
+        conn.execute("PRAGMA cache_size = -32768").await?;
+        conn.execute("PRAGMA mmap_size = 268435456").await?;
+        conn.execute("PRAGMA temp_store = MEMORY").await?;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+    }
+    Ok(())
+}
+
+/// One connection, set up as the pool would, within [`CONNECT_TIMEOUT`]:
+/// the pool retries a refused connection or a failing `prepare` until its
+/// acquire timeout and then reports only "pool timed out".
+async fn probe(options: &AnyConnectOptions, dialect: Dialect, target: &str) -> Result<()> {
+    let attempt = async {
+        let mut conn = AnyConnection::connect_with(options).await?;
+        prepare(&mut conn, dialect).await?;
+        conn.close().await
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(connect_error(target, &e)),
+        Err(_) => Err(Error::internal(format!(
+            "cannot open the database ({target}): no answer within {} s; \
+             is the host reachable and the server running?",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// A PostgreSQL URL as `host:port/dbname`, never with the password.
+fn pg_target(url: &str) -> String {
+    match sqlx::postgres::PgConnectOptions::from_str(url) {
+        Ok(o) => format!(
+            "PostgreSQL {}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or_default()
+        ),
+        Err(_) => format!("PostgreSQL {}", redact(url)),
+    }
+}
+
+/// Names the database and says in words what stopped it from opening.
+fn connect_error(target: &str, e: &sqlx::Error) -> Error {
+    tracing::error!(error = %e, database = target, "database connect failed");
+    let why = match e {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused: is the server running, and are host and port right?"
+                    .to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => format!("permission denied ({io})"),
+            _ => format!("unreachable ({io})"),
+        },
+        sqlx::Error::Tls(tls) => format!("TLS failed ({tls})"),
+        sqlx::Error::Configuration(c) => format!("bad connection settings ({c})"),
+        sqlx::Error::PoolTimedOut => "no connection within the pool's timeout".to_string(),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            // SQLite reports extended codes; the low byte is the primary one.
+            let sqlite_primary = code.parse::<i32>().ok().map(|c| c & 0xff);
+            match (sqlite_primary, code.as_str()) {
+                (Some(26), _) => {
+                    format!(
+                        "not a database: the file is corrupt or not SQLite ({})",
+                        db.message()
+                    )
+                }
+                (Some(11), _) => format!("the database file is corrupt ({})", db.message()),
+                (Some(14), _) | (Some(23), _) | (Some(3), _) => {
+                    format!(
+                        "cannot open the file: permission denied or missing ({})",
+                        db.message()
+                    )
+                }
+                (Some(8), _) => format!("the file is read-only ({})", db.message()),
+                (None, "3D000") => format!("the database does not exist ({})", db.message()),
+                (None, "28P01" | "28000") => {
+                    format!("authentication failed ({})", db.message())
+                }
+                _ => db.message().to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    Error::internal(format!("cannot open the database ({target}): {why}"))
+}
+
+/// The data dir, owner-only when the store creates it (an existing one is the
+/// operator's to set).
+fn create_data_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| Error::internal(format!("cannot create data dir {}: {e}", dir.display())))
+}
+
+/// Creates the database file owner-only before SQLite does, which would
+/// create it with the umask's (usually world-readable) mode.
+fn create_private_file(file: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(file)
+        .map(drop)
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", file.display())))
+}
+
+/// Mentions, notes and session hashes live in these files: owner-only, also
+/// for a store created before this was so. SQLite gives `-wal` and `-shm` the
+/// database file's mode, but they may predate it.
+fn restrict_sqlite_files(file: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let name = file.as_os_str();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = name.to_os_string();
+            path.push(suffix);
+            let path = Path::new(&path);
+            if path.exists() {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| Error::internal(format!("cannot restrict {}: {e}", path.display())),
+                )?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// The schema, one entry per migration: (version, name, SQLite, PostgreSQL).

@@ -1,6 +1,6 @@
 //! The store conformance suite, run against SQLite always and against
 //! PostgreSQL when `EARSHOT_TEST_DATABASE_URL` is set (each test gets a fresh
-//! database there, so tests run in parallel).
+//! database there, so tests run in parallel); with `CI` set the URL is required.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -33,13 +33,100 @@ async fn sqlite() -> Option<Harness> {
 }
 
 async fn postgres() -> Option<Harness> {
-    let Ok(url) = std::env::var("EARSHOT_TEST_DATABASE_URL") else {
-        eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
-        return None;
-    };
-    let url = fresh_postgres_database(&url).await;
+    let url = fresh_postgres_database(&postgres_url()?).await;
     let store = earshot_store::open(&Location::Postgres(url)).await.unwrap();
     Some(Harness { store, _dir: None })
+}
+
+/// The PostgreSQL server to test against. Locally the run is skipped without
+/// one; in CI (`CI` set) a missing URL fails, so the suite cannot pass on
+/// SQLite alone unnoticed.
+fn postgres_url() -> Option<String> {
+    match std::env::var("EARSHOT_TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
+            )
+        }
+        Err(_) => {
+            eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
+            None
+        }
+    }
+}
+
+/// Two stores, each with its own pool, on one database: two servers.
+struct TwoServers {
+    a: SqlStore,
+    b: SqlStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn two_sqlite_servers() -> Option<TwoServers> {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::SqliteDir(dir.path().to_path_buf());
+    let a = earshot_store::open(&location).await.unwrap();
+    let b = earshot_store::open(&location).await.unwrap();
+    Some(TwoServers {
+        a,
+        b,
+        _dir: Some(dir),
+    })
+}
+
+async fn two_postgres_servers() -> Option<TwoServers> {
+    let location = Location::Postgres(fresh_postgres_database(&postgres_url()?).await);
+    let a = earshot_store::open(&location).await.unwrap();
+    let b = earshot_store::open(&location).await.unwrap();
+    Some(TwoServers { a, b, _dir: None })
+}
+
+/// Both servers receive one new author's complaint at once (as two posts):
+/// one case, not one per server.
+async fn two_servers_open_one_case_per_new_author(s: &TwoServers) {
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        let author = format!("racer{round}");
+        let first = [complaint(
+            &format!("a{round}"),
+            &author,
+            "my parcel never arrived",
+        )];
+        let second = [complaint(
+            &format!("b{round}"),
+            &author,
+            "still no parcel, refund me",
+        )];
+        let (a, b) = tokio::join!(s.a.ingest(&first, t0()), s.b.ingest(&second, t0()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let case = |o: &[earshot_core::store::IngestOutcome]| {
+            o[0].case.expect("a complaint has a case").id
+        };
+        assert_eq!(case(&a), case(&b), "round {round}: two cases for {author}");
+    }
+    let cases =
+        s.a.cases(&CaseQuery {
+            limit: Some(500),
+            ..CaseQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(cases.len(), ROUNDS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sqlite_servers_open_one_case_per_new_author() {
+    if let Some(s) = two_sqlite_servers().await {
+        two_servers_open_one_case_per_new_author(&s).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_postgres_servers_open_one_case_per_new_author() {
+    if let Some(s) = two_postgres_servers().await {
+        two_servers_open_one_case_per_new_author(&s).await;
+    }
 }
 
 /// Creates a uniquely named database next to the one in `url` and returns its URL.
@@ -808,6 +895,71 @@ async fn sqlite_data_survives_reopening() {
     let s = earshot_store::open(&location).await.unwrap();
     assert_eq!(s.mention_count().await.unwrap(), 1);
     assert!(dir.path().join("earshot.db").exists());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_and_a_created_data_dir_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let s = earshot_store::open(&Location::SqliteDir(dir.clone()))
+        .await
+        .unwrap();
+    s.ingest(&[complaint("p1", "joy", "lost luggage")], t0())
+        .await
+        .unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["earshot.db", "earshot.db-wal", "earshot.db-shm"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_world_readable_sqlite_file_is_made_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("earshot.db");
+    std::fs::write(&file, b"").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _s = earshot_store::open(&Location::SqliteDir(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_named_promptly_without_its_password() {
+    let started = std::time::Instant::now();
+    let url = "postgres://postgres:hunter2@127.0.0.1:1/x";
+    let Err(err) = earshot_store::open(&Location::Postgres(url.into())).await else {
+        panic!("nothing listens on port 1");
+    };
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(err.message.contains("127.0.0.1:1/x"), "{}", err.message);
+    assert!(err.message.contains("refused"), "{}", err.message);
+    assert!(!err.message.contains("hunter2"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_garbage_sqlite_file_is_named_as_not_a_database_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("earshot.db");
+    std::fs::write(&file, vec![0xA5u8; 8192]).unwrap();
+    let started = std::time::Instant::now();
+    let Err(err) = earshot_store::open(&Location::SqliteDir(dir.path().to_path_buf())).await else {
+        panic!("garbage opened as a database");
+    };
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        err.message.contains(&file.display().to_string()),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("not a database"), "{}", err.message);
 }
 
 // The workflow store contract (issue 4), on both backends.

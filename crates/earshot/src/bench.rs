@@ -272,7 +272,9 @@ async fn search(args: SearchArgs) -> Result<serde_json::Value> {
             .map(|n| {
                 let input: earshot_core::mention::MentionInput =
                     serde_json::from_value(mention_json(n, &texts))?;
-                input.validate().map_err(|e| anyhow::anyhow!(e.message))
+                input
+                    .validate(Utc::now())
+                    .map_err(|e| anyhow::anyhow!(e.message))
             })
             .collect::<Result<_>>()?;
         let analyzed =

@@ -104,7 +104,7 @@ pub fn read(reader: impl Read + Send + 'static, format: Format) -> Result<Record
 
 /// The one place imported mentions are validated.
 fn validate(input: MentionInput) -> Result<NewMention, Error> {
-    input.validate()
+    input.validate(Utc::now())
 }
 
 /// Who wrote a post: a customer or the brand.

@@ -123,8 +123,9 @@ pub async fn post_mentions(
 
     let mut results: Vec<Option<RecordResult>> = Vec::with_capacity(records.len());
     let mut valid: Vec<(usize, NewMention)> = Vec::with_capacity(records.len());
+    let now = state.app.clock.now();
     for (index, record) in records.into_iter().enumerate() {
-        match parse_record::<MentionInput>(record.get()).and_then(MentionInput::validate) {
+        match parse_record::<MentionInput>(record.get()).and_then(|m| m.validate(now)) {
             Ok(m) => {
                 valid.push((index, m));
                 results.push(None);

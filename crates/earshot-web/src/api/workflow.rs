@@ -8,6 +8,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use earshot_core::error::{Error, ErrorCode};
+use earshot_core::mention::reject_nul;
 use earshot_core::reply::Reply;
 use earshot_core::store::MentionQuery;
 use earshot_core::workflow_store::{
@@ -484,6 +485,9 @@ pub async fn put_author_list(
             "at most 100000 handles of at most 256 bytes",
         )));
     }
+    for h in &input.handles {
+        reject_nul("handles", h)?;
+    }
     Ok(Json(
         state
             .app
@@ -813,6 +817,7 @@ pub async fn create_handoff(
             "must be 1-20000 bytes",
         )));
     }
+    reject_nul("message", message)?;
     let detail = earshot_app::cases::case_detail(&state.app, id).await?;
     let a = earshot_app::access::actor(&state.app, &auth.0).await?;
     can(
@@ -904,6 +909,7 @@ pub async fn answer_handoff(
             "must be 1-20000 bytes",
         )));
     }
+    reject_nul("answer", answer)?;
     let h = state
         .app
         .workflow
@@ -1035,6 +1041,7 @@ pub async fn add_webhook(
             "must be an http(s) URL",
         )));
     }
+    reject_nul("url", url)?;
     let signing_secret = earshot_app::deliveries::generate_secret();
     let webhook = state
         .app

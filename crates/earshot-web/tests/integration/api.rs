@@ -105,6 +105,10 @@ async fn malformed_input_gets_a_4xx_naming_the_problem() {
         ("source", json!("myspace"), "source:"),
         ("colour", json!("red"), "colour"),
         ("url", json!("ftp://x"), "url:"),
+        // PostgreSQL cannot store NUL: a 400 here, not a 500 at commit.
+        ("text", json!("hel\u{0}lo"), "text: must not contain a NUL"),
+        // The server's (fake) clock is 10:00; five minutes of skew are allowed.
+        ("created_at", json!("2026-11-22T10:06:00Z"), "created_at:"),
     ];
     for (field, value, expected) in cases {
         let mut m = mention("bad", "jane", "hello");
@@ -215,6 +219,19 @@ async fn agents_work_cases_and_analysts_only_read() {
     assert_eq!(status, 201);
     let (status, body) = app.post_json(&path("notes"), &json!({"body": "  "})).await;
     assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().starts_with("body:"));
+    let (status, body) = app
+        .post_json(&path("notes"), &json!({"body": "called\u{0}"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("body:"));
+    let (status, body) = app
+        .post_json(
+            &path("replies"),
+            &json!({"visibility": "private", "body": "Eve,\u{0} refunded"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap().starts_with("body:"));
 
     let (status, reply) = app

@@ -65,6 +65,14 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
 async fn payloads_are_posted_and_retried_after_a_failure() {
     let app = spawn_app().await;
     let (url, seen) = receiver().await;
+    let (status, body) = app
+        .post_json("/api/v1/webhooks", &json!({"url": format!("{url}\u{0}")}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("url:"),
+        "{body}"
+    );
     let (status, created) = app
         .post_json("/api/v1/webhooks", &json!({"url": url}))
         .await;

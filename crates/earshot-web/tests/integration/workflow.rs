@@ -231,6 +231,16 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
     )
     .await;
     assert_eq!(s, 403);
+    let (s, b) = call(
+        &app,
+        &sue,
+        Method::POST,
+        &reject,
+        Some(json!({"reason": "no\u{0}"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["message"].as_str().unwrap().starts_with("reason:"), "{b}");
     let (s, rejected) = call(
         &app,
         &sue,
@@ -352,6 +362,18 @@ async fn routing_rules_apply_every_action_at_ingest() {
     )
     .await;
     assert_eq!((s, list), (200, json!(["dan", "zoe"])));
+    let (s, b) = admin(
+        &app,
+        Method::PUT,
+        "/api/v1/author-lists/vip",
+        Some(json!({"handles": ["d\u{0}n"]})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().starts_with("handles:"),
+        "{b}"
+    );
     let (s, v1) = admin(&app, Method::PUT, "/api/v1/rules", Some(rules.clone())).await;
     assert_eq!(s, 200, "{v1}");
     assert_eq!(v1["version"], 1);
@@ -782,6 +804,18 @@ async fn a_store_manager_sees_only_their_locations() {
         Some(json!({"assignee": "ann"})),
     )
     .await;
+    let (s, b) = admin(
+        &app,
+        Method::POST,
+        &format!("/api/v1/cases/{ours}/handoff"),
+        Some(json!({"kind": "location", "target": "berlin-mitte", "message": "what\u{0}"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().starts_with("message:"),
+        "{b}"
+    );
     for (case_id, target) in [(ours, "berlin-mitte"), (theirs, "hamburg")] {
         let (s, b) = admin(
             &app,
@@ -938,6 +972,16 @@ async fn a_store_manager_sees_only_their_locations() {
     }
     assert_eq!(case(&app, theirs).await["case"]["status"], "new");
     let hid = handoffs[0]["id"].as_i64().unwrap();
+    let (s, b) = call(
+        &app,
+        &mia,
+        Method::POST,
+        &format!("/api/v1/handoffs/{hid}/answer"),
+        Some(json!({"answer": "closed\u{0}"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["message"].as_str().unwrap().starts_with("answer:"), "{b}");
     let (s, b) = call(
         &app,
         &mia,
