@@ -239,6 +239,12 @@ pub async fn mark_posted_by_hand(
         &scope(app, &detail.case).await?,
     )
     .map_err(denied)?;
+    if reply.status == ReplyStatus::Sent {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            format!("reply {reply_id} is already sent; nothing is recorded twice"),
+        ));
+    }
     if !matches!(reply.status, ReplyStatus::Manual | ReplyStatus::Failed) {
         return Err(Error::new(
             ErrorCode::InvalidTransition,

@@ -326,6 +326,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_webhook_secrets.sql"),
         include_str!("../migrations/postgres/0008_webhook_secrets.sql"),
     ),
+    (
+        10,
+        "default_sla_policy",
+        include_str!("../migrations/sqlite/0010_default_sla_policy.sql"),
+        include_str!("../migrations/postgres/0010_default_sla_policy.sql"),
+    ),
+    (
+        12,
+        "reply_delivery",
+        include_str!("../migrations/sqlite/0012_reply_delivery.sql"),
+        include_str!("../migrations/postgres/0012_reply_delivery.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

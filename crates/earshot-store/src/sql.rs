@@ -515,7 +515,11 @@ impl Store for SqlStore {
         };
         if !expected.contains(&reply.status) {
             return Err(Error::new(
-                ErrorCode::InvalidTransition,
+                if reply.status == ReplyStatus::Sent {
+                    ErrorCode::Conflict
+                } else {
+                    ErrorCode::InvalidTransition
+                },
                 format!(
                     "reply {reply_id} is {}; it cannot be recorded as sent {}",
                     reply.status.as_str(),

@@ -513,7 +513,7 @@ async fn assignment_notes_and_replies(s: &SqlStore) {
         )
         .await
         .unwrap_err();
-    assert_eq!(twice.code, ErrorCode::InvalidTransition, "never sent twice");
+    assert_eq!(twice.code, ErrorCode::Conflict, "never sent twice");
     let detail = s.case_detail(id).await.unwrap().unwrap();
     assert_eq!(detail.case.first_response_at, Some(sent_at));
     assert_eq!(detail.case.last_brand_at, Some(sent_at));
@@ -589,8 +589,8 @@ async fn cases_sort_by_priority_then_age(s: &SqlStore) {
     let order: Vec<_> = cases.iter().map(|c| c.author_handle.as_str()).collect();
     assert_eq!(
         order,
-        ["gus", "ivy", "hal"],
-        "priority, then oldest case first"
+        ["gus", "hal", "ivy"],
+        "priority, then the customer who posted first (hal, 3 h ago)"
     );
     let high = s
         .cases(&CaseQuery {

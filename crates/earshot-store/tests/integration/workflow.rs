@@ -74,6 +74,11 @@ async fn teams_profiles_rules_and_policies(s: &SqlStore) {
     );
     assert_eq!(s.current_rule_set().await.unwrap().unwrap().rules, v2.rules);
 
+    // A fresh install already answers to the Standard policy.
+    let fresh = s.sla_policies().await.unwrap();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert_eq!(fresh[0]["name"], "Standard");
+    assert_eq!(fresh[0]["targets"]["first_response_minutes"], 60);
     let p = s
         .create_sla_policy(&json!({"id": 0, "name": "std"}), "sue", minutes(5))
         .await
@@ -93,7 +98,7 @@ async fn teams_profiles_rules_and_policies(s: &SqlStore) {
         earshot_core::ErrorCode::NotFound
     );
     s.delete_sla_policy(id, "sue", minutes(7)).await.unwrap();
-    assert!(s.sla_policies().await.unwrap().is_empty());
+    assert_eq!(s.sla_policies().await.unwrap(), fresh);
     s.delete_team("care", "admin", minutes(8)).await.unwrap();
     assert!(s.team("care").await.unwrap().is_none());
 

@@ -76,6 +76,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workflow::list_approvals))
         .routes(routes!(workflow::approve_reply))
         .routes(routes!(workflow::reject_reply))
+        .routes(routes!(workflow::reply_posted))
         .routes(routes!(workflow::touch_presence, workflow::get_presence))
         .routes(routes!(workflow::create_handoff, workflow::case_handoffs))
         .routes(routes!(workflow::list_handoffs))

@@ -684,6 +684,41 @@ pub async fn approve_reply(
     ))
 }
 
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostedInput {
+    /// A link to the post the agent made, when they have one.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Record that a reply left to post by hand (no connector delivers to its
+/// source, or its channel refused it) was posted by the agent themselves.
+/// Only then is it `sent`, and only then does the customer's clock stop.
+#[utoipa::path(post, path = "/api/v1/replies/{id}/posted", tag = "workflow",
+    params(("id" = i64, Path, description = "Reply id")),
+    request_body = PostedInput,
+    responses((status = 200, body = Reply), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reply_posted(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Reply>> {
+    let body = body?;
+    let input: PostedInput = if body.iter().all(u8::is_ascii_whitespace) {
+        PostedInput::default()
+    } else {
+        parse_json(&body)?
+    };
+    Ok(Json(
+        earshot_app::replies::mark_posted_by_hand(&state.app, auth.writer()?, id, input.url)
+            .await?,
+    ))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectInput {

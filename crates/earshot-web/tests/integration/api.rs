@@ -241,7 +241,30 @@ async fn agents_work_cases_and_analysts_only_read() {
         )
         .await;
     assert_eq!(status, 201, "{reply}");
-    assert_eq!(reply["status"], "sent");
+    // No connector delivers to a webhook source: never "sent" by itself.
+    assert_eq!(reply["status"], "manual", "{reply}");
+    assert!(reply["sent_at"].is_null());
+    let (_, detail) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    assert!(detail["case"]["first_response_at"].is_null(), "{detail}");
+    let (status, posted) = app
+        .post_json(
+            &format!("/api/v1/replies/{}/posted", reply["id"]),
+            &json!({"url": "https://example.org/p/brand-answer"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{posted}");
+    assert_eq!(posted["status"], "sent");
+    assert_eq!(posted["delivered_via"], "hand");
+    assert_eq!(posted["channel_url"], "https://example.org/p/brand-answer");
+    let (_, detail) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(detail["case"]["first_response_at"], posted["sent_at"]);
+    let (status, twice) = app
+        .post_json(
+            &format!("/api/v1/replies/{}/posted", reply["id"]),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "recorded once: {twice}");
 
     let (status, case) = app
         .post_json(&path("status"), &json!({"status": "resolved"}))
@@ -263,7 +286,8 @@ async fn agents_work_cases_and_analysts_only_read() {
             "case.opened",
             "case.assigned",
             "note.added",
-            "reply.sent",
+            "reply.to_post_by_hand",
+            "reply.posted_by_hand",
             "case.status_changed"
         ]
     );

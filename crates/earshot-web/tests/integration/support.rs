@@ -136,7 +136,7 @@ pub fn mention(id: &str, handle: &str, text: &str) -> serde_json::Value {
         "external_id": id,
         "author": {"handle": handle, "followers": 120},
         "text": text,
-        "created_at": "2026-11-22T09:55:00Z",
+        "created_at": "2026-11-22T10:00:00Z",
         "url": format!("https://example.org/p/{id}")
     })
 }

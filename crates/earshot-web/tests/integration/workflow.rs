@@ -151,7 +151,7 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
     )
     .await;
     assert_eq!(s, 202, "{draft}");
-    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["status"], "pending_approval");
     let reply_id = draft["id"].as_i64().unwrap();
     // Nothing went out: no first response yet.
     assert!(case(&app, id).await["case"]["first_response_at"].is_null());
@@ -172,9 +172,10 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
 
     let (s, sent) = call(&app, &sue, Method::POST, &approve, None).await;
     assert_eq!(s, 200, "{sent}");
-    assert_eq!(sent["status"], "sent");
+    // Approved, and left for the agent to post: no connector delivers here.
+    assert_eq!(sent["status"], "manual");
     assert_eq!(sent["approved_by"], "token:sue");
-    assert!(case(&app, id).await["case"]["first_response_at"].is_string());
+    assert!(case(&app, id).await["case"]["first_response_at"].is_null());
     let (s, b) = call(&app, &sue, Method::POST, &approve, None).await;
     assert_eq!((s, b["code"].as_str()), (400, Some("invalid_transition")));
     let (_, pending) = call(&app, &sue, Method::GET, "/api/v1/approvals", None).await;
@@ -297,7 +298,7 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
         Some(json!({"visibility": "private", "body": "Rex, we have your order number."})),
     )
     .await;
-    assert_eq!((s, b["status"].as_str()), (201, Some("sent")), "{b}");
+    assert_eq!((s, b["status"].as_str()), (201, Some("manual")), "{b}");
     let (s, b) = call(
         &app,
         &bot,
@@ -306,7 +307,11 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
         Some(json!({"visibility": "public", "body": "Rex, all sorted."})),
     )
     .await;
-    assert_eq!((s, b["status"].as_str()), (202, Some("draft")), "{b}");
+    assert_eq!(
+        (s, b["status"].as_str()),
+        (202, Some("pending_approval")),
+        "{b}"
+    );
     let (_, pending) = call(&app, &sue, Method::GET, "/api/v1/approvals", None).await;
     assert_eq!(pending[0]["reasons"], json!(["unregistered_author"]));
 }
@@ -597,6 +602,17 @@ async fn sla_warns_breaches_and_escalates_on_the_fake_clock() {
     )
     .await;
     assert_eq!(s, 201, "{b}");
+    // No connector delivers to this source: Ann posts it herself, and only
+    // that stops Hal's clock.
+    let (s, b) = call(
+        &app,
+        &ann,
+        Method::POST,
+        &format!("/api/v1/replies/{}/posted", b["id"]),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("sent")), "{b}");
     let (_, sla) = app.get_json(&format!("/api/v1/cases/{id}/sla")).await;
     assert_eq!(sla["state"], "active", "{sla}");
 
