@@ -43,6 +43,9 @@ pub struct Composer {
     pub reasons: Vec<String>,
     pub error: String,
     pub sent: String,
+    /// Another agent's public reply arrived after the page was rendered:
+    /// the page shows it inline so the agent can read it and send again.
+    pub conflict: bool,
 }
 
 impl Composer {
@@ -53,8 +56,17 @@ impl Composer {
             reasons: Vec::new(),
             error: String::new(),
             sent: String::new(),
+            conflict: false,
         }
     }
+}
+
+/// The latest public reply shown on the page, as the reply form posts it
+/// back (`last_public_reply_seen`) and as a conflict shows it.
+pub struct SeenReply {
+    pub id: String,
+    pub by: String,
+    pub text: String,
 }
 
 #[derive(Template)]
@@ -89,6 +101,7 @@ struct CasePage {
     private_ok: bool,
     max_chars: u32,
     composer: Composer,
+    seen: SeenReply,
     sentiments: [&'static str; 3],
 }
 
@@ -125,6 +138,19 @@ async fn render(
         .author_history(case.source, &case.author_handle, 20)
         .await?;
     let users = desk.users().await?;
+    // Read once, so the hidden value and a conflict's inline text agree.
+    let seen = match state.app.workflow.latest_public_reply(id).await? {
+        Some(r) => SeenReply {
+            id: r.id.to_string(),
+            by: r.author,
+            text: r.body,
+        },
+        None => SeenReply {
+            id: String::new(),
+            by: String::new(),
+            text: String::new(),
+        },
+    };
 
     let mut thread: Vec<ThreadItem> = mentions
         .iter()
@@ -347,6 +373,7 @@ async fn render(
         private_ok: caps.private_reply,
         max_chars: caps.reply_max_chars.unwrap_or(0),
         composer,
+        seen,
         sentiments: ["negative", "neutral", "positive"],
     };
     Ok((status, html(page.render())).into_response())
@@ -484,7 +511,25 @@ pub struct ReplyForm {
     /// Set by "Send anyway" after a warning.
     #[serde(default)]
     r#override: String,
+    /// The latest public reply the page showed; empty when there was none.
+    #[serde(default)]
+    last_public_reply_seen: String,
 }
+
+/// The hidden `last_public_reply_seen` field: empty means none was shown.
+fn seen_reply(raw: &str) -> Result<Option<i64>, UiError> {
+    match raw.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| UiError::BadRequest("last_public_reply_seen must be a reply id".into())),
+    }
+}
+
+/// What the desk says when another agent's public reply came in unseen.
+const CONFLICT_MESSAGE: &str = "Another agent replied publicly while you were writing. \
+     Read their reply below; your draft is kept, and sending again posts it.";
 
 pub async fn reply(
     State(state): State<AppState>,
@@ -497,12 +542,14 @@ pub async fn reply(
     let body = f.body.trim().to_string();
     let visibility = Visibility::parse(&f.visibility)
         .ok_or_else(|| UiError::BadRequest("choose public or private".into()))?;
+    let last_seen = seen_reply(&f.last_public_reply_seen)?;
     let composer = |reasons: Vec<String>, error: String| Composer {
         draft: body.clone(),
         visibility: f.visibility.clone(),
         reasons,
         error,
         sent: String::new(),
+        conflict: false,
     };
     if body.is_empty() {
         return render(
@@ -538,11 +585,24 @@ pub async fn reply(
             body: body.clone(),
             send: true,
         },
-        None,
+        last_seen,
     )
     .await;
     let sent = match sent {
         Ok(outcome) => outcome.reply,
+        Err(e) if e.code == earshot_core::ErrorCode::Conflict => {
+            return render(
+                &state,
+                &me,
+                id,
+                Composer {
+                    conflict: true,
+                    ..composer(Vec::new(), CONFLICT_MESSAGE.into())
+                },
+                StatusCode::CONFLICT,
+            )
+            .await;
+        }
         Err(e) if e.code != earshot_core::ErrorCode::Internal => {
             return render(
                 &state,
@@ -574,6 +634,8 @@ pub async fn reply(
 pub struct PrivateForm {
     csrf_token: String,
     body: String,
+    #[serde(default)]
+    last_public_reply_seen: String,
 }
 
 /// One action: a short public acknowledgement, then the private message.
@@ -585,6 +647,7 @@ pub async fn take_private(
 ) -> Result<Response, UiError> {
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
+    let last_seen = seen_reply(&f.last_public_reply_seen)?;
     let body = f.body.trim().to_string();
     if body.is_empty() {
         return render(
@@ -631,7 +694,27 @@ pub async fn take_private(
         send: true,
     });
     for reply in replies {
-        earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, None).await?;
+        match earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, last_seen)
+            .await
+        {
+            Ok(_) => {}
+            // The acknowledgement would talk over another agent's reply.
+            Err(e) if e.code == earshot_core::ErrorCode::Conflict => {
+                return render(
+                    &state,
+                    &me,
+                    id,
+                    Composer {
+                        conflict: true,
+                        error: CONFLICT_MESSAGE.into(),
+                        ..Composer::empty()
+                    },
+                    StatusCode::CONFLICT,
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     session::desk(&state)?
         .record_event(
