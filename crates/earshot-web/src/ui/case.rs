@@ -12,7 +12,8 @@ use earshot_core::case::CaseStatus;
 use earshot_core::personalise::{self, CheckInput, CheckResult};
 use earshot_core::reply::Visibility;
 use earshot_core::store::{CaseDetail, NewReply};
-use serde::Deserialize;
+use earshot_workflow::{Activity, Presence};
+use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
 use crate::ui::session::{self, CurrentUser};
@@ -103,6 +104,8 @@ struct CasePage {
     composer: Composer,
     seen: SeenReply,
     sentiments: [&'static str; 3],
+    /// "ann is typing · bob is viewing": the other agents on this case.
+    presence: String,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -138,6 +141,11 @@ async fn render(
         .author_history(case.source, &case.author_handle, 20)
         .await?;
     let users = desk.users().await?;
+    let presence = banner(
+        &earshot_app::presence::others(&state.app, &me.principal(), id).await?,
+        &users,
+    )
+    .text;
     // Read once, so the hidden value and a conflict's inline text agree.
     let seen = match state.app.workflow.latest_public_reply(id).await? {
         Some(r) => SeenReply {
@@ -375,6 +383,7 @@ async fn render(
         composer,
         seen,
         sentiments: ["negative", "neutral", "positive"],
+        presence,
     };
     Ok((status, html(page.render())).into_response())
 }
@@ -384,7 +393,94 @@ pub async fn page(
     me: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, UiError> {
+    // Opening the page counts as viewing, before the page's script beats.
+    earshot_app::presence::touch(&state.app, &me.principal(), id, Activity::Viewing).await?;
     render(&state, &me, id, Composer::empty(), StatusCode::OK).await
+}
+
+/// One other agent on the case, as the presence banner shows them.
+#[derive(Serialize)]
+pub struct PresenceLine {
+    pub user: String,
+    pub activity: Activity,
+    pub text: String,
+}
+
+/// What the case page's presence banner reads.
+#[derive(Serialize)]
+pub struct PresenceBanner {
+    pub others: Vec<PresenceLine>,
+    /// The lines joined; empty when nobody else is there.
+    pub text: String,
+}
+
+fn banner(others: &[Presence], users: &[earshot_core::accounts::User]) -> PresenceBanner {
+    let others: Vec<PresenceLine> = others
+        .iter()
+        .map(|p| {
+            let who = users
+                .iter()
+                .find(|u| u.name == p.user)
+                .map_or(p.user.as_str(), |u| u.display_name.as_str());
+            let doing = match p.activity {
+                Activity::Viewing => "viewing",
+                Activity::Drafting => "typing",
+            };
+            PresenceLine {
+                user: p.user.clone(),
+                activity: p.activity,
+                text: format!("{who} is {doing}"),
+            }
+        })
+        .collect();
+    let text = others
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" \u{b7} ");
+    PresenceBanner { others, text }
+}
+
+async fn banner_for(
+    state: &AppState,
+    others: Vec<Presence>,
+) -> Result<axum::Json<PresenceBanner>, UiError> {
+    let users = session::desk(state)?.users().await?;
+    Ok(axum::Json(banner(&others, &users)))
+}
+
+#[derive(Deserialize)]
+pub struct PresenceForm {
+    csrf_token: String,
+    /// `viewing`, or `drafting` (also `typing`) while the agent writes.
+    activity: String,
+}
+
+/// The case page's heartbeat: records the user and answers the banner.
+pub async fn touch_presence(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<PresenceForm>,
+) -> Result<axum::Json<PresenceBanner>, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    let activity = match f.activity.as_str() {
+        "viewing" => Activity::Viewing,
+        "drafting" | "typing" => Activity::Drafting,
+        other => return Err(UiError::BadRequest(format!("unknown activity {other:?}"))),
+    };
+    let others = earshot_app::presence::touch(&state.app, &me.principal(), id, activity).await?;
+    banner_for(&state, others).await
+}
+
+/// The presence banner, for refreshing it between heartbeats.
+pub async fn presence(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<PresenceBanner>, UiError> {
+    let others = earshot_app::presence::others(&state.app, &me.principal(), id).await?;
+    banner_for(&state, others).await
 }
 
 fn back(id: i64, anchor: &str) -> Response {

@@ -187,3 +187,63 @@ async fn a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_case_page_shows_who_else_is_viewing_or_typing() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+    let bob = Agent::new(&app, "bob").await;
+    let presence = format!("/cases/{id}/presence");
+
+    // The page's heartbeat needs the session's CSRF token.
+    let r = ann
+        .client
+        .post(app.url(&presence))
+        .header("cookie", &ann.cookie)
+        .form(&[("activity", "viewing"), ("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (s, b) = ann.post(&presence, &[("activity", "viewing")]).await;
+    assert_eq!(s, 200, "{b}");
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["text"], "", "nobody else yet: {b}");
+
+    let banner = |page: &str| {
+        let at = page.find("id=\"presence\"").expect("no presence banner");
+        let rest = &page[at..];
+        rest[rest.find('>').unwrap() + 1..rest.find("</p>").unwrap()].to_string()
+    };
+    let (s, page) = bob.get(&format!("/cases/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(banner(&page), "ann is viewing");
+
+    // Ann starts typing; Bob's page, as its script refreshes it, says so.
+    let (_, b) = ann.post(&presence, &[("activity", "drafting")]).await;
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["text"], "bob is viewing", "opening the page counts: {b}");
+    let (s, b) = bob.get(&presence).await;
+    assert_eq!(s, 200);
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["text"], "ann is typing");
+    assert_eq!(b["others"][0]["user"], "ann");
+    assert_eq!(b["others"][0]["activity"], "drafting");
+    assert_eq!(
+        banner(&bob.get(&format!("/cases/{id}")).await.1),
+        "ann is typing"
+    );
+
+    // Ann closes her tab: without a heartbeat she is gone within a minute.
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    let (_, b) = bob.get(&presence).await;
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["others"], serde_json::json!([]));
+    assert!(
+        bob.get(&format!("/cases/{id}"))
+            .await
+            .1
+            .contains("id=\"presence\" role=\"status\" aria-live=\"polite\" data-case=")
+    );
+}
