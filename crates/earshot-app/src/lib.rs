@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod cases;
+pub mod corrections;
 pub mod credentials;
 pub mod deliveries;
 mod group_commit;

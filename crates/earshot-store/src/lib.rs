@@ -185,6 +185,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_webhook_secrets.sql"),
         include_str!("../migrations/postgres/0008_webhook_secrets.sql"),
     ),
+    (
+        11,
+        "correction_original",
+        include_str!("../migrations/sqlite/0011_correction_original.sql"),
+        include_str!("../migrations/postgres/0011_correction_original.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

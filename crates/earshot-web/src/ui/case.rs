@@ -34,6 +34,8 @@ pub struct ThreadItem {
     pub mention_id: i64,
     pub sentiment: String,
     pub category: String,
+    /// The first urgency kind, or `none`.
+    pub urgency: String,
     pub evidence: Vec<(String, &'static str)>,
     pub url: String,
 }
@@ -104,6 +106,7 @@ struct CasePage {
     composer: Composer,
     seen: SeenReply,
     sentiments: [&'static str; 3],
+    urgencies: Vec<&'static str>,
     /// "ann is typing · bob is viewing": the other agents on this case.
     presence: String,
 }
@@ -172,6 +175,9 @@ async fn render(
             mention_id: m.id,
             sentiment: m.analysis.sentiment.as_str().to_string(),
             category: m.analysis.top_category().unwrap_or_default().to_string(),
+            urgency: CorrectionTask::Urgency
+                .label_of(&m.analysis)
+                .unwrap_or_default(),
             evidence: m
                 .analysis
                 .evidence
@@ -202,6 +208,7 @@ async fn render(
         mention_id: 0,
         sentiment: String::new(),
         category: String::new(),
+        urgency: String::new(),
         evidence: Vec::new(),
         url: String::new(),
     }));
@@ -383,6 +390,9 @@ async fn render(
         composer,
         seen,
         sentiments: ["negative", "neutral", "positive"],
+        urgencies: std::iter::once(earshot_core::accounts::NO_URGENCY)
+            .chain(earshot_core::analysis::UrgencyKind::ALL.map(|k| k.as_str()))
+            .collect(),
         presence,
     };
     Ok((status, html(page.render())).into_response())
@@ -842,30 +852,16 @@ pub async fn correct(
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let task = CorrectionTask::parse(&f.task)
-        .ok_or_else(|| UiError::BadRequest("correct sentiment or category".into()))?;
-    // The mention must be one of this case's, and the case the user's to change.
-    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
-    if !detail.mentions.iter().any(|m| m.id == f.mention_id) {
-        return Err(UiError::NotFound(format!(
-            "case {id} has no mention {}",
-            f.mention_id
-        )));
-    }
-    earshot_app::access::authorize_case(
+        .ok_or_else(|| UiError::BadRequest("correct sentiment, category or urgency".into()))?;
+    // Checks the mention is this case's and the case the user's to change.
+    earshot_app::corrections::correct(
         &state.app,
         &me.principal(),
-        &detail.case,
-        earshot_workflow::Action::UpdateCase,
+        id,
+        f.mention_id,
+        task,
+        &f.label,
     )
     .await?;
-    session::desk(&state)?
-        .add_correction(
-            f.mention_id,
-            task,
-            &f.label,
-            &me.user.name,
-            state.app.clock.now(),
-        )
-        .await?;
     Ok(back(id, &format!("#m{}", f.mention_id)))
 }

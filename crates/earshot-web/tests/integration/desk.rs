@@ -247,3 +247,110 @@ async fn the_case_page_shows_who_else_is_viewing_or_typing() {
             .contains("id=\"presence\" role=\"status\" aria-live=\"polite\" data-case=")
     );
 }
+
+#[tokio::test]
+async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
+    use earshot_core::analysis::Analysis;
+    use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
+
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+    let (_, before) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    let mention_id = before["mentions"][0]["id"].as_i64().unwrap().to_string();
+    let original: Analysis =
+        serde_json::from_value(before["mentions"][0]["analysis"].clone()).unwrap();
+    assert_eq!(original.sentiment.as_str(), "negative", "{before}");
+    assert!(!original.urgency.is_empty(), "{before}");
+    let old_priority = before["case"]["priority"]["score"].as_f64().unwrap();
+
+    for (task, label) in [
+        ("sentiment", "positive"),
+        ("category", "shipping"),
+        ("urgency", "none"),
+    ] {
+        let (s, b) = ann
+            .post(
+                &format!("/cases/{id}/correct"),
+                &[
+                    ("mention_id", &mention_id),
+                    ("task", task),
+                    ("label", label),
+                ],
+            )
+            .await;
+        assert_eq!(s, 303, "{task}: {b}");
+    }
+
+    let (_, after) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    let corrected: Analysis =
+        serde_json::from_value(after["mentions"][0]["analysis"].clone()).unwrap();
+    assert_eq!(corrected.sentiment.as_str(), "positive");
+    assert_eq!(corrected.top_category(), Some("shipping"));
+    assert!(corrected.urgency.is_empty());
+    assert_eq!(after["case"]["sentiment"], "positive");
+    assert_eq!(after["case"]["category"], "shipping");
+    // The priority is the corrected analysis's, the other inputs kept.
+    let expected = Priority::compute(
+        &PriorityInputs {
+            analysis: &corrected,
+            followers: 120,
+            reposts: 0,
+            likes: 0,
+            vip: false,
+            waiting_hours: 0.0,
+        },
+        &PriorityWeights::default(),
+    );
+    let new_priority = after["case"]["priority"]["score"].as_f64().unwrap();
+    assert_eq!(new_priority as f32, expected.score, "{after}");
+    assert!(
+        new_priority < old_priority - 10.0,
+        "{old_priority} -> {new_priority}"
+    );
+    assert_eq!(
+        after["case"]["priority"]["breakdown"][1]["reason"],
+        "no urgency signals"
+    );
+
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    assert!(page.contains("<span class=\"badge s-positive\">positive</span>"));
+    assert!(page.contains("<span class=\"badge cat\">shipping</span>"));
+    assert!(page.contains(&format!("priority <strong>{:.0}</strong>", expected.score)));
+
+    // The original analysis stays with the first correction; every
+    // correction is a training row with what the model had said.
+    use earshot_core::accounts::Accounts;
+    let kept = app.store.corrections().await.unwrap();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(kept[0].original.as_ref(), Some(&original));
+    let r = app
+        .authed(reqwest::Method::GET, "/api/v1/corrections.jsonl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows: Vec<serde_json::Value> = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tasks: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["task"].as_str().unwrap(),
+                r["label"].as_str().unwrap(),
+                r["previous"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(tasks[0], ("sentiment", "positive", "negative"));
+    assert_eq!(tasks[1].0, "category");
+    assert_eq!(tasks[2].0, "urgency");
+    assert_eq!(tasks[2].1, "none");
+    assert_eq!(tasks.len(), 3);
+    assert!(rows.iter().all(|r| r["text"] == COMPLAINT));
+}
