@@ -12,6 +12,7 @@
 pub mod access;
 pub mod cases;
 pub mod channels;
+pub mod corrections;
 pub mod credentials;
 pub mod deliveries;
 mod group_commit;

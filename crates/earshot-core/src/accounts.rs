@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Sentiment;
+use crate::analysis::{Analysis, CategoryScore, Sentiment, UrgencyKind, UrgencySignal};
 use crate::auth::Role;
 use crate::case::Case;
 use crate::error::{Error, Result};
 use crate::mention::Mention;
+use crate::priority::Priority;
 use crate::source::SourceKind;
 
 /// A desk user.
@@ -109,21 +110,99 @@ pub struct Session {
 pub enum CorrectionTask {
     Sentiment,
     Category,
+    /// The label is an urgency kind (`legal_threat`, …) or `none`.
+    Urgency,
 }
+
+/// The urgency label that clears every urgency signal.
+pub const NO_URGENCY: &str = "none";
 
 impl CorrectionTask {
     pub fn as_str(self) -> &'static str {
         match self {
             CorrectionTask::Sentiment => "sentiment",
             CorrectionTask::Category => "category",
+            CorrectionTask::Urgency => "urgency",
         }
     }
     pub fn parse(s: &str) -> Option<CorrectionTask> {
         match s {
             "sentiment" => Some(CorrectionTask::Sentiment),
             "category" => Some(CorrectionTask::Category),
+            "urgency" => Some(CorrectionTask::Urgency),
             _ => None,
         }
+    }
+
+    /// What the model said for this task, as a label.
+    pub fn label_of(self, a: &Analysis) -> Option<String> {
+        match self {
+            CorrectionTask::Sentiment => Some(a.sentiment.as_str().to_string()),
+            CorrectionTask::Category => a.top_category().map(str::to_string),
+            CorrectionTask::Urgency => Some(match a.urgency.first() {
+                Some(u) => u.kind.as_str().to_string(),
+                None => NO_URGENCY.to_string(),
+            }),
+        }
+    }
+
+    /// The analysis with an agent's label in place of the model's: the
+    /// label is certain, so its probability is 1 (a corrected sentiment
+    /// scores -1, 0 or 1, which is what priority reads). Returns the
+    /// analysis and the label as stored.
+    pub fn apply(self, a: &Analysis, label: &str) -> Result<(Analysis, String)> {
+        let label = label.trim();
+        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
+            return Err(Error::invalid_field(
+                "label",
+                "must be 1-64 printable characters",
+            ));
+        }
+        let mut out = a.clone();
+        match self {
+            CorrectionTask::Sentiment => {
+                let s = Sentiment::parse(label).ok_or_else(|| {
+                    Error::invalid_field("label", "must be negative, neutral or positive")
+                })?;
+                out.sentiment = s;
+                out.sentiment_score = match s {
+                    Sentiment::Negative => -1.0,
+                    Sentiment::Neutral => 0.0,
+                    Sentiment::Positive => 1.0,
+                };
+                out.sentiment_confidence = 1.0;
+            }
+            CorrectionTask::Category => {
+                out.categories.retain(|c| c.name != label);
+                out.categories.insert(
+                    0,
+                    CategoryScore {
+                        name: label.to_string(),
+                        score: 1.0,
+                        terms: Vec::new(),
+                    },
+                );
+            }
+            CorrectionTask::Urgency if label == NO_URGENCY => out.urgency.clear(),
+            CorrectionTask::Urgency => {
+                let kind = UrgencyKind::parse(label).ok_or_else(|| {
+                    Error::invalid_field(
+                        "label",
+                        "must be none, churn_intent, legal_threat, safety, public_shaming \
+                         or question",
+                    )
+                })?;
+                // Keep the words that triggered this kind; the others were wrong.
+                out.urgency.retain(|u| u.kind == kind);
+                if out.urgency.is_empty() {
+                    out.urgency.push(UrgencySignal {
+                        kind,
+                        trigger: "agent correction".into(),
+                    });
+                }
+            }
+        }
+        Ok((out, label.to_string()))
     }
 }
 
@@ -138,8 +217,34 @@ pub struct Correction {
     pub label: String,
     /// What the model said.
     pub previous: Option<String>,
+    /// The whole analysis before this correction (absent on corrections
+    /// made before it was kept).
+    pub original: Option<Analysis>,
     pub actor: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A correction with everything it changes, written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCorrection {
+    pub mention_id: i64,
+    pub task: CorrectionTask,
+    pub label: String,
+    pub actor: String,
+    /// The mention's analysis as the correction read it; the store refuses
+    /// (conflict) when it changed since.
+    pub original: Analysis,
+    pub corrected: Analysis,
+    /// The case's badge and priority after the correction.
+    pub case: Option<CorrectedCase>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrectedCase {
+    pub id: i64,
+    pub sentiment: Sentiment,
+    pub category: Option<String>,
+    pub priority: Priority,
 }
 
 /// The first-response target the desk shows until the workflow SLA engine
@@ -226,16 +331,11 @@ pub trait Accounts: Send + Sync + 'static {
     async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
 
-    /// Stores a correction of a mention's sentiment or category, with the
-    /// mention text, and records it in the case's audit trail.
-    async fn add_correction(
-        &self,
-        mention_id: i64,
-        task: CorrectionTask,
-        label: &str,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Correction>;
+    /// Stores a correction of a mention's analysis with the mention text and
+    /// the original analysis, puts the corrected analysis on the mention and
+    /// the new badge and priority on its case, and records it in the case's
+    /// audit trail: all in one transaction.
+    async fn add_correction(&self, c: &NewCorrection, now: DateTime<Utc>) -> Result<Correction>;
     /// All corrections, oldest first; the latest per (mention, task) wins in training.
     async fn corrections(&self) -> Result<Vec<Correction>>;
 
@@ -264,6 +364,7 @@ pub trait Accounts: Send + Sync + 'static {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -297,9 +398,87 @@ mod tests {
 
     #[test]
     fn correction_tasks_round_trip() {
-        for t in [CorrectionTask::Sentiment, CorrectionTask::Category] {
+        for t in [
+            CorrectionTask::Sentiment,
+            CorrectionTask::Category,
+            CorrectionTask::Urgency,
+        ] {
             assert_eq!(CorrectionTask::parse(t.as_str()), Some(t));
         }
-        assert_eq!(CorrectionTask::parse("urgency"), None);
+        assert_eq!(CorrectionTask::parse("language"), None);
+    }
+
+    fn angry() -> Analysis {
+        Analysis {
+            sentiment: Sentiment::Negative,
+            sentiment_score: -0.8,
+            sentiment_confidence: 0.7,
+            categories: vec![
+                CategoryScore {
+                    name: "delivery".into(),
+                    score: 0.6,
+                    terms: vec!["parcel".into()],
+                },
+                CategoryScore {
+                    name: "billing".into(),
+                    score: 0.3,
+                    terms: vec![],
+                },
+            ],
+            urgency: vec![
+                UrgencySignal {
+                    kind: UrgencyKind::LegalThreat,
+                    trigger: "my lawyer".into(),
+                },
+                UrgencySignal {
+                    kind: UrgencyKind::Question,
+                    trigger: "?".into(),
+                },
+            ],
+            ..Analysis::default()
+        }
+    }
+
+    #[test]
+    fn a_correction_puts_the_label_in_the_analysis_with_certainty() {
+        let a = angry();
+        let (s, label) = CorrectionTask::Sentiment.apply(&a, " positive ").unwrap();
+        assert_eq!(label, "positive");
+        assert_eq!(
+            (s.sentiment, s.sentiment_score, s.sentiment_confidence),
+            (Sentiment::Positive, 1.0, 1.0)
+        );
+        assert_eq!(s.categories, a.categories);
+
+        let (c, _) = CorrectionTask::Category.apply(&a, "billing").unwrap();
+        let names: Vec<&str> = c.categories.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["billing", "delivery"]);
+        assert_eq!(c.top_category(), Some("billing"));
+
+        let (u, _) = CorrectionTask::Urgency.apply(&a, "question").unwrap();
+        assert_eq!(u.urgency, a.urgency[1..]);
+        let (u, _) = CorrectionTask::Urgency.apply(&a, "safety").unwrap();
+        assert_eq!(u.urgency[0].kind, UrgencyKind::Safety);
+        let (u, _) = CorrectionTask::Urgency.apply(&a, NO_URGENCY).unwrap();
+        assert!(u.urgency.is_empty());
+
+        assert_eq!(
+            CorrectionTask::Urgency.label_of(&a).as_deref(),
+            Some("legal_threat")
+        );
+        assert_eq!(
+            CorrectionTask::Category.label_of(&a).as_deref(),
+            Some("delivery")
+        );
+        for (task, bad) in [
+            (CorrectionTask::Sentiment, "furious"),
+            (CorrectionTask::Urgency, "soon"),
+            (CorrectionTask::Category, ""),
+        ] {
+            assert_eq!(
+                task.apply(&a, bad).unwrap_err().code,
+                crate::error::ErrorCode::InvalidField
+            );
+        }
     }
 }

@@ -47,6 +47,31 @@ pub enum UrgencyKind {
     Question,
 }
 
+impl UrgencyKind {
+    pub const ALL: [UrgencyKind; 5] = [
+        UrgencyKind::ChurnIntent,
+        UrgencyKind::LegalThreat,
+        UrgencyKind::Safety,
+        UrgencyKind::PublicShaming,
+        UrgencyKind::Question,
+    ];
+
+    /// The serialised name, e.g. `legal_threat`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrgencyKind::ChurnIntent => "churn_intent",
+            UrgencyKind::LegalThreat => "legal_threat",
+            UrgencyKind::Safety => "safety",
+            UrgencyKind::PublicShaming => "public_shaming",
+            UrgencyKind::Question => "question",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UrgencyKind> {
+        UrgencyKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// One urgency signal with the words that triggered it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UrgencySignal {
@@ -138,6 +163,17 @@ mod tests {
             assert_eq!(Sentiment::parse(s.as_str()), Some(s));
         }
         assert_eq!(Sentiment::parse("angry"), None);
+    }
+
+    #[test]
+    fn urgency_kinds_round_trip_as_serialised() {
+        for k in UrgencyKind::ALL {
+            assert_eq!(UrgencyKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).ok(),
+                Some(serde_json::json!(k.as_str()))
+            );
+        }
     }
 
     #[test]

@@ -148,7 +148,8 @@ impl Priority {
         Priority::from_breakdown(breakdown)
     }
 
-    fn from_breakdown(breakdown: Vec<PriorityComponent>) -> Priority {
+    /// The score a breakdown adds up to.
+    pub fn from_breakdown(breakdown: Vec<PriorityComponent>) -> Priority {
         let total: f32 = breakdown.iter().map(|c| c.points).sum();
         Priority {
             score: round1(total.clamp(0.0, 100.0)),

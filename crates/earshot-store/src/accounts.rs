@@ -10,7 +10,7 @@ use sqlx::query::Query;
 
 use earshot_core::accounts::{
     Accounts, Correction, CorrectionTask, Credentials, DashboardStats, DayVolume,
-    FIRST_RESPONSE_TARGET_MINUTES, InboxQuery, NewUser, Session, User,
+    FIRST_RESPONSE_TARGET_MINUTES, InboxQuery, NewCorrection, NewUser, Session, User,
 };
 use earshot_core::analysis::Analysis;
 use earshot_core::auth::Role;
@@ -20,7 +20,10 @@ use earshot_core::mention::Mention;
 use earshot_core::source::SourceKind;
 use earshot_core::store::MAX_PAGE;
 
-use crate::rows::{self, CASE_COLUMNS, MENTION_COLUMNS, col, from_ms, ms, q};
+use crate::rows::{
+    self, CASE_COLUMNS, MENTION_COLUMNS, col, commit, from_ms, insert_event, ms, opt_json_col, q,
+    to_json,
+};
 use crate::search::fts5_query;
 use crate::{Dialect, SqlStore, db_error};
 
@@ -51,6 +54,7 @@ fn correction(row: &AnyRow) -> Result<Correction> {
         text: col(row, "text")?,
         label: col(row, "label")?,
         previous: col(row, "previous")?,
+        original: opt_json_col(row, "original")?,
         actor: col(row, "actor")?,
         created_at: from_ms(col(row, "created_at")?),
     })
@@ -260,79 +264,118 @@ impl Accounts for SqlStore {
         Ok(())
     }
 
-    async fn add_correction(
-        &self,
-        mention_id: i64,
-        task: CorrectionTask,
-        label: &str,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Correction> {
-        let label = label.trim();
-        if label.is_empty() || label.len() > 64 || label.chars().any(char::is_control) {
-            return Err(Error::invalid_field(
-                "label",
-                "must be 1-64 printable characters",
-            ));
-        }
-        if task == CorrectionTask::Sentiment
-            && earshot_core::analysis::Sentiment::parse(label).is_none()
-        {
-            return Err(Error::invalid_field(
-                "label",
-                "must be negative, neutral or positive",
-            ));
-        }
+    async fn add_correction(&self, c: &NewCorrection, now: DateTime<Utc>) -> Result<Correction> {
+        let mention_id = c.mention_id;
+        let mut tx = self.write_tx().await?;
         let row = q("SELECT text, analysis, case_id FROM mentions WHERE id = $1")
             .bind(mention_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_error("read mention", e))?
             .ok_or_else(|| Error::not_found(format!("mention {mention_id}")))?;
         let text: String = col(&row, "text")?;
         let case_id: Option<i64> = col(&row, "case_id")?;
-        let analysis: Analysis = serde_json::from_str(&col::<String>(&row, "analysis")?)
+        let stored: Analysis = serde_json::from_str(&col::<String>(&row, "analysis")?)
             .map_err(|e| Error::internal(format!("mentions.analysis: {e}")))?;
-        let previous = match task {
-            CorrectionTask::Sentiment => Some(analysis.sentiment.as_str().to_string()),
-            CorrectionTask::Category => analysis.top_category().map(str::to_string),
-        };
+        // Someone corrected it in between: the caller's view is stale.
+        if stored != c.original {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!("mention {mention_id} was corrected meanwhile; reload and try again"),
+            ));
+        }
+        let previous = c.task.label_of(&c.original);
+        let a = &c.corrected;
+        q(
+            "UPDATE mentions SET analysis = $1, sentiment = $2, sentiment_score = $3, \
+           category = $4 WHERE id = $5",
+        )
+        .bind(to_json(a)?)
+        .bind(a.sentiment.as_str())
+        .bind(f64::from(a.sentiment_score))
+        .bind(a.top_category().map(str::to_string))
+        .bind(mention_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("correct mention", e))?;
         let row = q(
-            "INSERT INTO corrections (mention_id, case_id, task, text, label, previous, actor, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, mention_id, task, \
-             text, label, previous, actor, created_at"
+            "INSERT INTO corrections (mention_id, case_id, task, text, label, previous, original, \
+             actor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, \
+             mention_id, task, text, label, previous, original, actor, created_at"
                 .to_string(),
         )
         .bind(mention_id)
         .bind(case_id)
-        .bind(task.as_str())
+        .bind(c.task.as_str())
         .bind(text)
-        .bind(label.to_string())
+        .bind(c.label.clone())
         .bind(previous.clone())
-        .bind(actor.to_string())
+        .bind(to_json(&c.original)?)
+        .bind(c.actor.clone())
         .bind(ms(now))
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| db_error("add correction", e))?;
         let saved = correction(&row)?;
         if let Some(case_id) = case_id {
-            self.record_event(
-                case_id,
-                actor,
+            let mut before = None;
+            let mut after = None;
+            if let Some(new) = c.case.as_ref().filter(|k| k.id == case_id) {
+                let old = q("SELECT sentiment, category, priority FROM cases WHERE id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| db_error("read case", e))?;
+                before = Some(serde_json::json!({
+                    "sentiment": col::<String>(&old, "sentiment")?,
+                    "category": col::<Option<String>>(&old, "category")?,
+                    "priority": col::<f64>(&old, "priority")?,
+                }));
+                q(
+                    "UPDATE cases SET sentiment = $1, category = $2, priority = $3, \
+                   priority_breakdown = $4, updated_at = $5 WHERE id = $6",
+                )
+                .bind(new.sentiment.as_str())
+                .bind(new.category.clone())
+                .bind(f64::from(new.priority.score))
+                .bind(to_json(&new.priority.breakdown)?)
+                .bind(ms(now))
+                .bind(case_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("update corrected case", e))?;
+                after = Some(serde_json::json!({
+                    "sentiment": new.sentiment,
+                    "category": new.category,
+                    "priority": new.priority.score,
+                }));
+            }
+            let mut details = serde_json::json!({
+                "mention_id": mention_id, "task": c.task, "from": previous, "to": c.label,
+            });
+            if let (Some(d), Some(after)) = (details.as_object_mut(), after) {
+                d.insert("case".into(), after);
+            }
+            insert_event(
+                &mut tx,
+                Some(case_id),
+                &c.actor,
                 "analysis.corrected",
-                serde_json::json!({"mention_id": mention_id, "task": task, "from": previous, "to": label}),
+                before,
+                Some(details),
                 now,
             )
             .await?;
         }
+        commit(tx).await?;
         Ok(saved)
     }
 
     async fn corrections(&self) -> Result<Vec<Correction>> {
         self.rows(
             q(
-                "SELECT id, mention_id, task, text, label, previous, actor, created_at \
-               FROM corrections ORDER BY id"
+                "SELECT id, mention_id, task, text, label, previous, original, actor, \
+               created_at FROM corrections ORDER BY id"
                     .to_string(),
             ),
             "list corrections",

@@ -333,6 +333,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/postgres/0010_default_sla_policy.sql"),
     ),
     (
+        11,
+        "correction_original",
+        include_str!("../migrations/sqlite/0011_correction_original.sql"),
+        include_str!("../migrations/postgres/0011_correction_original.sql"),
+    ),
+    (
         12,
         "reply_delivery",
         include_str!("../migrations/sqlite/0012_reply_delivery.sql"),

@@ -689,44 +689,98 @@ async fn users_and_sessions(s: &SqlStore) {
 }
 
 async fn corrections_are_stored_for_training(s: &SqlStore) {
-    use earshot_core::accounts::{Accounts, CorrectionTask};
+    use earshot_core::accounts::{Accounts, CorrectedCase, CorrectionTask, NewCorrection};
     let out = s
         .ingest(&[complaint("c1", "jo", "my card was charged twice")], t0())
         .await
         .unwrap();
     let mention_id = out[0].mention_id;
     let case_id = out[0].case.unwrap().id;
-    let c = s
-        .add_correction(
-            mention_id,
-            CorrectionTask::Sentiment,
-            "neutral",
-            "ann",
-            t0(),
-        )
-        .await
+    let original = s.case_detail(case_id).await.unwrap().unwrap().mentions[0]
+        .analysis
+        .clone();
+    let (corrected, label) = CorrectionTask::Sentiment
+        .apply(&original, "neutral")
         .unwrap();
+    let priority = Priority::compute(
+        &PriorityInputs {
+            analysis: &corrected,
+            followers: 0,
+            reposts: 0,
+            likes: 0,
+            vip: false,
+            press: false,
+            waiting_hours: 0.0,
+        },
+        &PriorityWeights::default(),
+    );
+    let correction = NewCorrection {
+        mention_id,
+        task: CorrectionTask::Sentiment,
+        label,
+        actor: "ann".into(),
+        original: original.clone(),
+        corrected: corrected.clone(),
+        case: Some(CorrectedCase {
+            id: case_id,
+            sentiment: Sentiment::Neutral,
+            category: Some("billing".into()),
+            priority: priority.clone(),
+        }),
+    };
+    let c = s.add_correction(&correction, t0()).await.unwrap();
     assert_eq!(c.previous.as_deref(), Some("negative"));
+    assert_eq!(c.label, "neutral");
     assert_eq!(c.text, "my card was charged twice");
-    let bad = s
-        .add_correction(
-            mention_id,
-            CorrectionTask::Sentiment,
-            "furious",
-            "ann",
-            t0(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(bad.code, ErrorCode::InvalidField);
-    s.add_correction(mention_id, CorrectionTask::Category, "billing", "ann", t0())
-        .await
+    assert_eq!(c.original.as_ref(), Some(&original));
+
+    // The mention, its case's badge and its priority changed with it.
+    let detail = s.case_detail(case_id).await.unwrap().unwrap();
+    assert_eq!(detail.mentions[0].analysis, corrected);
+    assert_eq!(detail.case.sentiment, Sentiment::Neutral);
+    assert_eq!(detail.case.category.as_deref(), Some("billing"));
+    assert_eq!(detail.case.priority, priority);
+    let neutral = MentionQuery {
+        sentiment: Some(Sentiment::Neutral),
+        ..MentionQuery::default()
+    };
+    assert_eq!(s.mentions(&neutral).await.unwrap().len(), 1);
+    let event = detail
+        .events
+        .iter()
+        .find(|e| e.action == "analysis.corrected")
         .unwrap();
+    assert_eq!(event.before.as_ref().unwrap()["sentiment"], "negative");
+    assert_eq!(
+        event.after.as_ref().unwrap()["case"]["sentiment"],
+        "neutral"
+    );
+
+    // Written from a stale read, a second correction is refused whole.
+    let stale = s.add_correction(&correction, t0()).await.unwrap_err();
+    assert_eq!(stale.code, ErrorCode::Conflict);
+    let (by_category, label) = CorrectionTask::Category.apply(&corrected, "fraud").unwrap();
+    s.add_correction(
+        &NewCorrection {
+            task: CorrectionTask::Category,
+            label,
+            original: corrected.clone(),
+            corrected: by_category,
+            case: None,
+            ..correction.clone()
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
     let all = s.corrections().await.unwrap();
     assert_eq!(all.len(), 2);
-    assert_eq!(all[1].label, "billing");
-    let events = s.case_detail(case_id).await.unwrap().unwrap().events;
-    assert!(events.iter().any(|e| e.action == "analysis.corrected"));
+    assert_eq!(all[1].label, "fraud");
+    assert_eq!(all[1].original.as_ref(), Some(&corrected));
+    let detail = s.case_detail(case_id).await.unwrap().unwrap();
+    assert_eq!(detail.mentions[0].analysis.top_category(), Some("fraud"));
+    // Without a case update the case keeps what it had.
+    assert_eq!(detail.case.category.as_deref(), Some("billing"));
 }
 
 async fn inbox_views_search_and_dashboard(s: &SqlStore) {

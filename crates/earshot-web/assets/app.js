@@ -1,5 +1,5 @@
 // Earshot desk: keyboard shortcuts, live inbox (server-sent events), SLA
-// countdowns, composer helpers and dashboard charts. No dependencies except
+// countdowns, composer helpers, case presence and dashboard charts. No dependencies except
 // the vendored Chart.js on the dashboard.
 (function () {
   "use strict";
@@ -120,6 +120,36 @@
     if (window.location.hash === "#reply" && area) area.focus();
   }
 
+  // Who else is on this case: a heartbeat (viewing, or drafting while the
+  // agent types a reply) that answers the banner, refreshed in between.
+  function presence() {
+    var banner = document.getElementById("presence");
+    if (!banner) return;
+    var url = "/cases/" + banner.dataset.case + "/presence";
+    var typedAt = 0, sentTypingAt = 0;
+    function show(r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json().then(function (d) { banner.textContent = d.text; banner.hidden = !d.text; });
+    }
+    function beat() {
+      var typing = Date.now() - typedAt < 20000;
+      post(url, { activity: typing ? "drafting" : "viewing" }).then(show).catch(function () {});
+    }
+    ["reply-body", "private-body"].forEach(function (id) {
+      var area = document.getElementById(id);
+      if (!area) return;
+      area.addEventListener("input", function () {
+        typedAt = Date.now();
+        if (typedAt - sentTypingAt > 5000) { sentTypingAt = typedAt; beat(); }
+      });
+    });
+    beat();
+    setInterval(beat, 20000);
+    setInterval(function () {
+      fetch(url, { credentials: "same-origin" }).then(show).catch(function () {});
+    }, 10000);
+  }
+
   function dashboard() {
     var data = document.getElementById("dash-data");
     if (!data || !window.Chart) return;
@@ -173,6 +203,7 @@
     setInterval(tickSla, 30000);
     inbox();
     composer();
+    presence();
     dashboard();
   });
 })();

@@ -101,15 +101,18 @@ pub async fn check_reply(
 /// One line of the corrections export.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CorrectionLine {
-    /// `sentiment` or `category`.
+    /// `sentiment`, `category` or `urgency`.
     pub task: CorrectionTask,
     pub text: String,
     pub label: String,
+    /// What the model had said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 /// Agents' corrections as JSON lines for training.
 ///
-/// One `{"task", "text", "label"}` object per line; when a mention was
+/// One `{"task", "text", "label", "previous"}` object per line; when a mention was
 /// corrected more than once for the same task, only the latest counts.
 #[utoipa::path(
     get,
@@ -144,6 +147,7 @@ pub async fn export_corrections(
             task: c.task,
             text: c.text.clone(),
             label: c.label.clone(),
+            previous: c.previous.clone(),
         })
         .map_err(|e| Error::internal(e.to_string()))?;
         out.push_str(&line);

@@ -777,24 +777,7 @@ pub async fn touch_presence(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PresenceView>> {
     let input: PresenceInput = body(raw)?;
-    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
-    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
-    let me = earshot_app::access::user_name(&auth.0).to_string();
-    let now = state.app.clock.now();
-    let mut reg = state
-        .app
-        .presence
-        .lock()
-        .map_err(|_| Error::internal("presence lock poisoned"))?;
-    reg.prune(now);
-    reg.touch(
-        id,
-        &me,
-        input.activity,
-        now,
-        earshot_app::presence::PRESENCE_TTL,
-    );
-    let others = reg.others_on(id, &me, now).into_iter().cloned().collect();
+    let others = earshot_app::presence::touch(&state.app, &auth.0, id, input.activity).await?;
     Ok(Json(PresenceView { others }))
 }
 
@@ -807,16 +790,7 @@ pub async fn get_presence(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PresenceView>> {
-    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
-    earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
-    let me = earshot_app::access::user_name(&auth.0).to_string();
-    let now = state.app.clock.now();
-    let reg = state
-        .app
-        .presence
-        .lock()
-        .map_err(|_| Error::internal("presence lock poisoned"))?;
-    let others = reg.others_on(id, &me, now).into_iter().cloned().collect();
+    let others = earshot_app::presence::others(&state.app, &auth.0, id).await?;
     Ok(Json(PresenceView { others }))
 }
 

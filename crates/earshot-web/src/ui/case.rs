@@ -12,7 +12,8 @@ use earshot_core::case::CaseStatus;
 use earshot_core::personalise::{self, CheckInput, CheckResult};
 use earshot_core::reply::Visibility;
 use earshot_core::store::{CaseDetail, NewReply};
-use serde::Deserialize;
+use earshot_workflow::{Activity, Presence};
+use serde::{Deserialize, Serialize};
 
 use crate::state::AppState;
 use crate::ui::session::{self, CurrentUser};
@@ -33,6 +34,8 @@ pub struct ThreadItem {
     pub mention_id: i64,
     pub sentiment: String,
     pub category: String,
+    /// The first urgency kind, or `none`.
+    pub urgency: String,
     pub evidence: Vec<(String, &'static str)>,
     pub url: String,
 }
@@ -43,6 +46,9 @@ pub struct Composer {
     pub reasons: Vec<String>,
     pub error: String,
     pub sent: String,
+    /// Another agent's public reply arrived after the page was rendered:
+    /// the page shows it inline so the agent can read it and send again.
+    pub conflict: bool,
 }
 
 impl Composer {
@@ -53,8 +59,17 @@ impl Composer {
             reasons: Vec::new(),
             error: String::new(),
             sent: String::new(),
+            conflict: false,
         }
     }
+}
+
+/// The latest public reply shown on the page, as the reply form posts it
+/// back (`last_public_reply_seen`) and as a conflict shows it.
+pub struct SeenReply {
+    pub id: String,
+    pub by: String,
+    pub text: String,
 }
 
 #[derive(Template)]
@@ -89,7 +104,11 @@ struct CasePage {
     private_ok: bool,
     max_chars: u32,
     composer: Composer,
+    seen: SeenReply,
     sentiments: [&'static str; 3],
+    urgencies: Vec<&'static str>,
+    /// "ann is typing · bob is viewing": the other agents on this case.
+    presence: String,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -125,6 +144,24 @@ async fn render(
         .author_history(case.source, &case.author_handle, 20)
         .await?;
     let users = desk.users().await?;
+    let presence = banner(
+        &earshot_app::presence::others(&state.app, &me.principal(), id).await?,
+        &users,
+    )
+    .text;
+    // Read once, so the hidden value and a conflict's inline text agree.
+    let seen = match state.app.workflow.latest_public_reply(id).await? {
+        Some(r) => SeenReply {
+            id: r.id.to_string(),
+            by: r.author,
+            text: r.body,
+        },
+        None => SeenReply {
+            id: String::new(),
+            by: String::new(),
+            text: String::new(),
+        },
+    };
 
     let mut thread: Vec<ThreadItem> = mentions
         .iter()
@@ -138,6 +175,9 @@ async fn render(
             mention_id: m.id,
             sentiment: m.analysis.sentiment.as_str().to_string(),
             category: m.analysis.top_category().unwrap_or_default().to_string(),
+            urgency: CorrectionTask::Urgency
+                .label_of(&m.analysis)
+                .unwrap_or_default(),
             evidence: m
                 .analysis
                 .evidence
@@ -168,6 +208,7 @@ async fn render(
         mention_id: 0,
         sentiment: String::new(),
         category: String::new(),
+        urgency: String::new(),
         evidence: Vec::new(),
         url: String::new(),
     }));
@@ -347,7 +388,12 @@ async fn render(
         private_ok: caps.private_reply,
         max_chars: caps.reply_max_chars.unwrap_or(0),
         composer,
+        seen,
         sentiments: ["negative", "neutral", "positive"],
+        urgencies: std::iter::once(earshot_core::accounts::NO_URGENCY)
+            .chain(earshot_core::analysis::UrgencyKind::ALL.map(|k| k.as_str()))
+            .collect(),
+        presence,
     };
     Ok((status, html(page.render())).into_response())
 }
@@ -357,7 +403,94 @@ pub async fn page(
     me: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, UiError> {
+    // Opening the page counts as viewing, before the page's script beats.
+    earshot_app::presence::touch(&state.app, &me.principal(), id, Activity::Viewing).await?;
     render(&state, &me, id, Composer::empty(), StatusCode::OK).await
+}
+
+/// One other agent on the case, as the presence banner shows them.
+#[derive(Serialize)]
+pub struct PresenceLine {
+    pub user: String,
+    pub activity: Activity,
+    pub text: String,
+}
+
+/// What the case page's presence banner reads.
+#[derive(Serialize)]
+pub struct PresenceBanner {
+    pub others: Vec<PresenceLine>,
+    /// The lines joined; empty when nobody else is there.
+    pub text: String,
+}
+
+fn banner(others: &[Presence], users: &[earshot_core::accounts::User]) -> PresenceBanner {
+    let others: Vec<PresenceLine> = others
+        .iter()
+        .map(|p| {
+            let who = users
+                .iter()
+                .find(|u| u.name == p.user)
+                .map_or(p.user.as_str(), |u| u.display_name.as_str());
+            let doing = match p.activity {
+                Activity::Viewing => "viewing",
+                Activity::Drafting => "typing",
+            };
+            PresenceLine {
+                user: p.user.clone(),
+                activity: p.activity,
+                text: format!("{who} is {doing}"),
+            }
+        })
+        .collect();
+    let text = others
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" \u{b7} ");
+    PresenceBanner { others, text }
+}
+
+async fn banner_for(
+    state: &AppState,
+    others: Vec<Presence>,
+) -> Result<axum::Json<PresenceBanner>, UiError> {
+    let users = session::desk(state)?.users().await?;
+    Ok(axum::Json(banner(&others, &users)))
+}
+
+#[derive(Deserialize)]
+pub struct PresenceForm {
+    csrf_token: String,
+    /// `viewing`, or `drafting` (also `typing`) while the agent writes.
+    activity: String,
+}
+
+/// The case page's heartbeat: records the user and answers the banner.
+pub async fn touch_presence(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+    Form(f): Form<PresenceForm>,
+) -> Result<axum::Json<PresenceBanner>, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    let activity = match f.activity.as_str() {
+        "viewing" => Activity::Viewing,
+        "drafting" | "typing" => Activity::Drafting,
+        other => return Err(UiError::BadRequest(format!("unknown activity {other:?}"))),
+    };
+    let others = earshot_app::presence::touch(&state.app, &me.principal(), id, activity).await?;
+    banner_for(&state, others).await
+}
+
+/// The presence banner, for refreshing it between heartbeats.
+pub async fn presence(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<PresenceBanner>, UiError> {
+    let others = earshot_app::presence::others(&state.app, &me.principal(), id).await?;
+    banner_for(&state, others).await
 }
 
 fn back(id: i64, anchor: &str) -> Response {
@@ -484,7 +617,25 @@ pub struct ReplyForm {
     /// Set by "Send anyway" after a warning.
     #[serde(default)]
     r#override: String,
+    /// The latest public reply the page showed; empty when there was none.
+    #[serde(default)]
+    last_public_reply_seen: String,
 }
+
+/// The hidden `last_public_reply_seen` field: empty means none was shown.
+fn seen_reply(raw: &str) -> Result<Option<i64>, UiError> {
+    match raw.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| UiError::BadRequest("last_public_reply_seen must be a reply id".into())),
+    }
+}
+
+/// What the desk says when another agent's public reply came in unseen.
+const CONFLICT_MESSAGE: &str = "Another agent replied publicly while you were writing. \
+     Read their reply below; your draft is kept, and sending again posts it.";
 
 pub async fn reply(
     State(state): State<AppState>,
@@ -497,12 +648,14 @@ pub async fn reply(
     let body = f.body.trim().to_string();
     let visibility = Visibility::parse(&f.visibility)
         .ok_or_else(|| UiError::BadRequest("choose public or private".into()))?;
+    let last_seen = seen_reply(&f.last_public_reply_seen)?;
     let composer = |reasons: Vec<String>, error: String| Composer {
         draft: body.clone(),
         visibility: f.visibility.clone(),
         reasons,
         error,
         sent: String::new(),
+        conflict: false,
     };
     if body.is_empty() {
         return render(
@@ -538,11 +691,24 @@ pub async fn reply(
             body: body.clone(),
             send: true,
         },
-        None,
+        last_seen,
     )
     .await;
     let sent = match sent {
         Ok(outcome) => outcome.reply,
+        Err(e) if e.code == earshot_core::ErrorCode::Conflict => {
+            return render(
+                &state,
+                &me,
+                id,
+                Composer {
+                    conflict: true,
+                    ..composer(Vec::new(), CONFLICT_MESSAGE.into())
+                },
+                StatusCode::CONFLICT,
+            )
+            .await;
+        }
         Err(e) if e.code != earshot_core::ErrorCode::Internal => {
             return render(
                 &state,
@@ -574,6 +740,8 @@ pub async fn reply(
 pub struct PrivateForm {
     csrf_token: String,
     body: String,
+    #[serde(default)]
+    last_public_reply_seen: String,
 }
 
 /// One action: a short public acknowledgement, then the private message.
@@ -585,6 +753,7 @@ pub async fn take_private(
 ) -> Result<Response, UiError> {
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
+    let last_seen = seen_reply(&f.last_public_reply_seen)?;
     let body = f.body.trim().to_string();
     if body.is_empty() {
         return render(
@@ -631,7 +800,27 @@ pub async fn take_private(
         send: true,
     });
     for reply in replies {
-        earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, None).await?;
+        match earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, last_seen)
+            .await
+        {
+            Ok(_) => {}
+            // The acknowledgement would talk over another agent's reply.
+            Err(e) if e.code == earshot_core::ErrorCode::Conflict => {
+                return render(
+                    &state,
+                    &me,
+                    id,
+                    Composer {
+                        conflict: true,
+                        error: CONFLICT_MESSAGE.into(),
+                        ..Composer::empty()
+                    },
+                    StatusCode::CONFLICT,
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     session::desk(&state)?
         .record_event(
@@ -663,30 +852,16 @@ pub async fn correct(
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let task = CorrectionTask::parse(&f.task)
-        .ok_or_else(|| UiError::BadRequest("correct sentiment or category".into()))?;
-    // The mention must be one of this case's, and the case the user's to change.
-    let detail = earshot_app::cases::case_detail(&state.app, id).await?;
-    if !detail.mentions.iter().any(|m| m.id == f.mention_id) {
-        return Err(UiError::NotFound(format!(
-            "case {id} has no mention {}",
-            f.mention_id
-        )));
-    }
-    earshot_app::access::authorize_case(
+        .ok_or_else(|| UiError::BadRequest("correct sentiment, category or urgency".into()))?;
+    // Checks the mention is this case's and the case the user's to change.
+    earshot_app::corrections::correct(
         &state.app,
         &me.principal(),
-        &detail.case,
-        earshot_workflow::Action::UpdateCase,
+        id,
+        f.mention_id,
+        task,
+        &f.label,
     )
     .await?;
-    session::desk(&state)?
-        .add_correction(
-            f.mention_id,
-            task,
-            &f.label,
-            &me.user.name,
-            state.app.clock.now(),
-        )
-        .await?;
     Ok(back(id, &format!("#m{}", f.mention_id)))
 }

@@ -57,6 +57,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/reply", post(case::reply))
         .route("/cases/{id}/private", post(case::take_private))
         .route("/cases/{id}/correct", post(case::correct))
+        .route(
+            "/cases/{id}/presence",
+            get(case::presence).post(case::touch_presence),
+        )
         .route("/dashboard", get(dashboard::page))
         .route("/settings", get(dashboard::settings))
         .route("/settings/users", post(dashboard::add_user))

@@ -1,0 +1,357 @@
+//! The desk's case page with several agents on one case: public replies
+//! that collide, and who else is viewing or typing.
+
+use earshot_core::auth::Role;
+
+use crate::support::{TestApp, mention, spawn_app};
+
+const COMPLAINT: &str = "@acme my order 4411 never arrived and support hung up on me twice. \
+                         Where is my money? I am cancelling my account";
+
+/// A signed-in desk user driving the desk over HTTP, without following
+/// redirects so a test sees where a form sends them.
+struct Agent<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl<'a> Agent<'a> {
+    async fn new(app: &'a TestApp, name: &str) -> Agent<'a> {
+        let (cookie, csrf) = app.desk_session(name, Role::Agent).await;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Agent {
+            app,
+            client,
+            cookie,
+            csrf,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(self.app.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let mut form = form.to_vec();
+        form.push(("csrf_token", &self.csrf));
+        let r = self
+            .client
+            .post(self.app.url(path))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Replies publicly through the case page's form, posting back the
+    /// hidden value `page` rendered.
+    async fn reply(&self, case_id: i64, page: &str, body: &str) -> (u16, String) {
+        let seen = hidden(page, "last_public_reply_seen");
+        self.post(
+            &format!("/cases/{case_id}/reply"),
+            &[
+                ("visibility", "public"),
+                ("body", body),
+                ("override", "1"),
+                ("last_public_reply_seen", &seen),
+            ],
+        )
+        .await
+    }
+}
+
+/// The value of the reply form's hidden input `name`.
+fn hidden(page: &str, name: &str) -> String {
+    let form = &page[page.find("id=\"composer\"").expect("no reply form")..];
+    let at = form
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no hidden {name} in the reply form"));
+    let rest = &form[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+async fn open_case(app: &TestApp) -> i64 {
+    let (s, b) = app
+        .post_json("/api/v1/mentions", &mention("d1", "ida", COMPLAINT))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    b["case"]["id"].as_i64().unwrap()
+}
+
+async fn public_replies(app: &TestApp, id: i64) -> Vec<(String, String)> {
+    let (s, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(s, 200, "{b}");
+    b["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["visibility"] == "public")
+        .map(|r| {
+            (
+                r["author"].as_str().unwrap().to_string(),
+                r["body"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+    let bob = Agent::new(&app, "bob").await;
+    let page = format!("/cases/{id}");
+
+    // Bob opens the case before Ann answers: his page saw no public reply.
+    let (s, bob_stale) = bob.get(&page).await;
+    assert_eq!(s, 200);
+    assert_eq!(hidden(&bob_stale, "last_public_reply_seen"), "");
+
+    let (_, ann_page) = ann.get(&page).await;
+    let (s, b) = ann
+        .reply(id, &ann_page, "Ida, order 4411 is refunded today.")
+        .await;
+    assert_eq!(s, 303, "{b}");
+
+    // Sent from the stale page, Bob's reply is held back, with Ann's reply
+    // inline and the form pointing at it now.
+    let (s, conflict) = bob
+        .reply(
+            id,
+            &bob_stale,
+            "Ida, we are calling the courier about 4411.",
+        )
+        .await;
+    assert_eq!(s, 409, "{conflict}");
+    assert!(
+        conflict.contains("Another agent replied publicly"),
+        "{conflict}"
+    );
+    let inline = &conflict[conflict
+        .find("id=\"conflict-reply\"")
+        .expect("no inline reply")..];
+    assert!(
+        inline[..inline.find("</blockquote>").unwrap()]
+            .contains("Ida, order 4411 is refunded today."),
+        "{inline}"
+    );
+    assert!(conflict.contains("Ida, we are calling the courier about 4411."));
+    let ann_reply = hidden(&conflict, "last_public_reply_seen");
+    assert!(!ann_reply.is_empty());
+    assert_eq!(public_replies(&app, id).await.len(), 1);
+
+    // Sending again from the conflict page (he has read Ann's reply) works.
+    let (s, b) = bob
+        .reply(id, &conflict, "Ida, we are calling the courier about 4411.")
+        .await;
+    assert_eq!(s, 303, "{b}");
+
+    // A page loaded after a reply carries it, so a third one goes straight out.
+    let (_, fresh) = ann.get(&page).await;
+    assert_ne!(hidden(&fresh, "last_public_reply_seen"), ann_reply);
+    let (s, b) = ann
+        .reply(
+            id,
+            &fresh,
+            "Ida, the courier confirms 4411 is back with us.",
+        )
+        .await;
+    assert_eq!(s, 303, "{b}");
+    assert_eq!(
+        public_replies(&app, id).await,
+        [
+            ("ann".into(), "Ida, order 4411 is refunded today.".into()),
+            (
+                "bob".into(),
+                "Ida, we are calling the courier about 4411.".into()
+            ),
+            (
+                "ann".into(),
+                "Ida, the courier confirms 4411 is back with us.".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_case_page_shows_who_else_is_viewing_or_typing() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+    let bob = Agent::new(&app, "bob").await;
+    let presence = format!("/cases/{id}/presence");
+
+    // The page's heartbeat needs the session's CSRF token.
+    let r = ann
+        .client
+        .post(app.url(&presence))
+        .header("cookie", &ann.cookie)
+        .form(&[("activity", "viewing"), ("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (s, b) = ann.post(&presence, &[("activity", "viewing")]).await;
+    assert_eq!(s, 200, "{b}");
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["text"], "", "nobody else yet: {b}");
+
+    let banner = |page: &str| {
+        let at = page.find("id=\"presence\"").expect("no presence banner");
+        let rest = &page[at..];
+        rest[rest.find('>').unwrap() + 1..rest.find("</p>").unwrap()].to_string()
+    };
+    let (s, page) = bob.get(&format!("/cases/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(banner(&page), "ann is viewing");
+
+    // Ann starts typing; Bob's page, as its script refreshes it, says so.
+    let (_, b) = ann.post(&presence, &[("activity", "drafting")]).await;
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["text"], "bob is viewing", "opening the page counts: {b}");
+    let (s, b) = bob.get(&presence).await;
+    assert_eq!(s, 200);
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["text"], "ann is typing");
+    assert_eq!(b["others"][0]["user"], "ann");
+    assert_eq!(b["others"][0]["activity"], "drafting");
+    assert_eq!(
+        banner(&bob.get(&format!("/cases/{id}")).await.1),
+        "ann is typing"
+    );
+
+    // Ann closes her tab: without a heartbeat she is gone within a minute.
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    let (_, b) = bob.get(&presence).await;
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["others"], serde_json::json!([]));
+    assert!(
+        bob.get(&format!("/cases/{id}"))
+            .await
+            .1
+            .contains("id=\"presence\" role=\"status\" aria-live=\"polite\" data-case=")
+    );
+}
+
+#[tokio::test]
+async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
+    use earshot_core::analysis::Analysis;
+    use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
+
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+    let (_, before) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    let mention_id = before["mentions"][0]["id"].as_i64().unwrap().to_string();
+    let original: Analysis =
+        serde_json::from_value(before["mentions"][0]["analysis"].clone()).unwrap();
+    assert_eq!(original.sentiment.as_str(), "negative", "{before}");
+    assert!(!original.urgency.is_empty(), "{before}");
+    let old_priority = before["case"]["priority"]["score"].as_f64().unwrap();
+
+    for (task, label) in [
+        ("sentiment", "positive"),
+        ("category", "shipping"),
+        ("urgency", "none"),
+    ] {
+        let (s, b) = ann
+            .post(
+                &format!("/cases/{id}/correct"),
+                &[
+                    ("mention_id", &mention_id),
+                    ("task", task),
+                    ("label", label),
+                ],
+            )
+            .await;
+        assert_eq!(s, 303, "{task}: {b}");
+    }
+
+    let (_, after) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    let corrected: Analysis =
+        serde_json::from_value(after["mentions"][0]["analysis"].clone()).unwrap();
+    assert_eq!(corrected.sentiment.as_str(), "positive");
+    assert_eq!(corrected.top_category(), Some("shipping"));
+    assert!(corrected.urgency.is_empty());
+    assert_eq!(after["case"]["sentiment"], "positive");
+    assert_eq!(after["case"]["category"], "shipping");
+    // The priority is the corrected analysis's, the other inputs kept.
+    let expected = Priority::compute(
+        &PriorityInputs {
+            analysis: &corrected,
+            followers: 120,
+            reposts: 0,
+            likes: 0,
+            vip: false,
+            press: false,
+            waiting_hours: 0.0,
+        },
+        &PriorityWeights::default(),
+    );
+    let new_priority = after["case"]["priority"]["score"].as_f64().unwrap();
+    assert_eq!(new_priority as f32, expected.score, "{after}");
+    assert!(
+        new_priority < old_priority - 10.0,
+        "{old_priority} -> {new_priority}"
+    );
+    assert_eq!(
+        after["case"]["priority"]["breakdown"][1]["reason"],
+        "no urgency signals"
+    );
+
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    assert!(page.contains("<span class=\"badge s-positive\">positive</span>"));
+    assert!(page.contains("<span class=\"badge cat\">shipping</span>"));
+    assert!(page.contains(&format!("priority <strong>{:.0}</strong>", expected.score)));
+
+    // The original analysis stays with the first correction; every
+    // correction is a training row with what the model had said.
+    use earshot_core::accounts::Accounts;
+    let kept = app.store.corrections().await.unwrap();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(kept[0].original.as_ref(), Some(&original));
+    let r = app
+        .authed(reqwest::Method::GET, "/api/v1/corrections.jsonl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows: Vec<serde_json::Value> = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tasks: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["task"].as_str().unwrap(),
+                r["label"].as_str().unwrap(),
+                r["previous"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(tasks[0], ("sentiment", "positive", "negative"));
+    assert_eq!(tasks[1].0, "category");
+    assert_eq!(tasks[2].0, "urgency");
+    assert_eq!(tasks[2].1, "none");
+    assert_eq!(tasks.len(), 3);
+    assert!(rows.iter().all(|r| r["text"] == COMPLAINT));
+}
