@@ -426,7 +426,57 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
     assert_eq!(reply[0].after.as_ref().unwrap()["author"], "tom");
 }
 
+/// A webhook's URL path (Slack keeps its secret there) is never stored in
+/// the audit log, and rows stored before redaction are redacted on read.
+async fn webhook_audit_keeps_only_scheme_and_host(s: &SqlStore) {
+    use sqlx::Row;
+    s.add_webhook(
+        "https://hooks.slack.com/services/T0/B0/s3cr3tpath",
+        "whsec_x",
+        "admin",
+        t0(),
+    )
+    .await
+    .unwrap();
+    let stored: Vec<String> = sqlx::query("SELECT after FROM audit_log WHERE entity = 'webhook'")
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("after").unwrap())
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains("s3cr3tpath"), "{stored:?}");
+    assert!(
+        stored[0].contains("https://hooks.slack.com/…"),
+        "{stored:?}"
+    );
+
+    // An old row, written before redaction existed.
+    sqlx::query(
+        "INSERT INTO audit_log (entity, entity_id, action, actor, before, after, at) \
+         VALUES ('webhook', '9', 'created', 'admin', NULL, \
+         '{\"url\": \"https://hooks.slack.com/services/T9/B9/oldsecret\", \"secret\": \"whsec_old\"}', 0)",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let read = s
+        .audit(&AuditQuery {
+            entity: Some("webhook".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 2);
+    let text = format!("{read:?}");
+    for leak in ["s3cr3tpath", "oldsecret", "whsec_"] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+}
+
 both_backends!(
     teams_profiles_rules_and_policies,
     approvals_sla_handoffs_and_notifications,
+    webhook_audit_keeps_only_scheme_and_host,
 );
