@@ -235,8 +235,10 @@ pub trait Accounts: Send + Sync + 'static {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Correction>;
-    /// All corrections, oldest first; the latest per (mention, task) wins in training.
-    async fn corrections(&self) -> Result<Vec<Correction>>;
+    /// All corrections, oldest first; the latest per (mention, task) wins in
+    /// training. With `locations`, only corrections of mentions whose case is
+    /// at one of them.
+    async fn corrections(&self, locations: Option<&[String]>) -> Result<Vec<Correction>>;
 
     /// Appends an audit event to a case (e.g. a personalisation override).
     async fn record_event(

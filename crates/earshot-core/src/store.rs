@@ -60,6 +60,12 @@ pub struct MentionQuery {
     pub case_id: Option<i64>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
+    /// Set by the server for location managers, never by the client: only
+    /// mentions whose case is at one of these locations. Filtered in the
+    /// query so pages stay full.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub locations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -160,7 +166,9 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply>;
-    async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>>;
+    /// Advocates, most positive first; with `locations`, only those whose
+    /// latest mention belongs to a case at one of them.
+    async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>>;
     /// Stores an API token by its SHA-256 hash; the token itself is never kept.
     async fn create_token(
         &self,

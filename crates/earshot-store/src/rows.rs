@@ -37,6 +37,19 @@ pub(crate) enum Bind {
     Real(f64),
 }
 
+/// `case_column IN (the cases at these locations)`, with the locations bound
+/// as `$first`, `$first+1`…; an empty list matches nothing.
+pub(crate) fn at_locations(case_column: &str, first: usize, count: usize) -> String {
+    if count == 0 {
+        return "1 = 0".into();
+    }
+    let placeholders: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    format!(
+        "{case_column} IN (SELECT id FROM cases WHERE location IN ({}))",
+        placeholders.join(", ")
+    )
+}
+
 pub(crate) fn bind_all(
     mut query: Query<'static, Any, AnyArguments>,
     values: impl IntoIterator<Item = Bind>,

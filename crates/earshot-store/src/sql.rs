@@ -44,6 +44,12 @@ impl Filter {
         self.clauses
             .push(clause.replace("{}", &format!("${}", self.binds.len())));
     }
+    /// Only rows whose case (`case_column`) is at one of `locations`.
+    fn at_locations(&mut self, case_column: &str, locations: &[String]) {
+        let clause = rows::at_locations(case_column, self.binds.len() + 1, locations.len());
+        self.binds.extend(locations.iter().cloned().map(Bind::Text));
+        self.clauses.push(clause);
+    }
     fn where_sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
@@ -174,6 +180,9 @@ impl Store for SqlStore {
         }
         if let Some(case_id) = query.case_id {
             f.push("m.case_id = {}", Bind::Int(case_id));
+        }
+        if let Some(locations) = &query.locations {
+            f.at_locations("m.case_id", locations);
         }
         let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
         let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
@@ -495,17 +504,21 @@ impl Store for SqlStore {
         Ok(saved)
     }
 
-    async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>> {
-        self.all(
-            q(
-                "SELECT source, handle, followers, positive_mentions, last_mention_id, last_seen \
-               FROM advocates ORDER BY positive_mentions DESC, followers DESC LIMIT $1"
-                    .to_string(),
-            )
-            .bind(i64::from(page_size(Some(limit)))),
-            rows::advocate,
-        )
-        .await
+    async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>> {
+        let mut f = Filter::default();
+        if let Some(locations) = locations {
+            f.at_locations(
+                "(SELECT m.case_id FROM mentions m WHERE m.id = last_mention_id)",
+                locations,
+            );
+        }
+        let limit = f.next_placeholder(Bind::Int(page_size(Some(limit)).into()));
+        let sql = format!(
+            "SELECT source, handle, followers, positive_mentions, last_mention_id, last_seen \
+             FROM advocates{} ORDER BY positive_mentions DESC, followers DESC LIMIT {limit}",
+            f.where_sql()
+        );
+        self.all(f.bind_all(q(sql)), rows::advocate).await
     }
 
     async fn create_token(

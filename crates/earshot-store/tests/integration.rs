@@ -197,7 +197,7 @@ async fn positive_goes_to_advocates_and_neutral_is_only_stored(s: &SqlStore) {
         .unwrap();
     assert!(out[0].advocate && out[0].case.is_none());
     assert!(!out[2].advocate && out[2].case.is_none());
-    let advocates = s.advocates(10).await.unwrap();
+    let advocates = s.advocates(10, None).await.unwrap();
     assert_eq!(advocates.len(), 1);
     assert_eq!(advocates[0].handle, "fan");
     assert_eq!(advocates[0].positive_mentions, 2);
@@ -594,7 +594,7 @@ async fn corrections_are_stored_for_training(s: &SqlStore) {
     s.add_correction(mention_id, CorrectionTask::Category, "billing", "ann", t0())
         .await
         .unwrap();
-    let all = s.corrections().await.unwrap();
+    let all = s.corrections(None).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].label, "billing");
     let events = s.case_detail(case_id).await.unwrap().unwrap().events;
