@@ -122,8 +122,22 @@ pub struct Advocate {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
+    pub id: i64,
     pub name: String,
     pub role: Role,
+}
+
+/// An API token as listed to admins: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TokenSummary {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    /// Recorded at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set once revoked; a revoked token no longer authenticates.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -177,5 +191,12 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<()>;
-    async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>>;
+    /// The unrevoked token with this hash; records its use (at most once a
+    /// minute, so most lookups stay reads).
+    async fn token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenInfo>>;
+    /// Every token, revoked ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenSummary>>;
+    /// Revokes a token at once; `NotFound` for an unknown id. Revoking a
+    /// revoked token changes nothing.
+    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
 }

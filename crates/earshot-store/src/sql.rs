@@ -13,7 +13,7 @@ use earshot_core::mention::Mention;
 use earshot_core::reply::{Note, Reply, ReplyStatus};
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
-    TokenInfo, page_size,
+    TokenInfo, TokenSummary, page_size,
 };
 
 use crate::rows::{
@@ -542,17 +542,59 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>> {
-        let row = q("SELECT name, role FROM api_tokens WHERE token_hash = $1")
-            .bind(token_hash.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_error("read token", e))?;
+    async fn token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenInfo>> {
+        let row = q("SELECT id, name, role, last_used_at FROM api_tokens \
+                     WHERE token_hash = $1 AND revoked_at IS NULL")
+        .bind(token_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error("read token", e))?;
         let Some(row) = row else { return Ok(None) };
-        let name: String = sqlx::Row::try_get(&row, "name").map_err(|e| db_error("name", e))?;
-        let role: String = sqlx::Row::try_get(&row, "role").map_err(|e| db_error("role", e))?;
+        let id: i64 = rows::col(&row, "id")?;
+        let name: String = rows::col(&row, "name")?;
+        let role: String = rows::col(&row, "role")?;
         let role = Role::parse(&role)
             .ok_or_else(|| Error::internal(format!("unknown role {role} for token {name}")))?;
-        Ok(Some(TokenInfo { name, role }))
+        // At most one write a minute per token: authentication stays a read.
+        let last: Option<i64> = rows::col(&row, "last_used_at")?;
+        if last.is_none_or(|t| ms(now) - t >= TOKEN_USE_RESOLUTION_MS) {
+            let touched = q("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(ms(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await;
+            // Bookkeeping only: a busy database must not refuse a valid token.
+            if let Err(e) = touched {
+                tracing::warn!(token = id, error = %e, "could not record token use");
+            }
+        }
+        Ok(Some(TokenInfo { id, name, role }))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenSummary>> {
+        self.all(
+            q(
+                "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens \
+               ORDER BY id",
+            ),
+            rows::token_summary,
+        )
+        .await
+    }
+
+    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let done = q("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(ms(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error("revoke token", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!("token {id}")));
+        }
+        Ok(())
     }
 }
+
+/// How often a token's last use is written.
+const TOKEN_USE_RESOLUTION_MS: i64 = 60_000;

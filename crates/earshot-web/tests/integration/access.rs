@@ -1,6 +1,6 @@
 //! Read access found broken by an outside client: location managers'
-//! scope on every endpoint that returns customer data, and secrets kept out
-//! of the audit log.
+//! scope on every endpoint that returns customer data, secrets kept out of
+//! the audit log, and API tokens that admins list and revoke.
 
 use earshot_core::accounts::{Accounts, CorrectionTask};
 use earshot_core::auth::Role;
@@ -223,4 +223,70 @@ async fn webhook_secrets_never_reach_the_audit_log() {
             assert!(!body.contains(leak), "{leak} in {body}");
         }
     }
+}
+
+/// Admins list tokens (never their hashes) and revoke one: it answers 401
+/// from the next request. Everyone else gets 403; an unknown id 404.
+#[tokio::test]
+async fn admins_list_and_revoke_tokens() {
+    let app = spawn_app().await;
+    let ann = token_for(&app, "ann", Role::Agent).await;
+    let sue = token_for(&app, "sue", Role::Supervisor).await;
+    let (s, _) = call(&app, &ann, Method::GET, "/api/v1/cases", None).await;
+    assert_eq!(s, 200);
+
+    for token in [&ann, &sue] {
+        let (s, b) = call(&app, token, Method::GET, "/api/v1/tokens", None).await;
+        assert_eq!(s, 403, "{b}");
+        assert_eq!(b["code"], "forbidden");
+        let (s, _) = call(&app, token, Method::DELETE, "/api/v1/tokens/1", None).await;
+        assert_eq!(s, 403);
+    }
+
+    let (s, body) = text(&app, crate::support::TOKEN, "/api/v1/tokens").await;
+    assert_eq!(s, 200, "{body}");
+    let hash = earshot_web::auth::hash_token(&ann);
+    assert!(!body.contains(&hash) && !body.contains(&ann), "{body}");
+    assert!(!body.contains("hash"), "{body}");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ann")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["role"], "agent");
+    assert!(entry["last_used_at"].is_string(), "{entry}");
+    assert!(entry["revoked_at"].is_null(), "{entry}");
+    let id = entry["id"].as_i64().unwrap();
+
+    let (s, _) = admin(&app, Method::DELETE, &format!("/api/v1/tokens/{id}"), None).await;
+    assert_eq!(s, 204);
+    let (s, b) = call(&app, &ann, Method::GET, "/api/v1/cases", None).await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(b["code"], "unauthorized");
+    // The others keep working.
+    let (s, _) = call(&app, &sue, Method::GET, "/api/v1/cases", None).await;
+    assert_eq!(s, 200);
+
+    let (s, b) = admin(&app, Method::DELETE, "/api/v1/tokens/999999", None).await;
+    assert_eq!(s, 404, "{b}");
+    assert_eq!(b["code"], "not_found");
+    let (_, listed) = admin(&app, Method::GET, "/api/v1/tokens", None).await;
+    let revoked = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap()
+        .clone();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let (_, audit) = admin(&app, Method::GET, "/api/v1/audit?entity=token", None).await;
+    assert_eq!(audit[0]["action"], "revoked", "{audit}");
+    assert_eq!(audit[0]["entity_id"], id.to_string());
+
+    let (_, doc) = app.get_json("/api/v1/openapi.json").await;
+    assert!(doc["paths"]["/api/v1/tokens"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/tokens/{id}"]["delete"].is_object());
 }
