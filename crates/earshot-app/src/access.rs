@@ -4,7 +4,8 @@
 use earshot_core::auth::Principal;
 use earshot_core::case::Case;
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_workflow::{Action, Actor, CaseScope, can};
+use earshot_core::store::MentionQuery;
+use earshot_workflow::{Action, Actor, CaseScope, Denied, can};
 
 use crate::App;
 use crate::cases::case_detail;
@@ -79,6 +80,56 @@ pub async fn require(app: &App, p: &Principal, action: Action) -> Result<Actor> 
     Ok(a)
 }
 
+/// What a caller may read, computed once per request: everything (staff),
+/// or only what belongs to cases at a location manager's locations. Lists
+/// pass [`Scope::locations`] to the store, so the filter is part of the
+/// query and pages stay full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Mentions without a case, and unrouted cases, are outside it.
+    Locations(Vec<String>),
+}
+
+impl Scope {
+    pub fn of(actor: &Actor) -> Scope {
+        match &actor.locations {
+            Some(l) => Scope::Locations(l.clone()),
+            None => Scope::All,
+        }
+    }
+
+    /// The store filter: `None` for staff.
+    pub fn locations(&self) -> Option<&[String]> {
+        match self {
+            Scope::All => None,
+            Scope::Locations(l) => Some(l),
+        }
+    }
+
+    /// `query` limited to this scope (whatever the client sent).
+    pub fn mentions(&self, query: MentionQuery) -> MentionQuery {
+        MentionQuery {
+            locations: self.locations().map(<[String]>::to_vec),
+            ..query
+        }
+    }
+
+    /// 403 for location managers: reads that are about the whole brand or its
+    /// staff (user lists, author lists, rule dry runs over every mention).
+    pub fn staff_only(&self) -> Result<()> {
+        match self {
+            Scope::All => Ok(()),
+            Scope::Locations(_) => Err(denied(Denied::LocationScoped)),
+        }
+    }
+}
+
+/// The caller's [`Scope`].
+pub async fn read_scope(app: &App, p: &Principal) -> Result<Scope> {
+    Ok(Scope::of(&actor(app, p).await?))
+}
+
 /// Location managers see only cases at their locations; staff see all
 /// (team scoping applies to changes, and unrouted cases are shared triage).
 pub async fn visible_cases(app: &App, p: &Principal, cases: Vec<Case>) -> Result<Vec<Case>> {
@@ -117,3 +168,30 @@ pub async fn authorize_case(app: &App, p: &Principal, case: &Case, action: Actio
 
 // The case actions of the API and the desk: one place that checks the
 // caller's team and location scope before the store changes anything.
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use earshot_core::auth::Role;
+
+    #[test]
+    fn location_managers_get_a_filter_and_no_staff_reads() {
+        let staff = Scope::of(&Actor::new("ann", Role::Admin));
+        assert_eq!(staff.locations(), None);
+        assert!(staff.staff_only().is_ok());
+        assert_eq!(staff.mentions(MentionQuery::default()).locations, None);
+
+        let mut mia = Actor::new("mia", Role::Supervisor);
+        mia.locations = Some(vec!["berlin".into()]);
+        let scope = Scope::of(&mia);
+        assert_eq!(scope.locations(), Some(&["berlin".to_string()][..]));
+        let e = scope.staff_only().err().map(|e| e.code);
+        assert_eq!(e, Some(ErrorCode::Forbidden));
+        let q = scope.mentions(MentionQuery {
+            q: Some("refund".into()),
+            ..MentionQuery::default()
+        });
+        assert_eq!(q.q.as_deref(), Some("refund"));
+        assert_eq!(q.locations, Some(vec!["berlin".to_string()]));
+    }
+}

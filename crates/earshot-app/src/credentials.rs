@@ -4,9 +4,16 @@
 
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use earshot_core::auth::Principal;
 use earshot_core::error::{Error, Result};
+use earshot_core::store::TokenSummary;
+use earshot_core::workflow_store::AuditRecord;
+use earshot_workflow::Action;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+use crate::App;
+use crate::access::require;
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -22,6 +29,31 @@ pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// Every API token, revoked ones included (admins); never their hashes.
+pub async fn tokens(app: &App, p: &Principal) -> Result<Vec<TokenSummary>> {
+    require(app, p, Action::ManageUsers).await?;
+    app.store.tokens().await
+}
+
+/// Revokes a token (admins): it fails authentication from the next request
+/// on. Recorded in the audit log.
+pub async fn revoke_token(app: &App, p: &Principal, id: i64) -> Result<()> {
+    require(app, p, Action::ManageUsers).await?;
+    let now = app.clock.now();
+    app.store.revoke_token(id, now).await?;
+    app.workflow
+        .record_audit(&AuditRecord {
+            entity: "token".into(),
+            entity_id: id.to_string(),
+            action: "revoked".into(),
+            actor: p.name.clone(),
+            before: None,
+            after: None,
+            at: now,
+        })
+        .await
 }
 
 /// An argon2id PHC string for `password`, with a fresh salt.

@@ -336,8 +336,10 @@ pub trait Accounts: Send + Sync + 'static {
     /// the new badge and priority on its case, and records it in the case's
     /// audit trail: all in one transaction.
     async fn add_correction(&self, c: &NewCorrection, now: DateTime<Utc>) -> Result<Correction>;
-    /// All corrections, oldest first; the latest per (mention, task) wins in training.
-    async fn corrections(&self) -> Result<Vec<Correction>>;
+    /// All corrections, oldest first; the latest per (mention, task) wins in
+    /// training. With `locations`, only corrections of mentions whose case is
+    /// at one of them.
+    async fn corrections(&self, locations: Option<&[String]>) -> Result<Vec<Correction>>;
 
     /// Appends an audit event to a case (e.g. a personalisation override).
     async fn record_event(

@@ -62,6 +62,12 @@ pub struct MentionQuery {
     pub case_id: Option<i64>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
+    /// Set by the server for location managers, never by the client: only
+    /// mentions whose case is at one of these locations. Filtered in the
+    /// query so pages stay full.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub locations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -118,8 +124,22 @@ pub struct Advocate {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
+    pub id: i64,
     pub name: String,
     pub role: Role,
+}
+
+/// An API token as listed to admins: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TokenSummary {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    /// Recorded at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set once revoked; a revoked token no longer authenticates.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -188,7 +208,9 @@ pub trait Store: Send + Sync + 'static {
         replies: &[ExternalReply],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<i64>>>;
-    async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>>;
+    /// Advocates, most positive first; with `locations`, only those whose
+    /// latest mention belongs to a case at one of them.
+    async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>>;
     /// Stores an API token by its SHA-256 hash; the token itself is never kept.
     async fn create_token(
         &self,
@@ -197,5 +219,12 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<()>;
-    async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>>;
+    /// The unrevoked token with this hash; records its use (at most once a
+    /// minute, so most lookups stay reads).
+    async fn token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenInfo>>;
+    /// Every token, revoked ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenSummary>>;
+    /// Revokes a token at once; `NotFound` for an unknown id. Revoking a
+    /// revoked token changes nothing.
+    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
 }

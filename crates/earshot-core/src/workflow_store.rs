@@ -241,6 +241,62 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
 }
 
+impl AuditRecord {
+    /// Strips what the audit log must never show: webhook URLs (which often
+    /// carry a secret in their path, as Slack's do) are cut to scheme and
+    /// host, and any `secret`/`signing_secret`/`token`/`token_hash`/`password`
+    /// value is replaced. Applied when a record is written and again when it
+    /// is read, so rows written before this existed are covered too.
+    pub fn redact(mut self) -> Self {
+        let webhook = self.entity == "webhook";
+        for v in [&mut self.before, &mut self.after].into_iter().flatten() {
+            redact_value(v, webhook);
+        }
+        self
+    }
+}
+
+const SECRET_KEYS: [&str; 5] = [
+    "secret",
+    "signing_secret",
+    "token",
+    "token_hash",
+    "password",
+];
+
+fn redact_value(v: &mut Value, webhook: bool) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if SECRET_KEYS.contains(&k.as_str()) {
+                    *v = Value::String("[redacted]".into());
+                } else if webhook && k == "url" {
+                    if let Value::String(u) = v {
+                        *u = redact_url(u);
+                    }
+                } else {
+                    redact_value(v, webhook);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, webhook)),
+        _ => {}
+    }
+}
+
+/// `https://hooks.slack.com/services/T0/B0/XYZ` → `https://hooks.slack.com/…`:
+/// enough to tell webhooks apart, nothing a caller could post to. Userinfo,
+/// port, path and query are dropped; what does not parse becomes `…`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) => match u.host_str() {
+            Some(host) => format!("{}://{host}/…", u.scheme()),
+            None => format!("{}:…", u.scheme()),
+        },
+        Err(_) => "…".into(),
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
@@ -461,4 +517,53 @@ pub trait WorkflowStore: Send + Sync + 'static {
     async fn record_audit(&self, record: &AuditRecord) -> Result<()>;
     /// Workflow changes and case events, newest first.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn webhook_urls_keep_only_scheme_and_host() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXsecret?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact_url("http://user:pw@chat.example.org:8443/hooks/abc"),
+            "http://chat.example.org/…"
+        );
+        assert_eq!(redact_url("not a url secret"), "…");
+    }
+
+    #[test]
+    fn audit_records_lose_urls_and_secrets() {
+        let record = AuditRecord {
+            entity: "webhook".into(),
+            entity_id: "1".into(),
+            action: "created".into(),
+            actor: "admin".into(),
+            before: None,
+            after: Some(
+                json!({"id": 1, "url": "https://hooks.slack.com/services/T/B/s3cr3t",
+                "secret": "whsec_abc", "nested": [{"signing_secret": "xyz"}]}),
+            ),
+            at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+        .redact();
+        let text = serde_json::to_string(&record).unwrap_or_default();
+        for leak in ["s3cr3t", "whsec_abc", "xyz", "/services"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+        assert!(text.contains("https://hooks.slack.com/…"), "{text}");
+        // Only webhook records lose their URLs: a case event keeps a link.
+        let event = AuditRecord {
+            entity: "case".into(),
+            after: Some(json!({"url": "https://example.org/p/1"})),
+            ..record
+        }
+        .redact();
+        assert_eq!(event.after, Some(json!({"url": "https://example.org/p/1"})));
+    }
 }

@@ -371,19 +371,30 @@ impl Accounts for SqlStore {
         Ok(saved)
     }
 
-    async fn corrections(&self) -> Result<Vec<Correction>> {
-        self.rows(
-            q(
-                "SELECT id, mention_id, task, text, label, previous, original, actor, \
-               created_at FROM corrections ORDER BY id"
-                    .to_string(),
+    async fn corrections(&self, locations: Option<&[String]>) -> Result<Vec<Correction>> {
+        let filter = match locations {
+            Some(l) => format!(
+                " WHERE {}",
+                rows::at_locations(
+                    "(SELECT m.case_id FROM mentions m WHERE m.id = mention_id)",
+                    1,
+                    l.len()
+                )
             ),
-            "list corrections",
-        )
-        .await?
-        .iter()
-        .map(correction)
-        .collect()
+            None => String::new(),
+        };
+        let mut query = q(format!(
+            "SELECT id, mention_id, task, text, label, previous, original, actor, \
+             created_at FROM corrections{filter} ORDER BY id"
+        ));
+        for l in locations.unwrap_or_default() {
+            query = query.bind(l.clone());
+        }
+        self.rows(query, "list corrections")
+            .await?
+            .iter()
+            .map(correction)
+            .collect()
     }
 
     async fn record_event(

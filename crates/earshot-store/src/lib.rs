@@ -327,6 +327,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/postgres/0008_webhook_secrets.sql"),
     ),
     (
+        9,
+        "token_revocation",
+        include_str!("../migrations/sqlite/0009_token_revocation.sql"),
+        include_str!("../migrations/postgres/0009_token_revocation.sql"),
+    ),
+    (
         10,
         "default_sla_policy",
         include_str!("../migrations/sqlite/0010_default_sla_policy.sql"),

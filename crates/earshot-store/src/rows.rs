@@ -6,13 +6,14 @@ use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use earshot_core::analysis::{Analysis, Sentiment};
+use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
 use earshot_core::mention::{Author, Mention, NewMention, ReachMetrics};
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, Event, Note, Reply, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
-use earshot_core::store::Advocate;
+use earshot_core::store::{Advocate, TokenSummary};
 
 pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -35,6 +36,19 @@ pub(crate) enum Bind {
     Int(i64),
     OptInt(Option<i64>),
     Real(f64),
+}
+
+/// `case_column IN (the cases at these locations)`, with the locations bound
+/// as `$first`, `$first+1`…; an empty list matches nothing.
+pub(crate) fn at_locations(case_column: &str, first: usize, count: usize) -> String {
+    if count == 0 {
+        return "1 = 0".into();
+    }
+    let placeholders: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    format!(
+        "{case_column} IN (SELECT id FROM cases WHERE location IN ({}))",
+        placeholders.join(", ")
+    )
 }
 
 pub(crate) fn bind_all(
@@ -253,5 +267,16 @@ pub fn advocate(row: &AnyRow) -> Result<Advocate> {
         positive_mentions: col(row, "positive_mentions")?,
         last_mention_id: col(row, "last_mention_id")?,
         last_seen: time(row, "last_seen")?,
+    })
+}
+
+pub fn token_summary(row: &AnyRow) -> Result<TokenSummary> {
+    Ok(TokenSummary {
+        id: col(row, "id")?,
+        name: col(row, "name")?,
+        role: parsed(row, "role", Role::parse)?,
+        created_at: time(row, "created_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
     })
 }

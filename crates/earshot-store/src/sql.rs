@@ -13,7 +13,7 @@ use earshot_core::mention::Mention;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
-    TokenInfo, page_size,
+    TokenInfo, TokenSummary, page_size,
 };
 
 use crate::rows::{
@@ -44,6 +44,12 @@ impl Filter {
         self.binds.push(value);
         self.clauses
             .push(clause.replace("{}", &format!("${}", self.binds.len())));
+    }
+    /// Only rows whose case (`case_column`) is at one of `locations`.
+    fn at_locations(&mut self, case_column: &str, locations: &[String]) {
+        let clause = rows::at_locations(case_column, self.binds.len() + 1, locations.len());
+        self.binds.extend(locations.iter().cloned().map(Bind::Text));
+        self.clauses.push(clause);
     }
     fn where_sql(&self) -> String {
         if self.clauses.is_empty() {
@@ -175,6 +181,9 @@ impl Store for SqlStore {
         }
         if let Some(case_id) = query.case_id {
             f.push("m.case_id = {}", Bind::Int(case_id));
+        }
+        if let Some(locations) = &query.locations {
+            f.at_locations("m.case_id", locations);
         }
         let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
         let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
@@ -618,17 +627,21 @@ impl Store for SqlStore {
         Ok(joined)
     }
 
-    async fn advocates(&self, limit: u32) -> Result<Vec<Advocate>> {
-        self.all(
-            q(
-                "SELECT source, handle, followers, positive_mentions, last_mention_id, last_seen \
-               FROM advocates ORDER BY positive_mentions DESC, followers DESC LIMIT $1"
-                    .to_string(),
-            )
-            .bind(i64::from(page_size(Some(limit)))),
-            rows::advocate,
-        )
-        .await
+    async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>> {
+        let mut f = Filter::default();
+        if let Some(locations) = locations {
+            f.at_locations(
+                "(SELECT m.case_id FROM mentions m WHERE m.id = last_mention_id)",
+                locations,
+            );
+        }
+        let limit = f.next_placeholder(Bind::Int(page_size(Some(limit)).into()));
+        let sql = format!(
+            "SELECT source, handle, followers, positive_mentions, last_mention_id, last_seen \
+             FROM advocates{} ORDER BY positive_mentions DESC, followers DESC LIMIT {limit}",
+            f.where_sql()
+        );
+        self.all(f.bind_all(q(sql)), rows::advocate).await
     }
 
     async fn create_token(
@@ -652,18 +665,57 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn token(&self, token_hash: &str) -> Result<Option<TokenInfo>> {
-        let row = q("SELECT name, role FROM api_tokens WHERE token_hash = $1")
-            .bind(token_hash.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| db_error("read token", e))?;
+    async fn token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<TokenInfo>> {
+        let row = q("SELECT id, name, role, last_used_at FROM api_tokens \
+                     WHERE token_hash = $1 AND revoked_at IS NULL")
+        .bind(token_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_error("read token", e))?;
         let Some(row) = row else { return Ok(None) };
-        let name: String = sqlx::Row::try_get(&row, "name").map_err(|e| db_error("name", e))?;
-        let role: String = sqlx::Row::try_get(&row, "role").map_err(|e| db_error("role", e))?;
+        let id: i64 = rows::col(&row, "id")?;
+        let name: String = rows::col(&row, "name")?;
+        let role: String = rows::col(&row, "role")?;
         let role = Role::parse(&role)
             .ok_or_else(|| Error::internal(format!("unknown role {role} for token {name}")))?;
-        Ok(Some(TokenInfo { name, role }))
+        // At most one write a minute per token: authentication stays a read.
+        let last: Option<i64> = rows::col(&row, "last_used_at")?;
+        if last.is_none_or(|t| ms(now) - t >= TOKEN_USE_RESOLUTION_MS) {
+            let touched = q("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(ms(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await;
+            // Bookkeeping only: a busy database must not refuse a valid token.
+            if let Err(e) = touched {
+                tracing::warn!(token = id, error = %e, "could not record token use");
+            }
+        }
+        Ok(Some(TokenInfo { id, name, role }))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenSummary>> {
+        self.all(
+            q(
+                "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens \
+               ORDER BY id",
+            ),
+            rows::token_summary,
+        )
+        .await
+    }
+
+    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let done = q("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+            .bind(ms(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error("revoke token", e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!("token {id}")));
+        }
+        Ok(())
     }
 }
 
@@ -716,3 +768,6 @@ pub(crate) async fn answered(
     .map_err(|e| db_error("record answer", e))?;
     Ok(())
 }
+
+/// How often a token's last use is written.
+const TOKEN_USE_RESOLUTION_MS: i64 = 60_000;

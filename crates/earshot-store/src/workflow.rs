@@ -85,6 +85,9 @@ impl SqlStore {
 }
 
 async fn audit_tx(tx: &mut Tx, r: &AuditRecord) -> Result<()> {
+    // Redacted before it is stored: the database never holds a webhook's
+    // secret path or a secret value (see `AuditRecord::redact`).
+    let r = &r.clone().redact();
     q(
         "INSERT INTO audit_log (entity, entity_id, action, actor, before, after, at) \
        VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -228,6 +231,7 @@ fn webhook(row: &AnyRow) -> Result<Webhook> {
 }
 
 fn audit_record(row: &AnyRow) -> Result<AuditRecord> {
+    // Redacted again on the way out, for rows written before redaction.
     Ok(AuditRecord {
         entity: col(row, "entity")?,
         entity_id: col::<Option<String>>(row, "entity_id")?.unwrap_or_default(),
@@ -236,7 +240,8 @@ fn audit_record(row: &AnyRow) -> Result<AuditRecord> {
         before: opt_json_col(row, "before")?,
         after: opt_json_col(row, "after")?,
         at: from_ms(col(row, "at")?),
-    })
+    }
+    .redact())
 }
 
 #[async_trait]

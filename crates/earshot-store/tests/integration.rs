@@ -286,7 +286,7 @@ async fn positive_goes_to_advocates_and_neutral_is_only_stored(s: &SqlStore) {
         .unwrap();
     assert!(out[0].advocate && out[0].case.is_none());
     assert!(!out[2].advocate && out[2].case.is_none());
-    let advocates = s.advocates(10).await.unwrap();
+    let advocates = s.advocates(10, None).await.unwrap();
     assert_eq!(advocates.len(), 1);
     assert_eq!(advocates[0].handle, "fan");
     assert_eq!(advocates[0].positive_mentions, 2);
@@ -614,10 +614,61 @@ async fn tokens_are_found_by_hash(s: &SqlStore) {
     s.create_token("ci", "abc123", Role::Agent, t0())
         .await
         .unwrap();
-    let info = s.token("abc123").await.unwrap().unwrap();
+    let info = s.token("abc123", t0()).await.unwrap().unwrap();
     assert_eq!(info.name, "ci");
     assert_eq!(info.role, Role::Agent);
-    assert!(s.token("nope").await.unwrap().is_none());
+    assert!(s.token("nope", t0()).await.unwrap().is_none());
+}
+
+async fn tokens_are_listed_and_revoked(s: &SqlStore) {
+    s.create_token("ci", "hash-ci", Role::Agent, t0())
+        .await
+        .unwrap();
+    s.create_token("bi", "hash-bi", Role::Analyst, t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let listed = s.tokens().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["ci", "bi"]
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|t| t.last_used_at.is_none() && t.revoked_at.is_none())
+    );
+    assert!(!format!("{listed:?}").contains("hash-"), "{listed:?}");
+
+    // Use is recorded, at most once a minute.
+    let ci = s.token("hash-ci", t0()).await.unwrap().unwrap();
+    s.token("hash-ci", t0() + Duration::seconds(30))
+        .await
+        .unwrap();
+    let used = |l: &[earshot_core::store::TokenSummary]| l[0].last_used_at;
+    assert_eq!(used(&s.tokens().await.unwrap()), Some(t0()));
+    s.token("hash-ci", t0() + Duration::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        used(&s.tokens().await.unwrap()),
+        Some(t0() + Duration::minutes(2))
+    );
+
+    // Revoked: it no longer authenticates, stays listed, and revoking again
+    // keeps the first time.
+    s.revoke_token(ci.id, t0() + Duration::minutes(3))
+        .await
+        .unwrap();
+    assert!(s.token("hash-ci", t0()).await.unwrap().is_none());
+    s.revoke_token(ci.id, t0() + Duration::minutes(4))
+        .await
+        .unwrap();
+    let listed = s.tokens().await.unwrap();
+    assert_eq!(listed[0].revoked_at, Some(t0() + Duration::minutes(3)));
+    assert_eq!(listed[1].revoked_at, None);
+    assert!(s.token("hash-bi", t0()).await.unwrap().is_some());
+    let unknown = s.revoke_token(999_999, t0()).await.unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::NotFound);
 }
 
 macro_rules! store_suite {
@@ -773,7 +824,7 @@ async fn corrections_are_stored_for_training(s: &SqlStore) {
     )
     .await
     .unwrap();
-    let all = s.corrections().await.unwrap();
+    let all = s.corrections(None).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].label, "fraud");
     assert_eq!(all[1].original.as_ref(), Some(&corrected));
@@ -930,6 +981,7 @@ both_backends!(
     channel_limits_are_enforced,
     cases_sort_by_priority_then_age,
     tokens_are_found_by_hash,
+    tokens_are_listed_and_revoked,
     users_and_sessions,
     corrections_are_stored_for_training,
     inbox_views_search_and_dashboard,

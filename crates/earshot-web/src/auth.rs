@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 role: Role::Admin,
             }));
         }
-        match state.app.store.token(&hash).await? {
+        match state.app.store.token(&hash, state.app.clock.now()).await? {
             Some(info) => Ok(Authenticated(Principal {
                 name: format!("token:{}", info.name),
                 role: info.role,

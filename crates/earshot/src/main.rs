@@ -72,6 +72,21 @@ enum TokenCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// List API tokens (never their secrets): id, name, role, created,
+    /// last used, revoked.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke an API token by its id (see `token list`); it stops working at once.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +237,58 @@ async fn run(command: Command) -> Result<()> {
                 )
                 .await?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::List { json, store },
+        } => {
+            let config = Config::for_store(&store)?;
+            let tokens = open_store(&config).await?.tokens().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                return Ok(());
+            }
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "{:>5}  {:<24} {:<10} {:<16} {:<16} REVOKED",
+                "ID", "NAME", "ROLE", "CREATED", "LAST USED"
+            );
+            for t in tokens {
+                println!(
+                    "{:>5}  {:<24} {:<10} {:<16} {:<16} {}",
+                    t.id,
+                    t.name,
+                    t.role.as_str(),
+                    when(Some(t.created_at)),
+                    when(t.last_used_at),
+                    when(t.revoked_at)
+                );
+            }
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { id, store },
+        } => {
+            use earshot_core::workflow_store::{AuditRecord, WorkflowStore};
+            let config = Config::for_store(&store)?;
+            let store = open_store(&config).await?;
+            let now = SystemClock.now();
+            store.revoke_token(id, now).await?;
+            store
+                .record_audit(&AuditRecord {
+                    entity: "token".into(),
+                    entity_id: id.to_string(),
+                    action: "revoked".into(),
+                    actor: "cli".into(),
+                    before: None,
+                    after: None,
+                    at: now,
+                })
+                .await?;
+            eprintln!("token {id} revoked");
             Ok(())
         }
         Command::Bench(bench) => bench::run(bench).await,

@@ -261,3 +261,48 @@ async fn imported_mentions_meet_the_routing_rules() {
     assert_eq!(of("bob")["tags"], serde_json::json!([]), "{cases:?}");
     server.kill();
 }
+
+#[test]
+fn tokens_are_listed_without_secrets_and_revoked_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let token = ok(&earshot(
+        &["token", "create", "--name", "ci-bot", "--role", "agent"],
+        dir.path(),
+    ));
+    let token = token.trim();
+    let listed = ok(&earshot(&["token", "list", "--json"], dir.path()));
+    assert!(
+        !listed.contains(token) && !listed.contains("hash"),
+        "{listed}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v[0]["name"], "ci-bot");
+    assert_eq!(v[0]["role"], "agent");
+    assert!(v[0]["revoked_at"].is_null());
+    let id = v[0]["id"].as_i64().unwrap().to_string();
+    let table = ok(&earshot(&["token", "list"], dir.path()));
+    assert!(
+        table.contains("ci-bot") && table.contains("agent"),
+        "{table}"
+    );
+
+    ok(&earshot(&["token", "revoke", &id], dir.path()));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&earshot(&["token", "list", "--json"], dir.path()))).unwrap();
+    assert!(v[0]["revoked_at"].is_string(), "{v}");
+    let unknown = earshot(&["token", "revoke", "424242"], dir.path());
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("424242"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}

@@ -269,7 +269,7 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
     s.add_advocate("webhook", "eve", 120, out[0].mention_id, minutes(3))
         .await
         .unwrap();
-    assert_eq!(s.advocates(10).await.unwrap()[0].handle, "eve");
+    assert_eq!(s.advocates(10, None).await.unwrap()[0].handle, "eve");
 
     // SLA state and marks: each mark is claimed once.
     s.save_case_sla(&CaseSlaRecord {
@@ -444,7 +444,169 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
     assert_eq!(reply[0].after.as_ref().unwrap()["author"], "tom");
 }
 
+/// Location managers' scope is part of the query: mentions, search,
+/// advocates and corrections of cases at other locations, or of no case,
+/// never come back, and a page is counted after the filter.
+async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
+    use earshot_core::accounts::{Accounts, CorrectionTask, NewCorrection};
+    use earshot_core::store::MentionQuery;
+    let out = s
+        .ingest(
+            &[
+                complaint("b1", "amy", "my berlin parcel never arrived"),
+                complaint("h1", "ben", "my hamburg parcel never arrived"),
+                complaint("u1", "cat", "my unrouted parcel never arrived"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let mention_ids: Vec<i64> = out.iter().map(|o| o.mention_id).collect();
+    for (i, target) in [(0, "berlin"), (1, "hamburg")] {
+        let case_id = out[i].case.unwrap().id;
+        s.create_handoff(case_id, HandoffKind::Location, target, "?", "admin", t0())
+            .await
+            .unwrap();
+    }
+    for (i, id) in mention_ids.iter().enumerate() {
+        s.add_advocate("webhook", &format!("fan{i}"), 100, *id, t0())
+            .await
+            .unwrap();
+        let original = out_analysis(s, *id).await;
+        let (corrected, label) = CorrectionTask::Sentiment
+            .apply(&original, "neutral")
+            .unwrap();
+        s.add_correction(
+            &NewCorrection {
+                mention_id: *id,
+                task: CorrectionTask::Sentiment,
+                label,
+                actor: "ann".into(),
+                original,
+                corrected,
+                case: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    }
+    let berlin = vec!["berlin".to_string()];
+    let scoped = |locations: &[&str], q: Option<&str>| MentionQuery {
+        q: q.map(str::to_string),
+        limit: Some(1),
+        locations: Some(locations.iter().map(|l| l.to_string()).collect()),
+        ..MentionQuery::default()
+    };
+    let ids = |ms: Vec<earshot_core::mention::Mention>| ms.iter().map(|m| m.id).collect::<Vec<_>>();
+    // The newest mention (unrouted) would fill an unfiltered page of one.
+    assert_eq!(
+        ids(s.mentions(&scoped(&["berlin"], None)).await.unwrap()),
+        [mention_ids[0]]
+    );
+    assert_eq!(
+        ids(s
+            .mentions(&scoped(&["berlin"], Some("parcel")))
+            .await
+            .unwrap()),
+        [mention_ids[0]]
+    );
+    assert!(s.mentions(&scoped(&[], None)).await.unwrap().is_empty());
+    let both = MentionQuery {
+        limit: None,
+        ..scoped(&["berlin", "hamburg"], Some("parcel"))
+    };
+    assert_eq!(
+        ids(s.mentions(&both).await.unwrap()),
+        [mention_ids[1], mention_ids[0]]
+    );
+    assert_eq!(s.mentions(&MentionQuery::default()).await.unwrap().len(), 3);
+
+    let advocates = s.advocates(10, Some(&berlin)).await.unwrap();
+    assert_eq!(
+        advocates
+            .iter()
+            .map(|a| a.handle.as_str())
+            .collect::<Vec<_>>(),
+        ["fan0"]
+    );
+    assert_eq!(s.advocates(10, None).await.unwrap().len(), 3);
+
+    let corrections = s.corrections(Some(&berlin)).await.unwrap();
+    assert_eq!(
+        corrections.iter().map(|c| c.mention_id).collect::<Vec<_>>(),
+        [mention_ids[0]]
+    );
+    assert!(s.corrections(Some(&[])).await.unwrap().is_empty());
+    assert_eq!(s.corrections(None).await.unwrap().len(), 3);
+}
+
+/// A webhook's URL path (Slack keeps its secret there) is never stored in
+/// the audit log, and rows stored before redaction are redacted on read.
+async fn webhook_audit_keeps_only_scheme_and_host(s: &SqlStore) {
+    use sqlx::Row;
+    s.add_webhook(
+        "https://hooks.slack.com/services/T0/B0/s3cr3tpath",
+        "whsec_x",
+        "admin",
+        t0(),
+    )
+    .await
+    .unwrap();
+    let stored: Vec<String> = sqlx::query("SELECT after FROM audit_log WHERE entity = 'webhook'")
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("after").unwrap())
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains("s3cr3tpath"), "{stored:?}");
+    assert!(
+        stored[0].contains("https://hooks.slack.com/…"),
+        "{stored:?}"
+    );
+
+    // An old row, written before redaction existed.
+    sqlx::query(
+        "INSERT INTO audit_log (entity, entity_id, action, actor, before, after, at) \
+         VALUES ('webhook', '9', 'created', 'admin', NULL, \
+         '{\"url\": \"https://hooks.slack.com/services/T9/B9/oldsecret\", \"secret\": \"whsec_old\"}', 0)",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let read = s
+        .audit(&AuditQuery {
+            entity: Some("webhook".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 2);
+    let text = format!("{read:?}");
+    for leak in ["s3cr3tpath", "oldsecret", "whsec_"] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+}
+
 both_backends!(
     teams_profiles_rules_and_policies,
     approvals_sla_handoffs_and_notifications,
+    location_scope_is_applied_in_the_query,
+    webhook_audit_keeps_only_scheme_and_host,
 );
+
+/// The stored analysis of mention `id`.
+async fn out_analysis(s: &SqlStore, id: i64) -> earshot_core::analysis::Analysis {
+    s.mentions(&earshot_core::store::MentionQuery {
+        limit: Some(500),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .find(|m| m.id == id)
+    .unwrap()
+    .analysis
+}

@@ -256,7 +256,9 @@ pub struct AdvocateQuery {
     pub limit: Option<u32>,
 }
 
-/// Happy customers worth thanking, most positive mentions first.
+/// Happy customers worth thanking, most positive mentions first. A location
+/// manager gets only those whose latest mention is in a case at their
+/// locations.
 #[utoipa::path(
     get,
     path = "/api/v1/advocates",
@@ -266,11 +268,16 @@ pub struct AdvocateQuery {
 )]
 pub async fn list_advocates(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     query: Result<Query<AdvocateQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Advocate>>, ApiError> {
     let Query(query) = query?;
+    let scope = earshot_app::access::read_scope(&state.app, &auth.0).await?;
     Ok(Json(
-        state.app.store.advocates(query.limit.unwrap_or(50)).await?,
+        state
+            .app
+            .store
+            .advocates(query.limit.unwrap_or(50), scope.locations())
+            .await?,
     ))
 }

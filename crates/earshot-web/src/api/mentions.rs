@@ -202,6 +202,7 @@ fn json_value(value: &impl Serialize) -> Result<serde_json::Value, Error> {
 }
 
 /// List mentions, newest first, with filters and full-text search (`q`).
+/// A location manager gets only mentions of cases at their locations.
 #[utoipa::path(
     get,
     path = "/api/v1/mentions",
@@ -215,9 +216,12 @@ fn json_value(value: &impl Serialize) -> Result<serde_json::Value, Error> {
 )]
 pub async fn list_mentions(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     query: Result<Query<MentionQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Mention>>, ApiError> {
     let Query(query) = query?;
-    Ok(Json(state.app.store.mentions(&query).await?))
+    let scope = earshot_app::access::read_scope(&state.app, &auth.0).await?;
+    Ok(Json(
+        state.app.store.mentions(&scope.mentions(query)).await?,
+    ))
 }

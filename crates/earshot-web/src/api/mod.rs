@@ -3,6 +3,7 @@
 pub mod cases;
 pub mod mentions;
 pub mod replies;
+pub mod tokens;
 pub mod workflow;
 
 use axum::Json;
@@ -89,6 +90,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workflow::audit))
         .routes(routes!(replies::check_reply))
         .routes(routes!(replies::export_corrections))
+        .routes(routes!(tokens::list_tokens))
+        .routes(routes!(tokens::revoke_token))
 }
 
 #[derive(Serialize)]

@@ -112,8 +112,10 @@ pub struct CorrectionLine {
 
 /// Agents' corrections as JSON lines for training.
 ///
-/// One `{"task", "text", "label", "previous"}` object per line; when a mention was
-/// corrected more than once for the same task, only the latest counts.
+/// One `{"task", "text", "label", "previous"}` object per line; when a
+/// mention was corrected more than once for the same task, only the latest
+/// counts. A location manager gets only corrections of cases at their
+/// locations.
 #[utoipa::path(
     get,
     path = "/api/v1/corrections.jsonl",
@@ -125,7 +127,7 @@ pub struct CorrectionLine {
 )]
 pub async fn export_corrections(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
 ) -> Result<Response, ApiError> {
     let desk = state.app.accounts.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -133,7 +135,8 @@ pub async fn export_corrections(
             "the desk is not enabled on this server",
         )
     })?;
-    let all = desk.corrections().await?;
+    let scope = earshot_app::access::read_scope(&state.app, &auth.0).await?;
+    let all = desk.corrections(scope.locations()).await?;
     let mut latest: std::collections::BTreeMap<(i64, &'static str), usize> = Default::default();
     for (i, c) in all.iter().enumerate() {
         latest.insert((c.mention_id, c.task.as_str()), i);

@@ -201,13 +201,18 @@ pub struct UserView {
     pub profile: UserProfile,
 }
 
-/// Users with their roles, teams and workflow profile.
+/// Users with their roles, teams and workflow profile (staff; 403 for
+/// location managers).
 #[utoipa::path(get, path = "/api/v1/users", tag = "workflow",
-    responses((status = 200, body = Vec<UserView>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<UserView>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
 ) -> ApiResult<Json<Vec<UserView>>> {
+    earshot_app::access::read_scope(&state.app, &auth.0)
+        .await?
+        .staff_only()?;
     let profiles = state.app.workflow.users().await?;
     let accounts = match &state.app.accounts {
         Some(desk) => desk.users().await?,
@@ -309,14 +314,19 @@ pub async fn put_profile(
     ))
 }
 
+/// A user's workflow profile (staff; 403 for location managers).
 #[utoipa::path(get, path = "/api/v1/users/{name}/profile", tag = "workflow",
     params(("name" = String, Path)),
-    responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserProfile), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn get_profile(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     Path(name): Path<String>,
 ) -> ApiResult<Json<UserProfile>> {
+    earshot_app::access::read_scope(&state.app, &auth.0)
+        .await?
+        .staff_only()?;
     state
         .app
         .workflow
@@ -395,14 +405,20 @@ pub struct DryRunInput {
     pub limit: Option<u32>,
 }
 
-/// Which rules would fire on which stored mentions; changes nothing.
+/// Which rules would fire on which stored mentions; changes nothing. Staff
+/// only: it reads the latest mentions of the whole brand, so location
+/// managers get 403.
 #[utoipa::path(post, path = "/api/v1/rules/dry-run", tag = "workflow", request_body = DryRunInput,
-    responses((status = 200, body = DryRunReport), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = DryRunReport), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn dry_run_rules(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<DryRunReport>> {
+    earshot_app::access::read_scope(&state.app, &auth.0)
+        .await?
+        .staff_only()?;
     let raw = raw?;
     let input: DryRunInput = if raw.iter().all(u8::is_ascii_whitespace) {
         DryRunInput::default()
@@ -448,15 +464,20 @@ pub async fn dry_run_rules(
     Ok(Json(dry_run(&rules, &items)))
 }
 
-/// The handles on one of the brand's author lists (`vip`, `press`, `blocked`).
+/// The handles on one of the brand's author lists (`vip`, `press`,
+/// `blocked`): customers of every location, so 403 for location managers.
 #[utoipa::path(get, path = "/api/v1/author-lists/{list}", tag = "workflow",
     params(("list" = AuthorList, Path)),
-    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn get_author_list(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     Path(list): Path<AuthorList>,
 ) -> ApiResult<Json<Vec<String>>> {
+    earshot_app::access::read_scope(&state.app, &auth.0)
+        .await?
+        .staff_only()?;
     Ok(Json(state.app.workflow.author_list(list_name(list)).await?))
 }
 

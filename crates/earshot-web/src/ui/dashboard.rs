@@ -217,6 +217,10 @@ async fn render_settings(
 }
 
 pub async fn settings(State(state): State<AppState>, me: CurrentUser) -> Result<Response, UiError> {
+    // The settings list every user: staff only, as /api/v1/users is.
+    earshot_app::access::read_scope(&state.app, &me.principal())
+        .await?
+        .staff_only()?;
     render_settings(&state, &me, String::new(), StatusCode::OK).await
 }
 

@@ -322,7 +322,7 @@ async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
     // The original analysis stays with the first correction; every
     // correction is a training row with what the model had said.
     use earshot_core::accounts::Accounts;
-    let kept = app.store.corrections().await.unwrap();
+    let kept = app.store.corrections(None).await.unwrap();
     assert_eq!(kept.len(), 3);
     assert_eq!(kept[0].original.as_ref(), Some(&original));
     let r = app

@@ -2,6 +2,7 @@
 //! server (SQLite in a temp dir, bound to 127.0.0.1:0) over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod api;
 mod browser;
 mod desk;

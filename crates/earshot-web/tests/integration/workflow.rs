@@ -12,11 +12,11 @@ use crate::support::{TestApp, mention, spawn_app};
 
 // Every text that must open a case asks a question: the question signal is
 // rule-based, so these tests do not depend on the sentiment model's verdicts.
-const COMPLAINT: &str = "@acme my order 4411 never arrived and support hung up on me twice. \
+pub(crate) const COMPLAINT: &str = "@acme my order 4411 never arrived and support hung up on me twice. \
                          Where is my money? I am cancelling my account";
 
 /// A bearer token for user `name` (the principal is `token:<name>`).
-async fn token_for(app: &TestApp, name: &str, role: Role) -> String {
+pub(crate) async fn token_for(app: &TestApp, name: &str, role: Role) -> String {
     let token = earshot_web::auth::generate_token();
     app.store
         .create_token(
@@ -30,7 +30,7 @@ async fn token_for(app: &TestApp, name: &str, role: Role) -> String {
     token
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: &str,
     method: Method,
@@ -46,11 +46,16 @@ async fn call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn admin(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     call(app, crate::support::TOKEN, method, path, body).await
 }
 
-async fn profile(app: &TestApp, name: &str, body: Value) {
+pub(crate) async fn profile(app: &TestApp, name: &str, body: Value) {
     let (s, b) = admin(
         app,
         Method::PUT,
@@ -66,7 +71,7 @@ async fn team(app: &TestApp, body: Value) {
     assert_eq!(s, 201, "{b}");
 }
 
-async fn open_case(app: &TestApp, id: &str, handle: &str, text: &str) -> i64 {
+pub(crate) async fn open_case(app: &TestApp, id: &str, handle: &str, text: &str) -> i64 {
     let (s, b) = app
         .post_json("/api/v1/mentions", &mention(id, handle, text))
         .await;
