@@ -234,14 +234,15 @@ pub struct AuditRecord {
     pub entity_id: String,
     pub action: String,
     pub actor: String,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub before: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<Value>,
     pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// `case`, `rule`, `policy`, `user`, `team`, `reply`, `webhook`.
