@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use earshot_core::error::{Error, ErrorCode};
 use earshot_core::reply::Reply;
@@ -22,7 +22,7 @@ use earshot_workflow::{
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorBody, parse_json};
+use crate::error::{ApiError, ErrorBody, Path, parse_json};
 use crate::state::AppState;
 use earshot_app::access::denied;
 
@@ -112,7 +112,7 @@ pub async fn create_team(
     let team = team_record(body(raw)?)?;
     if state.app.workflow.team(&team.name).await?.is_some() {
         return Err(ApiError::new(
-            ErrorCode::Conflict,
+            ErrorCode::TeamExists,
             format!(
                 "team {:?} exists; PUT /api/v1/teams/{} changes it",
                 team.name, team.name
@@ -551,7 +551,7 @@ pub async fn create_policy(
 
 #[utoipa::path(put, path = "/api/v1/sla-policies/{id}", tag = "workflow",
     params(("id" = i64, Path)), request_body = SlaPolicy,
-    responses((status = 200, body = SlaPolicy), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = SlaPolicy), (status = 404, body = ErrorBody)))]
 pub async fn update_policy(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -571,7 +571,7 @@ pub async fn update_policy(
 
 #[utoipa::path(delete, path = "/api/v1/sla-policies/{id}", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_policy(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -598,7 +598,7 @@ pub struct CaseSla {
 /// time, and the escalation steps due.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/sla", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 200, body = CaseSla), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = CaseSla), (status = 404, body = ErrorBody)))]
 pub async fn case_sla(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -624,7 +624,7 @@ pub async fn case_sla(
 
 /// "% SLA met" over every case's targets as last evaluated.
 #[utoipa::path(get, path = "/api/v1/sla/report", tag = "workflow",
-    responses((status = 200, body = SlaReport)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = SlaReport)))]
 pub async fn report(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -644,6 +644,7 @@ pub async fn report(
 // ---------------------------------------------------------------- approvals
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalQuery {
     /// Include approved ones too.
@@ -730,7 +731,7 @@ pub struct PresenceView {
 /// else is on it.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/presence", tag = "workflow",
     params(("id" = i64, Path)), request_body = PresenceInput,
-    responses((status = 200, body = PresenceView), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = PresenceView), (status = 404, body = ErrorBody)))]
 pub async fn touch_presence(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -762,7 +763,7 @@ pub async fn touch_presence(
 /// Who is viewing or drafting the case now.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/presence", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 200, body = PresenceView)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = PresenceView)))]
 pub async fn get_presence(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -945,6 +946,7 @@ pub async fn answer_handoff(
 // ---------------------------------------------------------------- notifications
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     #[serde(default)]
@@ -1052,7 +1054,7 @@ pub async fn add_webhook(
 
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -1069,7 +1071,7 @@ pub async fn delete_webhook(
 
 /// Payloads queued for the webhooks, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "workflow",
-    responses((status = 200, body = Vec<WebhookDelivery>)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = Vec<WebhookDelivery>)))]
 pub async fn webhook_deliveries(
     State(state): State<AppState>,
     auth: Authenticated,
