@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod contract;
 mod support;
 mod webhooks;
 mod workflow;
