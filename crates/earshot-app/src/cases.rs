@@ -51,5 +51,5 @@ pub async fn case_detail(app: &App, id: i64) -> Result<CaseDetail> {
     app.store
         .case_detail(id)
         .await?
-        .ok_or_else(|| Error::not_found(format!("case {id}")))
+        .ok_or_else(|| Error::case_not_found(id))
 }

@@ -52,6 +52,7 @@ pub struct CaseLink {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MentionQuery {
     /// Full-text search: words must all appear; "quoted phrases" match exactly.
@@ -71,6 +72,7 @@ pub struct MentionQuery {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseQuery {
     pub status: Option<CaseStatus>,

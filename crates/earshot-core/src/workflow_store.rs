@@ -234,9 +234,9 @@ pub struct AuditRecord {
     pub entity_id: String,
     pub action: String,
     pub actor: String,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub before: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<Value>,
     pub at: DateTime<Utc>,
 }
@@ -298,6 +298,7 @@ pub fn redact_url(raw: &str) -> String {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// `case`, `rule`, `policy`, `user`, `team`, `reply`, `webhook`.

@@ -99,7 +99,7 @@ impl SqlStore {
             .fetch_optional(&mut **tx)
             .await
             .map_err(|e| db_error("read case", e))?
-            .ok_or_else(|| Error::not_found(format!("case {id}")))?;
+            .ok_or_else(|| Error::case_not_found(id))?;
         rows::case(&row)
     }
 
@@ -433,9 +433,9 @@ impl Store for SqlStore {
         if let Some(max) = caps.reply_max_chars {
             let len = reply.body.chars().count();
             if len > max as usize {
-                return Err(Error::invalid_field(
-                    "body",
-                    format!("is {len} characters; {} allows {max}", case.source),
+                return Err(Error::new(
+                    ErrorCode::ReplyTooLong,
+                    format!("body: is {len} characters; {} allows {max}", case.source),
                 ));
             }
         }

@@ -758,7 +758,7 @@ impl WorkflowStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| db_error("read case", e))?
-            .ok_or_else(|| Error::not_found(format!("case {case_id}")))?;
+            .ok_or_else(|| Error::case_not_found(case_id))?;
         let old_priority: f64 = col(&row, "priority")?;
         let old_tags: Vec<String> = json_col(&row, "tags")?;
         let mut new_tags = old_tags.clone();
@@ -1160,7 +1160,7 @@ impl WorkflowStore for SqlStore {
         .await
         .map_err(|e| db_error("hand off", e))?;
         if updated.rows_affected() == 0 {
-            return Err(Error::not_found(format!("case {case_id}")));
+            return Err(Error::case_not_found(case_id));
         }
         let row = q(format!(
             "INSERT INTO handoffs (case_id, kind, target, message, created_by, created_at) \

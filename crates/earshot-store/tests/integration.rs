@@ -404,7 +404,7 @@ async fn lifecycle_reopen_and_typed_errors(s: &SqlStore) {
         .set_status(999_999, CaseStatus::Open, "a", t0())
         .await
         .unwrap_err();
-    assert_eq!(missing.code, ErrorCode::NotFound);
+    assert_eq!(missing.code, ErrorCode::CaseNotFound);
 }
 
 async fn assignment_notes_and_replies(s: &SqlStore) {
@@ -561,7 +561,7 @@ async fn channel_limits_are_enforced(s: &SqlStore) {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::InvalidField);
+    assert_eq!(err.code, ErrorCode::ReplyTooLong);
     assert!(err.message.starts_with("body:"), "{}", err.message);
     assert!(s.case_detail(id).await.unwrap().unwrap().replies.is_empty());
 }

@@ -2,8 +2,11 @@
 //! core error table. Internal details are logged, never sent.
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use earshot_core::error::{Error, ErrorCode};
 use serde::Serialize;
@@ -69,8 +72,142 @@ impl From<BytesRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         // serde_urlencoded names the offending parameter in its message.
-        ApiError::new(ErrorCode::InvalidField, r.body_text())
+        let text = r.body_text();
+        let text = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
+        ApiError::new(ErrorCode::InvalidQueryParameter, text)
     }
+}
+
+/// A path rejection as `name: why`; `name` is the route's only parameter
+/// when axum's message does not say which one failed.
+fn path_error(r: PathRejection, only_param: Option<&str>) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    let named = |why: String| match only_param {
+        Some(key) => format!("{key}: {why}"),
+        None => why,
+    };
+    let message = match &r {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::ParseErrorAtKey {
+                key,
+                value,
+                expected_type,
+            } => format!("{key}: {value:?} is not a valid {expected_type}"),
+            ErrorKind::ParseError {
+                value,
+                expected_type,
+            } => named(format!("{value:?} is not a valid {expected_type}")),
+            ErrorKind::DeserializeError {
+                key,
+                value,
+                message,
+            } => format!("{key}: {value:?}: {message}"),
+            ErrorKind::Message(message) => named(message.clone()),
+            _ => e.body_text(),
+        },
+        _ => r.body_text(),
+    };
+    ApiError::new(ErrorCode::InvalidPathParameter, message)
+}
+
+/// `axum::extract::Path` whose rejection is an [`ApiError`], so a path
+/// segment that does not parse is answered in JSON like every other error.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(r) => {
+                let params = axum::extract::RawPathParams::from_request_parts(parts, state).await;
+                let keys: Vec<String> = params
+                    .iter()
+                    .flat_map(|p| p.iter().map(|(k, _)| k.to_string()))
+                    .collect();
+                let only = match keys.as_slice() {
+                    [key] => Some(key.as_str()),
+                    _ => None,
+                };
+                Err(path_error(r, only))
+            }
+        }
+    }
+}
+
+/// Most bytes of a non-JSON error body read back to reuse as the message.
+const MAX_REJECTION_TEXT: usize = 4096;
+
+/// Rewrites every non-JSON error under `/api/v1` as an [`ErrorBody`]: the
+/// rejections axum and tower-http answer in plain text or with no body (405
+/// for a method the path does not take, 413 from the body limit, timeouts)
+/// never reach a handler's `ApiError`.
+pub async fn json_rejections(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/api/v1/") {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        408 => ErrorCode::RequestTimeout,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        429 => ErrorCode::TooManyRequests,
+        500.. => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    let message = match code {
+        // axum adds the Allow header after this layer has run.
+        ErrorCode::MethodNotAllowed => {
+            format!("{method} is not allowed on {path}; the Allow header lists what is")
+        }
+        ErrorCode::PayloadTooLarge => format!(
+            "the request body is larger than {} bytes; send smaller batches",
+            crate::MAX_BODY_BYTES
+        ),
+        ErrorCode::Internal => {
+            tracing::error!(%status, %text, "internal error outside a handler");
+            "internal error; the details are in the server log".to_string()
+        }
+        _ if text.is_empty() => status
+            .canonical_reason()
+            .unwrap_or("request rejected")
+            .to_string(),
+        _ => text,
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::to_vec(&ErrorBody { code, message }).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Parses a JSON document, naming the field at fault on failure.

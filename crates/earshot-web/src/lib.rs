@@ -19,7 +19,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api::routes().split_for_parts();
+    let (api, openapi) = api::router_and_document();
     let openapi = std::sync::Arc::new(openapi);
     Router::new()
         .merge(api)
@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(api::health))
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -465,6 +465,8 @@ pub struct DryRunReport {
     /// Mentions on which at least one rule fired, in input order.
     pub matches: Vec<DryRunMatch>,
     /// For every rule (enabled or not), the mentions it fired on.
+    // JSON object keys are strings, whatever type the map is keyed by.
+    #[schema(value_type = BTreeMap<String, Vec<i64>>)]
     pub by_rule: BTreeMap<i64, Vec<i64>>,
 }
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::Error;
@@ -12,7 +12,7 @@ use earshot_core::store::{Advocate, CaseDetail, CaseQuery, NewReply};
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorBody, parse_json};
+use crate::error::{ApiError, ErrorBody, Path, parse_json};
 use crate::state::AppState;
 use earshot_app::LiveEvent;
 
@@ -44,7 +44,7 @@ pub async fn list_cases(
     path = "/api/v1/cases/{id}",
     tag = "cases",
     params(("id" = i64, Path, description = "Case id")),
-    responses((status = 200, body = CaseDetail), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody))
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = CaseDetail), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody))
 )]
 pub async fn get_case(
     State(state): State<AppState>,
@@ -56,7 +56,7 @@ pub async fn get_case(
         .store
         .case_detail(id)
         .await?
-        .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))?;
+        .ok_or_else(|| ApiError(Error::case_not_found(id)))?;
     // Workflow: a location manager gets 403 outside their locations.
     earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
     Ok(Json(detail))
@@ -94,7 +94,7 @@ fn clean_name(field: &str, value: Option<String>) -> Result<Option<String>, ApiE
     tag = "cases",
     params(("id" = i64, Path, description = "Case id")),
     request_body = AssignRequest,
-    responses((status = 200, body = Case), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = Case), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn assign_case(
     State(state): State<AppState>,
@@ -124,7 +124,7 @@ pub struct StatusRequest {
     tag = "cases",
     params(("id" = i64, Path, description = "Case id")),
     request_body = StatusRequest,
-    responses((status = 200, body = Case), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = Case), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn set_case_status(
     State(state): State<AppState>,
@@ -151,7 +151,7 @@ pub struct NoteRequest {
     tag = "cases",
     params(("id" = i64, Path, description = "Case id")),
     request_body = NoteRequest,
-    responses((status = 201, body = Note), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 201, body = Note), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn add_note(
     State(state): State<AppState>,
@@ -251,6 +251,7 @@ pub async fn add_reply(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AdvocateQuery {
     pub limit: Option<u32>,

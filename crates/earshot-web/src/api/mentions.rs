@@ -51,6 +51,15 @@ pub struct BatchResult {
     pub results: Vec<RecordResult>,
 }
 
+/// The 200 answer: a duplicate single record, or a fully accepted batch.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only describes the answer in the OpenAPI document
+enum RecordOrBatch {
+    Record(RecordResult),
+    Batch(BatchResult),
+}
+
 fn record_error(index: usize, e: Error) -> RecordResult {
     RecordResult {
         index,
@@ -79,9 +88,9 @@ fn record_error(index: usize, e: Error) -> RecordResult {
     path = "/api/v1/mentions",
     tag = "mentions",
     request_body(content = MentionInput, description = "One mention, or an array of up to 10,000"),
-    responses(
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 409, description = "The same mentions are being stored concurrently; retry", body = ErrorBody),
         (status = 201, description = "Stored, analysed, routed", body = RecordResult),
-        (status = 200, description = "A duplicate, or a batch fully accepted", body = BatchResult),
+        (status = 200, description = "A duplicate, or a batch fully accepted", body = RecordOrBatch),
         (status = 207, description = "A batch with some invalid records", body = BatchResult),
         (status = 400, description = "Malformed JSON or an invalid field", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),

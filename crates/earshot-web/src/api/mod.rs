@@ -10,8 +10,11 @@ use axum::Json;
 use axum::extract::State;
 use earshot_core::error::ErrorCode;
 use serde::Serialize;
-use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, header::HeaderBuilder};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -42,6 +45,96 @@ impl utoipa::Modify for BearerAuth {
             );
         }
     }
+}
+
+/// Responses every operation can answer, added after the routes are collected
+/// so a new handler cannot forget them: (status, component name, description).
+const COMMON: &[(&str, &str, &str)] = &[
+    ("401", "Unauthorized", "No valid bearer token"),
+    (
+        "429",
+        "TooManyRequests",
+        "Over the token's rate limit; retry after `Retry-After` seconds",
+    ),
+    ("500", "Internal", "A bug or a database failure"),
+];
+
+/// Added where the operation takes parameters or a body / a path id / a body.
+const INPUT: (&str, &str, &str) = (
+    "400",
+    "BadRequest",
+    "Malformed JSON, an invalid field or parameter",
+);
+const MISSING: (&str, &str, &str) = ("404", "NotFound", "No such resource");
+const TOO_LARGE: (&str, &str, &str) = ("413", "PayloadTooLarge", "The body is over the limit");
+
+struct CommonResponses;
+
+/// Adds a reference to a shared response unless the handler documents its own.
+fn add(op: &mut Operation, (status, name, _): (&str, &str, &str)) {
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for &(status, name, description) in COMMON.iter().chain([&INPUT, &MISSING, &TOO_LARGE]) {
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            );
+            if status == "429" {
+                let seconds = ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0));
+                let header = HeaderBuilder::new()
+                    .schema(seconds)
+                    .description(Some("Seconds to wait before retrying"))
+                    .build();
+                response = response.header("Retry-After", header);
+            }
+            components
+                .responses
+                .insert(name.to_string(), response.build().into());
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for common in COMMON {
+                    add(op, *common);
+                }
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = op.request_body.is_some();
+                if has_params || has_body {
+                    add(op, INPUT);
+                }
+                if path.contains('{') {
+                    add(op, MISSING);
+                }
+                if has_body {
+                    add(op, TOO_LARGE);
+                }
+            }
+        }
+    }
+}
+
+/// The API's routes and their finished OpenAPI document.
+pub fn router_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = routes().split_for_parts();
+    CommonResponses.modify(&mut document);
+    (router, document)
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -75,7 +75,7 @@ pub async fn check_reply(
                 .store
                 .case_detail(id)
                 .await?
-                .ok_or_else(|| ApiError(Error::not_found(format!("case {id}"))))?;
+                .ok_or_else(|| ApiError(Error::case_not_found(id)))?;
             (
                 Some(detail.case.author_handle.clone()),
                 detail
@@ -120,7 +120,7 @@ pub struct CorrectionLine {
     get,
     path = "/api/v1/corrections.jsonl",
     tag = "replies",
-    responses(
+    responses((status = 404, description = "The desk is not enabled on this server", body = ErrorBody),
         (status = 200, content_type = "application/x-ndjson", body = CorrectionLine),
         (status = 401, body = ErrorBody),
     )

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use earshot_core::error::{Error, ErrorCode};
 use earshot_core::mention::reject_nul;
@@ -23,7 +23,7 @@ use earshot_workflow::{
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ErrorBody, parse_json};
+use crate::error::{ApiError, ErrorBody, Path, parse_json};
 use crate::state::AppState;
 use earshot_app::access::denied;
 
@@ -113,7 +113,7 @@ pub async fn create_team(
     let team = team_record(body(raw)?)?;
     if state.app.workflow.team(&team.name).await?.is_some() {
         return Err(ApiError::new(
-            ErrorCode::Conflict,
+            ErrorCode::TeamExists,
             format!(
                 "team {:?} exists; PUT /api/v1/teams/{} changes it",
                 team.name, team.name
@@ -576,7 +576,7 @@ pub async fn create_policy(
 
 #[utoipa::path(put, path = "/api/v1/sla-policies/{id}", tag = "workflow",
     params(("id" = i64, Path)), request_body = SlaPolicy,
-    responses((status = 200, body = SlaPolicy), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = SlaPolicy), (status = 404, body = ErrorBody)))]
 pub async fn update_policy(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -596,7 +596,7 @@ pub async fn update_policy(
 
 #[utoipa::path(delete, path = "/api/v1/sla-policies/{id}", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_policy(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -623,7 +623,7 @@ pub struct CaseSla {
 /// time, and the escalation steps due.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/sla", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 200, body = CaseSla), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = CaseSla), (status = 404, body = ErrorBody)))]
 pub async fn case_sla(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -649,7 +649,7 @@ pub async fn case_sla(
 
 /// "% SLA met" over every case's targets as last evaluated.
 #[utoipa::path(get, path = "/api/v1/sla/report", tag = "workflow",
-    responses((status = 200, body = SlaReport)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = SlaReport)))]
 pub async fn report(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -669,6 +669,7 @@ pub async fn report(
 // ---------------------------------------------------------------- approvals
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalQuery {
     /// Include approved ones too.
@@ -790,7 +791,7 @@ pub struct PresenceView {
 /// else is on it.
 #[utoipa::path(post, path = "/api/v1/cases/{id}/presence", tag = "workflow",
     params(("id" = i64, Path)), request_body = PresenceInput,
-    responses((status = 200, body = PresenceView), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = PresenceView), (status = 404, body = ErrorBody)))]
 pub async fn touch_presence(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -805,7 +806,7 @@ pub async fn touch_presence(
 /// Who is viewing or drafting the case now.
 #[utoipa::path(get, path = "/api/v1/cases/{id}/presence", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 200, body = PresenceView)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = PresenceView)))]
 pub async fn get_presence(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -981,6 +982,7 @@ pub async fn answer_handoff(
 // ---------------------------------------------------------------- notifications
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     #[serde(default)]
@@ -1089,7 +1091,7 @@ pub async fn add_webhook(
 
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "workflow",
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -1106,7 +1108,7 @@ pub async fn delete_webhook(
 
 /// Payloads queued for the webhooks, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "workflow",
-    responses((status = 200, body = Vec<WebhookDelivery>)))]
+    responses((status = 403, description = "The role or scope does not allow it", body = ErrorBody), (status = 200, body = Vec<WebhookDelivery>)))]
 pub async fn webhook_deliveries(
     State(state): State<AppState>,
     auth: Authenticated,

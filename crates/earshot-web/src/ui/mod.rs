@@ -17,7 +17,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use earshot_core::error::{Error, ErrorCode};
+use earshot_core::error::Error;
 use serde::Deserialize;
 
 use crate::state::AppState;
@@ -79,10 +79,11 @@ pub enum UiError {
 
 impl From<Error> for UiError {
     fn from(e: Error) -> Self {
-        match e.code {
-            ErrorCode::NotFound => UiError::NotFound(e.message),
-            ErrorCode::Forbidden | ErrorCode::Unauthorized => UiError::Forbidden(e.message),
-            ErrorCode::Internal => {
+        // By status, so codes split out of a broad one land on the same page.
+        match e.code.http_status() {
+            404 => UiError::NotFound(e.message),
+            401 | 403 => UiError::Forbidden(e.message),
+            500.. => {
                 tracing::error!(message = %e.message, "desk error");
                 UiError::Internal("internal error; the details are in the server log".into())
             }

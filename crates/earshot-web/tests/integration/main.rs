@@ -5,6 +5,7 @@
 mod access;
 mod api;
 mod browser;
+mod contract;
 mod desk;
 mod support;
 mod webhooks;

@@ -465,7 +465,7 @@ async fn routing_rules_apply_every_action_at_ingest() {
     );
     let (_, audit) = admin(&app, Method::GET, "/api/v1/audit?action=x", None).await;
     assert_eq!(
-        audit["code"], "invalid_field",
+        audit["code"], "invalid_query_parameter",
         "unknown query fields are refused"
     );
     let (_, audit) = admin(&app, Method::GET, "/api/v1/audit?actor=rule:2@v2", None).await;
