@@ -179,11 +179,6 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
-        .unwrap_or_else(|| "/inbox".into())
-}
-
 fn login_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -222,7 +217,7 @@ async fn login_page(
         &state,
         &headers,
         StatusCode::OK,
-        safe_next(q.next),
+        session::safe_next(q.next.as_deref()),
         String::new(),
         String::new(),
     )
@@ -242,7 +237,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
-    let next = safe_next(form.next);
+    let next = session::safe_next(form.next.as_deref());
     let username = form.username.trim().to_lowercase();
     let fail = |status: StatusCode, why: String| {
         Ok(login_form(

@@ -4,6 +4,7 @@
 
 mod api;
 mod browser;
+mod hardening;
 mod support;
 mod webhooks;
 mod workflow;
