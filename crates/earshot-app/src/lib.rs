@@ -52,6 +52,8 @@ pub struct App {
     /// Who is viewing or drafting which case (in memory: presence expires
     /// within a minute, so it need not survive a restart).
     pub presence: Arc<Mutex<PresenceRegistry>>,
+    /// Which webhook targets are allowed (public addresses only by default).
+    pub delivery_policy: deliveries::DeliveryPolicy,
     group_commit: Arc<group_commit::GroupCommit>,
 }
 
@@ -71,7 +73,13 @@ impl App {
             clock,
             live,
             presence: Arc::default(),
+            delivery_policy: Default::default(),
         }
+    }
+
+    pub fn with_delivery_policy(mut self, policy: deliveries::DeliveryPolicy) -> Self {
+        self.delivery_policy = policy;
+        self
     }
 
     /// Enables desk accounts on this store.

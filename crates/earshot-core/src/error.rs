@@ -17,6 +17,8 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     InvalidTransition,
+    RequestTimeout,
+    RateLimited,
     Internal,
 }
 
@@ -34,6 +36,8 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
         }
     }
@@ -50,6 +54,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::InvalidTransition => "invalid_transition",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -103,6 +109,8 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::NotFound,
             ErrorCode::InvalidTransition,
+            ErrorCode::RequestTimeout,
+            ErrorCode::RateLimited,
         ] {
             assert!((400..500).contains(&code.http_status()), "{code:?}");
         }

@@ -47,7 +47,6 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/inbox", get(inbox::page))
-        .route("/inbox/stream", get(inbox::stream))
         .route("/inbox/assign", post(inbox::assign_to_me))
         .route("/inbox/resolve", post(inbox::resolve))
         .route("/cases/{id}", get(case::page))
@@ -61,6 +60,12 @@ pub fn routes() -> Router<AppState> {
         .route("/settings", get(dashboard::settings))
         .route("/settings/users", post(dashboard::add_user))
         .route("/assets/{*path}", get(assets::serve))
+}
+
+/// The live stream (server-sent events): open for as long as the desk is,
+/// so it is served outside the request timeouts.
+pub fn live_routes() -> Router<AppState> {
+    Router::new().route("/inbox/stream", get(inbox::stream))
 }
 
 /// An error shown as a page.
