@@ -56,6 +56,8 @@ pub struct App {
     pub presence: Arc<Mutex<PresenceRegistry>>,
     /// The connectors that deliver replies, by source.
     pub channels: channels::Channels,
+    /// Which webhook targets are allowed (public addresses only by default).
+    pub delivery_policy: deliveries::DeliveryPolicy,
     group_commit: Arc<group_commit::GroupCommit>,
 }
 
@@ -76,7 +78,13 @@ impl App {
             live,
             presence: Arc::default(),
             channels: channels::Channels::default(),
+            delivery_policy: Default::default(),
         }
+    }
+
+    pub fn with_delivery_policy(mut self, policy: deliveries::DeliveryPolicy) -> Self {
+        self.delivery_policy = policy;
+        self
     }
 
     /// Enables desk accounts on this store.

@@ -223,7 +223,10 @@ async fn route_one(
             }
             NotifyTarget::Webhook => {
                 app.workflow
-                    .queue_webhooks(&json!({"text": text}), now)
+                    .queue_webhooks(
+                        &earshot_workflow::rule_webhook_payload(case_id, &n.message),
+                        now,
+                    )
                     .await?;
             }
         }

@@ -199,6 +199,8 @@ pub struct WebhookDelivery {
     pub payload: Value,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed (never the URL); cleared on delivery.
+    pub last_error: Option<String>,
 }
 
 /// A delivery whose next attempt is due, with where it goes.

@@ -1403,7 +1403,7 @@ impl WorkflowStore for SqlStore {
     ) -> Result<Vec<DueDelivery>> {
         self.wf_rows(
             q(
-                "SELECT d.id, d.webhook_id, d.payload, d.created_at, d.delivered_at, d.attempts, \
+                "SELECT d.id, d.webhook_id, d.payload, d.created_at, d.delivered_at, d.attempts, d.last_error, \
                w.url, w.secret FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= $1 \
                ORDER BY d.id LIMIT $2",
@@ -1421,6 +1421,7 @@ impl WorkflowStore for SqlStore {
                     payload: json_col(r, "payload")?,
                     created_at: from_ms(col(r, "created_at")?),
                     delivered_at: opt_time(r, "delivered_at")?,
+                    last_error: col(r, "last_error")?,
                 },
                 url: col(r, "url")?,
                 secret: col(r, "secret")?,
@@ -1459,7 +1460,7 @@ impl WorkflowStore for SqlStore {
     async fn webhook_deliveries(&self, limit: u32) -> Result<Vec<WebhookDelivery>> {
         self.wf_rows(
             q(
-                "SELECT id, webhook_id, payload, created_at, delivered_at FROM webhook_deliveries \
+                "SELECT id, webhook_id, payload, created_at, delivered_at, last_error FROM webhook_deliveries \
                ORDER BY id DESC LIMIT $1",
             )
             .bind(i64::from(limit.clamp(1, 500))),
@@ -1473,6 +1474,7 @@ impl WorkflowStore for SqlStore {
                 payload: json_col(r, "payload")?,
                 created_at: from_ms(col(r, "created_at")?),
                 delivered_at: opt_time(r, "delivered_at")?,
+                last_error: col(r, "last_error")?,
             })
         })
         .collect()

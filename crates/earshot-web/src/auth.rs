@@ -3,8 +3,12 @@
 //! hash is enough; user passwords use argon2).
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use earshot_core::auth::{Principal, Role};
 use earshot_core::error::ErrorCode;
 
@@ -31,40 +35,66 @@ impl Authenticated {
 }
 
 impl FromRequestParts<AppState> for Authenticated {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = |why: &str| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                format!("{why}: send Authorization: Bearer <token> (see `earshot token create`)"),
-            )
-        };
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| unauthorized("no token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("malformed Authorization header"))?;
-        let hash = hash_token(token);
-        if state.bootstrap_token_hash.as_deref() == Some(hash.as_str()) {
-            return Ok(Authenticated(Principal {
-                name: "bootstrap".into(),
-                role: Role::Admin,
-            }));
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let auth = authenticate(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        // Counted after authentication, per caller: a flood of made-up
+        // tokens is answered 401 without growing the limiter's table.
+        if let Err(wait) = state.api_limiter.check(&auth.0.name) {
+            return Err(rate_limited(wait));
         }
-        match state.app.store.token(&hash, state.app.clock.now()).await? {
-            Some(info) => Ok(Authenticated(Principal {
-                name: format!("token:{}", info.name),
-                role: info.role,
-            })),
-            None => Err(unauthorized("unknown token")),
-        }
+        Ok(auth)
+    }
+}
+
+/// 429 with the JSON error body and `Retry-After` in whole seconds.
+fn rate_limited(wait: Duration) -> Response {
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = ApiError::new(
+        ErrorCode::TooManyRequests,
+        format!("too many requests for this token; retry in {secs} s"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    let unauthorized = |why: &str| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            format!("{why}: send Authorization: Bearer <token> (see `earshot token create`)"),
+        )
+    };
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauthorized("no token"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("malformed Authorization header"))?;
+    let hash = hash_token(token);
+    if state.bootstrap_token_hash.as_deref() == Some(hash.as_str()) {
+        return Ok(Authenticated(Principal {
+            name: "bootstrap".into(),
+            role: Role::Admin,
+        }));
+    }
+    match state.app.store.token(&hash, state.app.clock.now()).await? {
+        Some(info) => Ok(Authenticated(Principal {
+            name: format!("token:{}", info.name),
+            role: info.role,
+        })),
+        None => Err(unauthorized("unknown token")),
     }
 }
 

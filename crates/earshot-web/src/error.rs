@@ -55,7 +55,12 @@ impl IntoResponse for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if is_body_timeout(&r) {
+            ApiError::new(
+                ErrorCode::RequestTimeout,
+                "the request body stopped arriving; send it without pauses",
+            )
+        } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 ErrorCode::PayloadTooLarge,
                 format!(
@@ -67,6 +72,34 @@ impl From<BytesRejection> for ApiError {
             ApiError::new(ErrorCode::InvalidJson, r.body_text())
         }
     }
+}
+
+/// Whether reading the body failed on the server's body timeout
+/// ([`tower_http::timeout::RequestBodyTimeoutLayer`]).
+fn is_body_timeout(r: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// The JSON body for the 408 that [`tower_http::timeout::TimeoutLayer`]
+/// answers with an empty body.
+pub async fn request_timeout_body(response: Response) -> Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request took too long and was abandoned",
+        )
+        .into_response();
+    }
+    response
 }
 
 impl From<QueryRejection> for ApiError {

@@ -16,6 +16,8 @@ pub struct AppState {
     /// (`X-Forwarded-Proto: https`), so a plain-http demo on 127.0.0.1 works.
     pub secure_cookies: bool,
     pub login_limiter: Arc<crate::ui::session::LoginLimiter>,
+    /// Requests per API caller (see [`crate::ratelimit`]).
+    pub api_limiter: Arc<crate::ratelimit::ApiLimiter>,
 }
 
 impl AppState {
@@ -27,12 +29,19 @@ impl AppState {
                 .map(earshot_app::credentials::hash_token),
             secure_cookies: false,
             login_limiter: Arc::default(),
+            api_limiter: Arc::default(),
         }
     }
 
     /// Enables the browser desk on this store; it answers 503 until then.
     pub fn with_desk(mut self, desk: Arc<dyn Accounts>) -> Self {
         self.app = self.app.with_accounts(desk);
+        self
+    }
+
+    /// The API's per-caller quota; `None` turns the limit off.
+    pub fn with_rate_limit(mut self, limit: Option<crate::ratelimit::RateLimit>) -> Self {
+        self.api_limiter = Arc::new(crate::ratelimit::ApiLimiter::new(limit));
         self
     }
 

@@ -33,7 +33,9 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use collision::{
     Activity, Conflict, Presence, PresenceRegistry, PublicReplyRef, check_public_reply,
 };
-pub use notify::{CaseRef, NotificationEvent, notification_text, slack_payload};
+pub use notify::{
+    CaseRef, NotificationEvent, notification_text, rule_webhook_payload, slack_payload,
+};
 pub use rules::{
     AuthorList, Condition, DryRunItem, DryRunMatch, DryRunReport, FiredRule, NotifyTarget,
     RoutingOutcome, Rule, RuleAction, RuleContext, RuleError, RuleNotification, RuleSet, dry_run,

@@ -53,8 +53,9 @@ fn human(seconds: i64) -> String {
     }
 }
 
-/// Slack mrkdwn needs `&`, `<` and `>` escaped in user text.
-fn escape(s: &str) -> String {
+/// Slack mrkdwn needs `&`, `<` and `>` escaped in user text: unescaped,
+/// `<!channel>` in a customer's words would ping the whole channel.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -120,7 +121,14 @@ pub fn slack_payload(event: &NotificationEvent, case: &CaseRef) -> Value {
             .push(json!({"type": "mrkdwn", "text": format!("<{}|Open in Earshot>", escape(url))}));
     }
     blocks.push(json!({"type": "context", "elements": context}));
-    json!({"text": text, "blocks": blocks})
+    // Slack reads `text` as mrkdwn too (it is the notification preview).
+    json!({"text": escape(&text), "blocks": blocks})
+}
+
+/// The webhook body for a rule's `notify` action aimed at the webhooks:
+/// the rule's message is written by an admin but may quote customer text.
+pub fn rule_webhook_payload(case_id: i64, message: &str) -> Value {
+    json!({"text": escape(&format!("Case #{case_id}: {message}"))})
 }
 
 #[cfg(test)]
@@ -162,6 +170,49 @@ mod tests {
         assert_eq!(
             p["blocks"][1]["elements"][1]["text"],
             "<https://care.example/cases/7|Open in Earshot>"
+        );
+    }
+
+    #[test]
+    fn user_text_cannot_ping_the_channel() {
+        let c = CaseRef {
+            subject: "<!channel> & <@U123> <https://evil.example|click>".into(),
+            ..case()
+        };
+        let events = [
+            NotificationEvent::SlaBreach {
+                target: TargetKind::Resolution,
+                due_at: due(),
+            },
+            NotificationEvent::Assigned {
+                assignee: Some("<!here>".into()),
+                team: Some("<!everyone>".into()),
+                by: "<@U1>".into(),
+            },
+        ];
+        for event in &events {
+            let p = slack_payload(event, &c);
+            let text = p["text"].as_str().unwrap();
+            let section = p["blocks"][0]["text"]["text"].as_str().unwrap();
+            for s in [text, section] {
+                assert!(s.contains("&lt;!channel&gt; &amp; &lt;@U123&gt;"), "{s}");
+                assert!(!s.contains('<') && !s.contains('>'), "{s}");
+            }
+        }
+        let assigned = slack_payload(&events[1], &c);
+        assert!(
+            assigned["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("&lt;!here&gt; (&lt;!everyone&gt;) by &lt;@U1&gt;")
+        );
+        // The in-app line stays plain text: the desk escapes it as HTML.
+        assert!(notification_text(&events[0], &c).contains("<!channel>"));
+
+        let rule = rule_webhook_payload(9, "VIP <!channel> says: a & b");
+        assert_eq!(
+            rule,
+            json!({"text": "Case #9: VIP &lt;!channel&gt; says: a &amp; b"})
         );
     }
 

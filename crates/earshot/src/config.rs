@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use earshot_core::priority::PriorityWeights;
+use earshot_web::ratelimit::RateLimit;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Args, Default)]
@@ -27,6 +28,13 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "EARSHOT_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// API requests per token, e.g. `600/min,burst=120` (the default), or
+    /// `off`.
+    #[arg(long, env = "EARSHOT_RATE_LIMIT")]
+    pub rate_limit: Option<String>,
+    /// Let webhooks reach loopback, private and link-local addresses.
+    #[arg(long, env = "EARSHOT_ALLOW_PRIVATE_WEBHOOKS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_private_webhooks: Option<bool>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -40,6 +48,8 @@ struct FileConfig {
     database_url: Option<String>,
     #[serde(default)]
     priority: Option<PriorityWeights>,
+    rate_limit: Option<String>,
+    allow_private_webhooks: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -49,6 +59,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub priority: PriorityWeights,
+    /// `None`: no API rate limit.
+    pub rate_limit: Option<RateLimit>,
+    pub allow_private_webhooks: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -67,13 +80,26 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("earshot-data")),
             database_url: serve.store.database_url.clone().or(file.database_url),
             priority: file.priority.unwrap_or_default(),
+            rate_limit: match serve.rate_limit.as_deref().or(file.rate_limit.as_deref()) {
+                None => Some(RateLimit::default()),
+                Some("off") => None,
+                Some(limit) => Some(
+                    limit
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!("rate limit {e}"))?,
+                ),
+            },
+            allow_private_webhooks: serve
+                .allow_private_webhooks
+                .or(file.allow_private_webhooks)
+                .unwrap_or(false),
         })
     }
 
     pub fn for_store(store: &StoreArgs) -> Result<Config> {
         Config::resolve(&ServeArgs {
-            listen: None,
             store: store.clone(),
+            ..ServeArgs::default()
         })
     }
 
@@ -114,11 +140,11 @@ mod tests {
         )
         .unwrap();
         let mut args = ServeArgs {
-            listen: None,
             store: StoreArgs {
                 config: Some(file.clone()),
                 ..StoreArgs::default()
             },
+            ..ServeArgs::default()
         };
         let c = Config::resolve(&args).unwrap();
         assert_eq!(c.listen.port(), 9999);
@@ -131,16 +157,48 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_and_private_webhooks_are_configurable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("earshot.toml");
+        std::fs::write(
+            &file,
+            "rate_limit = \"60/min,burst=5\"\nallow_private_webhooks = true\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs {
+            store: StoreArgs {
+                config: Some(file),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.rate_limit, Some("60/min,burst=5".parse().unwrap()));
+        assert!(c.allow_private_webhooks);
+        args.rate_limit = Some("off".into());
+        args.allow_private_webhooks = Some(false);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.rate_limit, None);
+        assert!(!c.allow_private_webhooks);
+        args.rate_limit = Some("lots".into());
+        assert!(Config::resolve(&args).is_err());
+
+        let defaults = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.rate_limit, Some(RateLimit::default()));
+        assert!(!defaults.allow_private_webhooks);
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("earshot.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
         let args = ServeArgs {
-            listen: None,
             store: StoreArgs {
                 config: Some(file),
                 ..StoreArgs::default()
             },
+            ..ServeArgs::default()
         };
         let err = format!("{:#}", Config::resolve(&args).unwrap_err());
         assert!(err.contains("lisen"), "{err}");

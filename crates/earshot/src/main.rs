@@ -150,7 +150,7 @@ async fn run(command: Command) -> Result<()> {
             let config = Config::resolve(&args)?;
             let listener = bind(&config).await?;
             let store = Arc::new(open_store(&config).await?);
-            serve(app(&config, &store), listener).await
+            serve(app(&config, &store), &config, listener).await
         }
         Command::Demo(mut args) => {
             if args.store.data_dir.is_none() && args.store.database_url.is_none() {
@@ -178,7 +178,7 @@ async fn run(command: Command) -> Result<()> {
             for (name, role, password) in &logins {
                 println!("  Login:     {name} / {password}   ({})", role.as_str());
             }
-            serve(app, listener).await
+            serve(app, &config, listener).await
         }
         Command::Import(args) => {
             let config = Config::for_store(&args.store)?;
@@ -329,7 +329,11 @@ async fn open_store(config: &Config) -> Result<SqlStore> {
 
 /// The application on `store`, with the desk's accounts enabled.
 fn app(config: &Config, store: &Arc<SqlStore>) -> App {
-    App::new(store.clone(), pipeline(config), Arc::new(SystemClock)).with_accounts(store.clone())
+    App::new(store.clone(), pipeline(config), Arc::new(SystemClock))
+        .with_accounts(store.clone())
+        .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
+            allow_private: config.allow_private_webhooks,
+        })
 }
 
 async fn bind(config: &Config) -> Result<tokio::net::TcpListener> {
@@ -338,10 +342,11 @@ async fn bind(config: &Config) -> Result<tokio::net::TcpListener> {
         .with_context(|| format!("listening on {}", config.listen))
 }
 
-async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<()> {
+async fn serve(app: App, config: &Config, listener: tokio::net::TcpListener) -> Result<()> {
     let bootstrap = std::env::var("EARSHOT_BOOTSTRAP_TOKEN").ok();
-    let state =
-        AppState::new(app, bootstrap.as_deref()).with_secure_cookies(users::secure_cookies());
+    let state = AppState::new(app, bootstrap.as_deref())
+        .with_secure_cookies(users::secure_cookies())
+        .with_rate_limit(config.rate_limit);
     tracing::info!(addr = %listener.local_addr()?, "earshot is serving");
     earshot_web::serve(listener, state).await?;
     Ok(())

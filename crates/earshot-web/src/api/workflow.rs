@@ -1074,6 +1074,8 @@ pub async fn add_webhook(
         )));
     }
     reject_nul("url", url)?;
+    earshot_app::deliveries::check_target(url, state.app.delivery_policy)
+        .map_err(|why| ApiError(Error::invalid_field("url", why)))?;
     let signing_secret = earshot_app::deliveries::generate_secret();
     let webhook = state
         .app

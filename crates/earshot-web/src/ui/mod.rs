@@ -47,7 +47,6 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/inbox", get(inbox::page))
-        .route("/inbox/stream", get(inbox::stream))
         .route("/inbox/assign", post(inbox::assign_to_me))
         .route("/inbox/resolve", post(inbox::resolve))
         .route("/cases/{id}", get(case::page))
@@ -65,6 +64,12 @@ pub fn routes() -> Router<AppState> {
         .route("/settings", get(dashboard::settings))
         .route("/settings/users", post(dashboard::add_user))
         .route("/assets/{*path}", get(assets::serve))
+}
+
+/// The live stream (server-sent events): open for as long as the desk is,
+/// so it is served outside the request timeouts.
+pub fn live_routes() -> Router<AppState> {
+    Router::new().route("/inbox/stream", get(inbox::stream))
 }
 
 /// An error shown as a page.
@@ -184,11 +189,6 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
-        .unwrap_or_else(|| "/inbox".into())
-}
-
 fn login_form(
     state: &AppState,
     headers: &HeaderMap,
@@ -227,7 +227,7 @@ async fn login_page(
         &state,
         &headers,
         StatusCode::OK,
-        safe_next(q.next),
+        session::safe_next(q.next.as_deref()),
         String::new(),
         String::new(),
     )
@@ -247,7 +247,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, UiError> {
-    let next = safe_next(form.next);
+    let next = session::safe_next(form.next.as_deref());
     let username = form.username.trim().to_lowercase();
     let fail = |status: StatusCode, why: String| {
         Ok(login_form(

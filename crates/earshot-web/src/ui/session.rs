@@ -132,11 +132,7 @@ impl FromRequestParts<AppState> for CurrentUser {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "/inbox".into());
-            let next = if next.starts_with('/') && !next.starts_with("//") {
-                next
-            } else {
-                "/inbox".into()
-            };
+            let next = safe_next(Some(&next));
             Redirect::to(&format!("/login?next={}", urlencode(&next))).into_response()
         };
         let desk = desk(state).map_err(IntoResponse::into_response)?;
@@ -154,6 +150,26 @@ impl FromRequestParts<AppState> for CurrentUser {
             Err(e) => Err(UiError::from(e).into_response()),
         }
     }
+}
+
+/// Where the login form sends the user afterwards: `next` when it is a path
+/// on this site, else `/inbox`. Accepted: a single leading `/` (not `//`,
+/// which browsers read as another host), then visible ASCII only: no
+/// backslash (read as `/`), no control characters or whitespace (browsers
+/// drop tab and newline, so `/\t/evil` would become `//evil`, and a newline
+/// cannot go into a `Location` header), nothing outside ASCII.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if is_local_path(n) => n.to_string(),
+        _ => "/inbox".into(),
+    }
+}
+
+fn is_local_path(n: &str) -> bool {
+    n.starts_with('/')
+        && !n.starts_with("//")
+        && n.len() <= 2048
+        && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
 pub fn urlencode(s: &str) -> String {
@@ -257,6 +273,45 @@ mod tests {
                 .is_none()
         );
         assert!(l.blocked("ann", ip, t + FAILURE_WINDOW).is_none());
+    }
+
+    #[test]
+    fn next_accepts_only_paths_on_this_site() {
+        for good in [
+            "/inbox",
+            "/cases/7",
+            "/inbox?view=mine&q=refund%20now",
+            "/a/b//c",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        let attacks = [
+            "",
+            "inbox",
+            "//evil.example/",
+            "///evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/\t/evil.example/",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/\n",
+            "/inbox\r\nLocation: //evil",
+            "/ /evil.example",
+            "/\u{a0}/evil.example",
+            "/\u{0}",
+            "/\u{7f}",
+            "/é",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            " /inbox",
+            "\t//evil.example",
+        ];
+        for bad in attacks {
+            assert_eq!(safe_next(Some(bad)), "/inbox", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(3000)))), "/inbox");
+        assert_eq!(safe_next(None), "/inbox");
     }
 
     #[test]

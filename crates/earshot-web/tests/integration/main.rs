@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod contract;
 mod desk;
+mod hardening;
 mod support;
 mod webhooks;
 mod workflow;

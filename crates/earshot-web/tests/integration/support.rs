@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use earshot_core::pipeline::Pipeline;
 use earshot_core::priority::PriorityWeights;
 use earshot_store::SqlStore;
-use earshot_web::AppState;
+use earshot_web::{AppState, ServeOptions};
 use earshot_workflow::FakeClock;
 
 pub const TOKEN: &str = "test-bootstrap-token";
@@ -98,8 +98,22 @@ impl TestApp {
 }
 
 /// Starts a server on a free port with a fresh SQLite store, the shipped
-/// analysis models and a fake clock set to 2026-11-22 10:00 UTC.
+/// analysis models and a fake clock set to 2026-11-22 10:00 UTC. Webhooks
+/// may target private addresses: the test receivers listen on 127.0.0.1.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServeOptions::default(), |state| {
+        state.app.delivery_policy.allow_private = true;
+        state
+    })
+    .await
+}
+
+/// [`spawn_app`] with chosen timeouts and state (the default delivery
+/// policy, public targets only, unless `configure` changes it).
+pub async fn spawn_app_with(
+    options: ServeOptions,
+    configure: impl FnOnce(&mut AppState) -> &mut AppState,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = earshot_store::open(&earshot_store::Location::SqliteDir(dir.path().into()))
         .await
@@ -114,12 +128,18 @@ pub async fn spawn_app() -> TestApp {
         Some(TOKEN),
     )
     .with_desk(Arc::new(store.clone()));
+    let mut state = state;
+    configure(&mut state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = earshot_web::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    // The server loop `earshot serve` runs, with its timeouts.
+    let app = earshot_web::router_with(state.clone(), &options);
+    tokio::spawn(earshot_web::serve_router(
+        listener,
+        app,
+        options,
+        std::future::pending(),
+    ));
     TestApp {
         base,
         client: reqwest::Client::new(),

@@ -92,7 +92,7 @@ async fn payloads_are_posted_and_retried_after_a_failure() {
         .unwrap();
     assert_eq!(queued, 1);
 
-    let http = client();
+    let http = client(app.state.app.delivery_policy).unwrap();
     let now = app.clock_now();
     let first = run_webhook_tick(&app.state.app, &http, now).await.unwrap();
     assert_eq!(
@@ -156,7 +156,7 @@ async fn an_unreachable_webhook_is_given_up_after_bounded_attempts() {
         .queue_webhooks(&json!({"text": "x"}), app.clock_now())
         .await
         .unwrap();
-    let http = client();
+    let http = client(app.state.app.delivery_policy).unwrap();
     let mut given_up = 0;
     for _ in 0..earshot_app::deliveries::MAX_ATTEMPTS {
         app.clock.advance(TimeDelta::hours(2));
