@@ -99,8 +99,12 @@ pub async fn record_brand_replies(
         .store
         .record_external_replies(replies, app.clock.now())
         .await?;
-    for case_id in joined.iter().flatten() {
-        let _ = app.live.send(LiveEvent::CaseUpdated { case_id: *case_id });
+    let mut cases: Vec<i64> = joined.iter().flatten().copied().collect();
+    cases.sort_unstable();
+    cases.dedup();
+    for case_id in cases {
+        crate::priority::refresh_case(app, case_id, app.clock.now()).await?;
+        let _ = app.live.send(LiveEvent::CaseUpdated { case_id });
     }
     Ok(joined)
 }

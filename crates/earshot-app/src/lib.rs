@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod live;
 pub mod notify;
 pub mod presence;
+pub mod priority;
 pub mod replies;
 pub mod routing;
 pub mod runtime;

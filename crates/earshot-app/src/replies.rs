@@ -273,6 +273,8 @@ pub async fn mark_posted_by_hand(
             app.clock.now(),
         )
         .await?;
+    // Answered: the case stops climbing the queue at once.
+    crate::priority::refresh_case(app, reply.case_id, app.clock.now()).await?;
     let _ = app.live.send(LiveEvent::CaseUpdated {
         case_id: reply.case_id,
     });

@@ -1,5 +1,5 @@
-//! The background workers of one node: the SLA ticker and outbound webhook
-//! delivery (connectors and the reply outbox join them). Each runs as its
+//! The background workers of one node: the SLA ticker, outbound webhook
+//! delivery and the priority refresher (connectors and the reply outbox join them). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
 use std::time::Duration;
@@ -13,6 +13,8 @@ use crate::App;
 pub struct Intervals {
     pub sla_tick: Duration,
     pub deliveries: Duration,
+    /// The waiting factor of each active case's priority.
+    pub priority: Duration,
 }
 
 impl Default for Intervals {
@@ -20,6 +22,7 @@ impl Default for Intervals {
         Intervals {
             sla_tick: Duration::from_secs(30),
             deliveries: Duration::from_secs(10),
+            priority: Duration::from_secs(60),
         }
     }
 }
@@ -41,6 +44,10 @@ impl Runtime {
                 (
                     "deliveries",
                     crate::deliveries::spawn_webhook_sender(app.clone(), every.deliveries),
+                ),
+                (
+                    "priority",
+                    crate::priority::spawn_refresher(app.clone(), every.priority),
                 ),
             ],
         }

@@ -10,8 +10,8 @@ use earshot_core::error::{Error, Result};
 use earshot_core::store::{CaseDetail, CaseQuery};
 use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, SlaCheckpoint};
 use earshot_workflow::{
-    CaseTimeline, EscalationAction, NotificationEvent, SlaEvaluation, SlaPolicy, SlaSubject,
-    TargetStatus, TimeBasis, TimelineEvent, evaluate_sla, select_policy,
+    CaseTimeline, EscalationAction, NotificationEvent, SlaEvaluation, SlaPolicy, SlaReport,
+    SlaSubject, TargetStatus, TimeBasis, TimelineEvent, evaluate_sla, select_policy, sla_report,
 };
 use serde_json::json;
 
@@ -30,6 +30,52 @@ pub async fn policies(app: &App) -> Result<Vec<SlaPolicy>> {
             serde_json::from_value(v).map_err(|e| Error::internal(format!("stored policy: {e}")))
         })
         .collect()
+}
+
+/// The SLA clocks of `cases` at `now` under the policies in force, with
+/// each case's warning lead: what the inbox and the case page show. It is
+/// the very evaluation the ticker escalates on, read without storing it.
+pub async fn clocks(
+    app: &App,
+    cases: &[Case],
+    now: DateTime<Utc>,
+) -> Result<HashMap<i64, (SlaEvaluation, u32)>> {
+    let policies = policies(app).await?;
+    let mut out = HashMap::new();
+    if policies.is_empty() {
+        return Ok(out);
+    }
+    for case in cases {
+        let Some(detail) = app.store.case_detail(case.id).await? else {
+            continue;
+        };
+        if let Some(eval) = evaluate_case(app, &policies, &detail, now, false).await? {
+            let warn = policies
+                .iter()
+                .find(|p| p.id == eval.policy_id)
+                .map_or(0, |p| p.warn_before_minutes);
+            out.insert(case.id, (eval, warn));
+        }
+    }
+    Ok(out)
+}
+
+/// "% met" over the targets the ticker last judged, counting those that
+/// started at or after `since` (all of them with `None`).
+pub async fn report(app: &App, since: Option<DateTime<Utc>>) -> Result<SlaReport> {
+    let mut targets = Vec::new();
+    for r in app.workflow.all_case_sla().await? {
+        if let Some(v) = r.evaluation
+            && let Ok(e) = serde_json::from_value::<SlaEvaluation>(v)
+        {
+            targets.extend(
+                e.targets
+                    .into_iter()
+                    .filter(|t| since.is_none_or(|s| t.started_at >= s)),
+            );
+        }
+    }
+    Ok(sla_report(&targets))
 }
 
 /// A case's history as the SLA engine reads it.

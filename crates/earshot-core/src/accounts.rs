@@ -247,13 +247,8 @@ pub struct CorrectedCase {
     pub priority: Priority,
 }
 
-/// The first-response target the desk shows until the workflow SLA engine
-/// is wired into it.
-pub const FIRST_RESPONSE_TARGET_MINUTES: i64 = 60;
-/// The SLA countdown turns amber this many minutes before the target.
-pub const SLA_WARNING_MINUTES: i64 = 15;
-
-/// The inbox: active cases (new, open, pending), by priority then age.
+/// The inbox: active cases (new, open, pending): those waiting on the
+/// brand first, then by priority, then the longest wait.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InboxQuery {
     /// `Some("none")` for unassigned.
@@ -268,8 +263,9 @@ pub struct InboxQuery {
     /// Cases created in `[from, to)`.
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    /// Unanswered cases older than this: past or near their first-response target.
-    pub unanswered_since_before: Option<DateTime<Utc>>,
+    /// Only cases the SLA clock says are breached or about to be, and that
+    /// still wait on the brand.
+    pub sla_breaching: bool,
     /// Full-text search over the case's mentions.
     pub q: Option<String>,
     /// Include resolved and closed cases too (dashboard drill-downs).
@@ -295,14 +291,11 @@ pub struct DashboardStats {
     pub volume: Vec<DayVolume>,
     /// Active cases per priority band: [0,25), [25,50), [50,75), [75,100].
     pub open_by_priority: [i64; 4],
-    /// Minutes from case creation to the first sent reply, for answered cases.
+    /// Minutes from the customer's post to the first reply that reached
+    /// them, for answered cases.
     pub first_response_minutes: Vec<f64>,
-    /// Minutes from case creation to resolution, for resolved cases.
+    /// Minutes from the customer's post to resolution, for resolved cases.
     pub resolution_minutes: Vec<f64>,
-    /// Cases whose first response is due (answered, or unanswered past target).
-    pub sla_due: i64,
-    /// Of those, answered within the target.
-    pub sla_met: i64,
 }
 
 /// Everything the desk needs from storage beyond [`crate::store::Store`].
@@ -362,7 +355,7 @@ pub trait Accounts: Send + Sync + 'static {
     ) -> Result<(Vec<Mention>, Vec<Case>)>;
     /// Bodies of the latest sent replies, newest first (near-duplicate check).
     async fn recent_reply_bodies(&self, limit: u32) -> Result<Vec<String>>;
-    async fn dashboard(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<DashboardStats>;
+    async fn dashboard(&self, since: DateTime<Utc>) -> Result<DashboardStats>;
 }
 
 #[cfg(test)]

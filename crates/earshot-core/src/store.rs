@@ -210,6 +210,9 @@ pub trait Store: Send + Sync + 'static {
         replies: &[ExternalReply],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<i64>>>;
+    /// Stores recomputed priorities (the waiting factor moves with time);
+    /// not a change anyone made, so no event and no `updated_at`.
+    async fn set_priorities(&self, priorities: &[(i64, Priority)]) -> Result<()>;
     /// Advocates, most positive first; with `locations`, only those whose
     /// latest mention belongs to a case at one of them.
     async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>>;

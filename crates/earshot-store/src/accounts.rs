@@ -3,14 +3,14 @@
 //! shared SQL as the core store.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::Any;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 
 use earshot_core::accounts::{
-    Accounts, Correction, CorrectionTask, Credentials, DashboardStats, DayVolume,
-    FIRST_RESPONSE_TARGET_MINUTES, InboxQuery, NewCorrection, NewUser, Session, User,
+    Accounts, Correction, CorrectionTask, Credentials, DashboardStats, DayVolume, InboxQuery,
+    NewCorrection, NewUser, Session, User,
 };
 use earshot_core::analysis::Analysis;
 use earshot_core::auth::Role;
@@ -460,9 +460,14 @@ impl Accounts for SqlStore {
         if let Some(to) = query.to {
             w.push("created_at < {}", Bind::Int(ms(to)));
         }
-        if let Some(before) = query.unanswered_since_before {
-            w.clauses.push("first_response_at IS NULL".into());
-            w.push("created_at < {}", Bind::Int(ms(before)));
+        if query.sla_breaching {
+            // As the SLA ticker last judged it: a target missed or in its
+            // warning window, and the customer's latest message unanswered.
+            w.clauses.push(
+                "awaiting_customer = 0 AND id IN (SELECT case_id FROM case_sla \
+                 WHERE state IN ('warning', 'missed'))"
+                    .into(),
+            );
         }
         if let Some(text) = query.q.as_deref().filter(|t| !t.trim().is_empty()) {
             match self.dialect() {
@@ -493,8 +498,8 @@ impl Accounts for SqlStore {
             ""
         };
         let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases{hint}{} ORDER BY priority DESC, created_at ASC, \
-             id ASC LIMIT {limit} OFFSET {offset}",
+            "SELECT {CASE_COLUMNS} FROM cases{hint}{} ORDER BY awaiting_customer ASC, \
+             priority DESC, created_at ASC, id ASC LIMIT {limit} OFFSET {offset}",
             w.sql()
         );
         self.rows(w.bind(q(sql)), "inbox")
@@ -558,7 +563,7 @@ impl Accounts for SqlStore {
         .collect()
     }
 
-    async fn dashboard(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Result<DashboardStats> {
+    async fn dashboard(&self, since: DateTime<Utc>) -> Result<DashboardStats> {
         const DAY_MS: i64 = 86_400_000;
         let mut stats = DashboardStats::default();
 
@@ -608,7 +613,8 @@ impl Accounts for SqlStore {
             }
         }
 
-        let target_ms = FIRST_RESPONSE_TARGET_MINUTES * 60_000;
+        // Measured from the customer's post (the case's start) to the
+        // brand's first answer that actually reached them.
         let rows = self
             .rows(
                 q(
@@ -626,24 +632,11 @@ impl Accounts for SqlStore {
                 stats
                     .first_response_minutes
                     .push(fr.max(0) as f64 / 60_000.0);
-                stats.sla_due += 1;
-                if fr <= target_ms {
-                    stats.sla_met += 1;
-                }
             }
             if let Some(res) = col::<Option<i64>>(row, "res")? {
                 stats.resolution_minutes.push(res.max(0) as f64 / 60_000.0);
             }
         }
-        let overdue = q("SELECT COUNT(*) AS n FROM cases WHERE created_at >= $1 \
-                         AND first_response_at IS NULL AND created_at < $2"
-            .to_string())
-        .bind(ms(since))
-        .bind(ms(now - Duration::minutes(FIRST_RESPONSE_TARGET_MINUTES)))
-        .fetch_one(self.pool())
-        .await
-        .map_err(|e| db_error("overdue", e))?;
-        stats.sla_due += col::<i64>(&overdue, "n")?;
         Ok(stats)
     }
 }

@@ -350,6 +350,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_reply_delivery.sql"),
         include_str!("../migrations/postgres/0012_reply_delivery.sql"),
     ),
+    (
+        13,
+        "awaiting_customer",
+        include_str!("../migrations/sqlite/0013_awaiting_customer.sql"),
+        include_str!("../migrations/postgres/0013_awaiting_customer.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

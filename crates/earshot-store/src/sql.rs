@@ -10,6 +10,7 @@ use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::mention::Mention;
+use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
@@ -224,8 +225,8 @@ impl Store for SqlStore {
         let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
         let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
         let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases{} ORDER BY priority DESC, created_at ASC, id ASC \
-             LIMIT {limit} OFFSET {offset}",
+            "SELECT {CASE_COLUMNS} FROM cases{} ORDER BY awaiting_customer ASC, priority DESC, \
+             created_at ASC, id ASC LIMIT {limit} OFFSET {offset}",
             f.where_sql()
         );
         self.all(f.bind_all(q(sql)), rows::case).await
@@ -625,6 +626,23 @@ impl Store for SqlStore {
         }
         commit(tx).await?;
         Ok(joined)
+    }
+
+    async fn set_priorities(&self, priorities: &[(i64, Priority)]) -> Result<()> {
+        if priorities.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (id, p) in priorities {
+            q("UPDATE cases SET priority = $1, priority_breakdown = $2 WHERE id = $3".to_string())
+                .bind(f64::from(p.score))
+                .bind(rows::to_json(&p.breakdown)?)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("store priority", e))?;
+        }
+        commit(tx).await
     }
 
     async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>> {

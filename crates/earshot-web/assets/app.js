@@ -17,16 +17,20 @@
     return Math.floor(mins / 1440) + "d";
   }
 
-  // First-response countdowns tick without a reload.
+  // SLA countdowns tick without a reload: due time and warning lead come
+  // from the policy the server evaluated.
   function tickSla() {
     document.querySelectorAll(".sla[data-due]").forEach(function (el) {
       var due = Number(el.dataset.due);
       if (!due) return;
-      var left = Math.round((due - Date.now()) / 60000);
+      var warn = Number(el.dataset.warn || 0);
+      var kind = el.dataset.kind ? el.dataset.kind + " " : "";
+      var ms = due - Date.now();
+      var left = Math.round(ms / 60000);
       el.classList.remove("sla-ok", "sla-warn", "sla-breach");
-      if (left < 0) { el.classList.add("sla-breach"); el.textContent = fmt(-left) + " overdue"; }
-      else if (left < 15) { el.classList.add("sla-warn"); el.textContent = fmt(left) + " left"; }
-      else { el.classList.add("sla-ok"); el.textContent = fmt(left) + " left"; }
+      if (ms <= 0) { el.classList.add("sla-breach"); el.textContent = kind + fmt(-left) + " overdue"; }
+      else if (ms < warn) { el.classList.add("sla-warn"); el.textContent = kind + "due in " + fmt(left); }
+      else { el.classList.add("sla-ok"); el.textContent = kind + "due in " + fmt(left); }
     });
   }
 

@@ -18,7 +18,6 @@ use earshot_core::workflow_store::{
 use earshot_workflow::{
     Action, Activity, AssignmentStrategy, AuthorList, BusinessCalendar, DryRunItem, DryRunReport,
     Presence, Rule, RuleContext, RuleSet, SlaEvaluation, SlaPolicy, SlaReport, can, dry_run,
-    sla_report,
 };
 use serde::{Deserialize, Serialize};
 
@@ -655,15 +654,7 @@ pub async fn report(
     auth: Authenticated,
 ) -> ApiResult<Json<SlaReport>> {
     earshot_app::access::require(&state.app, &auth.0, Action::ViewReports).await?;
-    let mut targets = Vec::new();
-    for r in state.app.workflow.all_case_sla().await? {
-        if let Some(v) = r.evaluation
-            && let Ok(e) = serde_json::from_value::<SlaEvaluation>(v)
-        {
-            targets.extend(e.targets);
-        }
-    }
-    Ok(Json(sla_report(&targets)))
+    Ok(Json(earshot_app::sla::report(&state.app, None).await?))
 }
 
 // ---------------------------------------------------------------- approvals

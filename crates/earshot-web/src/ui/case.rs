@@ -315,7 +315,14 @@ async fn render(
                 )
             })
             .collect(),
-        sla: view::sla(&case, now),
+        sla: {
+            let clocks =
+                earshot_app::sla::clocks(&state.app, std::slice::from_ref(&case), now).await?;
+            let (eval, warn) = clocks
+                .get(&case.id)
+                .map_or((None, 0), |(e, w)| (Some(e), *w));
+            view::sla(&case, eval, warn, now)
+        },
         source: case.source.as_str(),
         source_icon: view::source_icon(case.source),
         assignee: case.assignee.clone().unwrap_or_default(),

@@ -10,10 +10,11 @@ use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
-use earshot_core::accounts::{FIRST_RESPONSE_TARGET_MINUTES, InboxQuery, SLA_WARNING_MINUTES};
+use earshot_core::accounts::InboxQuery;
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::source::SourceKind;
+use earshot_workflow::SlaEvaluation;
 use serde::Deserialize;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -53,7 +54,7 @@ fn some(v: &Option<String>) -> Option<String> {
 }
 
 impl InboxParams {
-    pub fn to_query(&self, me: &str, now: DateTime<Utc>) -> Result<InboxQuery, UiError> {
+    pub fn to_query(&self, me: &str) -> Result<InboxQuery, UiError> {
         let bad = |what: &str| UiError::BadRequest(format!("unknown {what} in the filter"));
         let mut q = InboxQuery {
             q: some(&self.q),
@@ -86,14 +87,7 @@ impl InboxParams {
         match self.view.as_deref().unwrap_or("all") {
             "mine" => q.assignee = Some(me.to_string()),
             "unassigned" => q.assignee = Some("none".into()),
-            "breaching" => {
-                // Past the warning point of the first-response target.
-                q.unanswered_since_before = Some(
-                    now - chrono::Duration::minutes(
-                        FIRST_RESPONSE_TARGET_MINUTES - SLA_WARNING_MINUTES,
-                    ),
-                );
-            }
+            "breaching" => q.sla_breaching = true,
             "all" | "" => {}
             _ => return Err(bad("view")),
         }
@@ -146,7 +140,7 @@ pub struct Row {
     pub age: String,
 }
 
-pub fn row(c: &Case, now: DateTime<Utc>) -> Row {
+pub fn row(c: &Case, clock: Option<&(SlaEvaluation, u32)>, now: DateTime<Utc>) -> Row {
     let (urgency, urgency_reason) = view::urgency(c);
     Row {
         id: c.id,
@@ -159,7 +153,7 @@ pub fn row(c: &Case, now: DateTime<Utc>) -> Row {
         urgency,
         urgency_reason,
         reach: view::reach(c),
-        sla: view::sla(c, now),
+        sla: view::sla(c, clock.map(|(e, _)| e), clock.map_or(0, |(_, w)| *w), now),
         assignee: c.assignee.clone().unwrap_or_default(),
         priority: format!("{:.0}", c.priority.score),
         status: c.status.as_str(),
@@ -200,7 +194,7 @@ pub async fn page(
 ) -> Result<Response, UiError> {
     let desk = session::desk(&state)?;
     let now = state.app.clock.now();
-    let query = params.to_query(&me.user.name, now)?;
+    let query = params.to_query(&me.user.name)?;
     let started = std::time::Instant::now();
     let cases = desk.inbox(&query).await?;
     // `full` is about the page the store returned; what a location manager
@@ -211,7 +205,32 @@ pub async fn page(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "inbox query"
     );
-    let rows: Vec<Row> = cases.iter().map(|c| row(c, now)).collect();
+    // The countdowns come from the SLA policies, evaluated as the ticker does.
+    let clocks = earshot_app::sla::clocks(&state.app, &cases, now).await?;
+    let cases: Vec<Case> = if query.sla_breaching {
+        // The ticker's stored verdict picked them; keep those still breaching now.
+        cases
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    view::sla(
+                        c,
+                        clocks.get(&c.id).map(|(e, _)| e),
+                        clocks.get(&c.id).map_or(0, |(_, w)| *w),
+                        now
+                    )
+                    .state,
+                    "warn" | "breach"
+                )
+            })
+            .collect()
+    } else {
+        cases
+    };
+    let rows: Vec<Row> = cases
+        .iter()
+        .map(|c| row(c, clocks.get(&c.id), now))
+        .collect();
     if params.fragment.as_deref() == Some("rows") {
         return Ok(html(InboxRows { rows }.render()));
     }

@@ -2,54 +2,101 @@
 //! relative times.
 
 use chrono::{DateTime, Utc};
-use earshot_core::accounts::{FIRST_RESPONSE_TARGET_MINUTES, SLA_WARNING_MINUTES};
 use earshot_core::case::Case;
 use earshot_core::source::SourceKind;
+use earshot_workflow::{SlaEvaluation, TargetKind, TargetStatus};
 
-/// The first-response countdown of a case.
+/// The SLA countdown of a case, as the policies in force judge it (the
+/// same evaluation the ticker escalates on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sla {
-    /// `ok`, `warn`, `breach` or `done`.
+    /// `ok`, `warn`, `breach`, `done`, `late`, `paused` or `none`.
     pub state: &'static str,
     pub label: String,
-    /// Epoch ms when the first response is due; 0 when answered.
+    /// Epoch ms when the running target is due; 0 when none runs.
     pub due_ms: i64,
+    /// How long before `due_ms` the countdown turns amber, in ms.
+    pub warn_ms: i64,
+    /// The running target ("first response", …); empty when none runs.
+    pub kind: String,
 }
 
-pub fn sla(case: &Case, now: DateTime<Utc>) -> Sla {
-    if let Some(at) = case.first_response_at {
-        let mins = (at - case.created_at).num_minutes().max(0);
-        return Sla {
-            state: if mins <= FIRST_RESPONSE_TARGET_MINUTES {
-                "done"
-            } else {
-                "late"
-            },
-            label: format!("answered in {}", duration(mins)),
-            due_ms: 0,
-        };
-    }
-    if !case.status.is_active() {
-        return Sla {
-            state: "done",
-            label: "no answer needed".into(),
-            due_ms: 0,
-        };
-    }
-    let due = case.created_at + chrono::Duration::minutes(FIRST_RESPONSE_TARGET_MINUTES);
-    let left = (due - now).num_minutes();
-    let (state, label) = if left < 0 {
-        ("breach", format!("{} overdue", duration(-left)))
-    } else if left < SLA_WARNING_MINUTES {
-        ("warn", format!("{} left", duration(left)))
-    } else {
-        ("ok", format!("{} left", duration(left)))
-    };
-    Sla {
+/// The countdown for `case` from its evaluation: the running target due
+/// soonest, or how the last one ended.
+pub fn sla(
+    case: &Case,
+    eval: Option<&SlaEvaluation>,
+    warn_minutes: u32,
+    now: DateTime<Utc>,
+) -> Sla {
+    let still = |state: &'static str, label: String| Sla {
         state,
         label,
-        due_ms: due.timestamp_millis(),
+        due_ms: 0,
+        warn_ms: 0,
+        kind: String::new(),
+    };
+    let Some(eval) = eval else {
+        return still("none", "no SLA policy applies".into());
+    };
+    let running = eval
+        .targets
+        .iter()
+        .filter(|t| t.achieved_at.is_none())
+        .filter(|t| {
+            matches!(
+                t.status,
+                TargetStatus::Active | TargetStatus::Warning | TargetStatus::Missed
+            )
+        })
+        .filter_map(|t| t.due_at.map(|due| (t, due)))
+        .min_by_key(|(_, due)| *due);
+    if let Some((t, due)) = running {
+        let left = (due - now).num_minutes();
+        let warn = i64::from(warn_minutes);
+        let (state, label) = if due <= now {
+            (
+                "breach",
+                format!("{} {} overdue", t.kind, duration((now - due).num_minutes())),
+            )
+        } else if left < warn {
+            ("warn", format!("{} due in {}", t.kind, duration(left)))
+        } else {
+            ("ok", format!("{} due in {}", t.kind, duration(left)))
+        };
+        return Sla {
+            state,
+            label,
+            due_ms: due.timestamp_millis(),
+            warn_ms: warn * 60_000,
+            kind: t.kind.to_string(),
+        };
     }
+    if eval
+        .targets
+        .iter()
+        .any(|t| t.status == TargetStatus::Paused)
+    {
+        return still("paused", "waiting on the customer".into());
+    }
+    if let Some(first) = eval.target(TargetKind::FirstResponse)
+        && let Some(at) = first.achieved_at
+    {
+        let mins = (at - case.created_at).num_minutes().max(0);
+        let late = first.status == TargetStatus::Missed;
+        return still(
+            if late { "late" } else { "done" },
+            format!(
+                "answered in {}{}",
+                duration(mins),
+                if late { ", late" } else { "" }
+            ),
+        );
+    }
+    if !case.status.is_active() {
+        return still("done", "no answer needed".into());
+    }
+    still("done", "on target".into())
 }
 
 pub fn duration(mins: i64) -> String {
@@ -146,15 +193,49 @@ mod tests {
         }
     }
 
+    fn policy() -> earshot_workflow::SlaPolicy {
+        serde_json::from_value(serde_json::json!({"id": 1, "name": "std", "position": 1,
+            "targets": {"first_response_minutes": 60},
+            "time_basis": {"type": "calendar_hours"}, "warn_before_minutes": 15}))
+        .unwrap()
+    }
+
+    fn evaluate(case: &Case, now: DateTime<Utc>) -> SlaEvaluation {
+        let mut events = Vec::new();
+        if let Some(at) = case.first_response_at {
+            events.push(earshot_workflow::TimelineEvent::AgentReply { at });
+        }
+        let timeline = earshot_workflow::CaseTimeline {
+            created_at: case.created_at,
+            events,
+        };
+        earshot_workflow::evaluate_sla(&policy(), &timeline, now)
+    }
+
     #[test]
-    fn countdown_turns_amber_then_red() {
+    fn countdown_follows_the_policy_from_the_customers_post() {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
-        assert_eq!(sla(&case(10, now), now).state, "ok");
-        assert_eq!(sla(&case(50, now), now).state, "warn");
-        let late = sla(&case(90, now), now);
-        assert_eq!((late.state, late.label.as_str()), ("breach", "30m overdue"));
+        let show = |c: &Case| sla(c, Some(&evaluate(c, now)), 15, now);
+        let fresh = show(&case(10, now));
+        assert_eq!(
+            (fresh.state, fresh.label.as_str()),
+            ("ok", "first response due in 50m")
+        );
+        assert_eq!(show(&case(50, now)).state, "warn");
+        let late = show(&case(90, now));
+        assert_eq!(
+            (late.state, late.label.as_str()),
+            ("breach", "first response 30m overdue")
+        );
+        // Posted 32 days ago and never answered: overdue, never "59m left".
+        let old = show(&case(32 * 24 * 60, now));
+        assert_eq!(
+            (old.state, old.label.as_str()),
+            ("breach", "first response 31d overdue")
+        );
         let mut answered = case(90, now);
         answered.first_response_at = Some(answered.created_at + chrono::Duration::minutes(5));
-        assert_eq!(sla(&answered, now).state, "done");
+        assert_eq!(show(&answered).label, "answered in 5m");
+        assert_eq!(sla(&answered, None, 15, now).state, "none");
     }
 }
