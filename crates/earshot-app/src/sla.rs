@@ -60,8 +60,9 @@ pub async fn clocks(
     Ok(out)
 }
 
-/// "% met" over the targets the ticker last judged, counting those that
-/// started at or after `since` (all of them with `None`).
+/// "% met" over the targets the ticker last judged: those that started at
+/// or after `since`, and every one still running however old (a complaint
+/// left unanswered for a month is a breach now).
 pub async fn report(app: &App, since: Option<DateTime<Utc>>) -> Result<SlaReport> {
     let mut targets = Vec::new();
     for r in app.workflow.all_case_sla().await? {
@@ -71,7 +72,7 @@ pub async fn report(app: &App, since: Option<DateTime<Utc>>) -> Result<SlaReport
             targets.extend(
                 e.targets
                     .into_iter()
-                    .filter(|t| since.is_none_or(|s| t.started_at >= s)),
+                    .filter(|t| since.is_none_or(|s| t.started_at >= s || t.achieved_at.is_none())),
             );
         }
     }

@@ -9,5 +9,6 @@ mod contract;
 mod desk;
 mod hardening;
 mod support;
+mod truth;
 mod webhooks;
 mod workflow;
