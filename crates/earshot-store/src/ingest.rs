@@ -100,6 +100,9 @@ struct CaseChange {
     category: Option<String>,
     /// Index of the batch's most urgent mention for this case.
     top_priority: usize,
+    /// The customer's earliest post in the case: the case starts there,
+    /// whatever order the posts arrive in (an import need not be sorted).
+    first_customer_at: DateTime<Utc>,
     last_customer_at: DateTime<Utc>,
 }
 
@@ -297,6 +300,7 @@ pub(crate) async fn ingest(
                         sentiment: item.analysis.sentiment,
                         category: item.analysis.top_category().map(str::to_string),
                         top_priority: i,
+                        first_customer_at: m.posted_at(now),
                         last_customer_at: m.posted_at(now),
                     },
                 );
@@ -312,6 +316,7 @@ pub(crate) async fn ingest(
                     sentiment: item.analysis.sentiment,
                     category: None,
                     top_priority: i,
+                    first_customer_at: m.posted_at(now),
                     last_customer_at: m.posted_at(now),
                 });
                 change.status = status;
@@ -323,6 +328,7 @@ pub(crate) async fn ingest(
                 if item.priority.score > batch[change.top_priority].priority.score {
                     change.top_priority = i;
                 }
+                change.first_customer_at = change.first_customer_at.min(m.posted_at(now));
                 change.last_customer_at = change.last_customer_at.max(m.posted_at(now));
                 Some((slot, CaseAction::Joined, status))
             }
@@ -361,7 +367,7 @@ pub(crate) async fn ingest(
                 Bind::Int(change.added),
                 // The case starts when the customer posted, not when Earshot
                 // read it: every SLA clock runs from here.
-                Bind::Int(ms(m.posted_at(now))),
+                Bind::Int(ms(change.first_customer_at)),
                 Bind::Int(ms(now)),
                 Bind::Int(ms(change.last_customer_at)),
             ]);
@@ -502,6 +508,7 @@ pub(crate) async fn ingest(
              priority = CASE WHEN priority < $4 THEN $4 ELSE priority END, \
              mention_count = mention_count + $6, updated_at = $7, \
              last_customer_at = CASE WHEN last_customer_at < $8 THEN $8 ELSE last_customer_at END, \
+             created_at = CASE WHEN created_at > $10 THEN $10 ELSE created_at END, \
              resolved_at = CASE WHEN $1 = 'open' THEN NULL ELSE resolved_at END \
            WHERE id = $9";
         let values = vec![
@@ -514,6 +521,7 @@ pub(crate) async fn ingest(
             Bind::Int(ms(now)),
             Bind::Int(ms(change.last_customer_at)),
             Bind::Int(id),
+            Bind::Int(ms(change.first_customer_at)),
         ];
         bind_all(sqlx::query(sql), values)
             .execute(&mut **tx)

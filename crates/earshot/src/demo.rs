@@ -1,5 +1,6 @@
 //! The bundled demo: real customer-care conversations from the Customer
-//! Support on Twitter sample (see demo/README.md), shifted to recent days.
+//! Support on Twitter sample (see demo/README.md), re-spaced over the last
+//! eight hours so the queue looks like a live morning.
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -33,28 +34,51 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// The sample's posts, re-spaced evenly over this long before `now`, in
+/// their original order: the queue looks like a live morning.
+pub const DEMO_WINDOW: Duration = Duration::hours(8);
+
 /// Loads the sample; loading twice stores nothing new.
 pub async fn load(app: &App, now: DateTime<Utc>) -> Result<Report> {
-    // The sample is small and in memory: one pass for the newest time, one to ingest.
-    let newest = import::read(SAMPLE, import::Format::Twcs)?
+    // The sample is small and in memory: one pass for its timestamps, one
+    // to ingest.
+    let mut times: Vec<DateTime<Utc>> = import::read(SAMPLE, import::Format::Twcs)?
         .filter_map(|r| match r.item {
             Ok(Item::Mention(m)) => Some(m.created_at),
-            _ => None,
+            Ok(Item::BrandReply(r)) => Some(r.created_at),
+            Err(_) => None,
         })
-        .max()
-        .unwrap_or(now);
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let retime = live_morning(times, now);
     let records = import::read(SAMPLE, import::Format::Twcs)?;
-    // The newest tweet becomes five minutes old.
-    let shift = (now - Duration::minutes(5)) - newest;
     ingest_records(
         app,
         records,
         1000,
         false,
-        Some(shift),
+        Some(&retime),
         IngestOptions::default(),
     )
     .await
+}
+
+/// Maps each of `times` (sorted, distinct) to its place in the last
+/// [`DEMO_WINDOW`] before `now`, keeping order: the newest post is five
+/// minutes old, a conversation's answer still follows its question, and
+/// the unanswered ones spread from just posted to hours overdue.
+fn live_morning(
+    times: Vec<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> impl Fn(DateTime<Utc>) -> DateTime<Utc> + Sync {
+    let newest = now - Duration::minutes(5);
+    let n = times.len().max(1) as i64;
+    let step = DEMO_WINDOW.num_milliseconds() / n;
+    move |t| {
+        let rank = times.partition_point(|x| *x < t) as i64;
+        newest - Duration::milliseconds((n - 1 - rank).max(0) * step)
+    }
 }
 
 /// Creates the demo's API token, or reuses `EARSHOT_BOOTSTRAP_TOKEN`.
@@ -83,7 +107,7 @@ pub async fn ingest_records(
     records: impl Iterator<Item = Record>,
     batch: usize,
     progress: bool,
-    shift: Option<Duration>,
+    retime: Option<&(dyn Fn(DateTime<Utc>) -> DateTime<Utc> + Sync)>,
     options: IngestOptions,
 ) -> Result<Report> {
     let bar = if progress {
@@ -108,8 +132,8 @@ pub async fn ingest_records(
         for record in iter.by_ref().take(batch) {
             match record.item {
                 Ok(Item::Mention(mut m)) => {
-                    if let Some(shift) = shift {
-                        m.created_at += shift;
+                    if let Some(retime) = retime {
+                        m.created_at = retime(m.created_at);
                     }
                     pending.push(m);
                 }
@@ -122,7 +146,7 @@ pub async fn ingest_records(
                             in_reply_to,
                             author: r.brand_handle,
                             body: r.text,
-                            sent_at: r.created_at + shift.unwrap_or_default(),
+                            sent_at: retime.map_or(r.created_at, |f| f(r.created_at)),
                         });
                     }
                 }
@@ -189,4 +213,23 @@ pub async fn open_cases(app: &App) -> Result<usize> {
         }
     }
     Ok(open)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_live_morning_keeps_order_and_ends_minutes_ago() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let old = |y, d| Utc.with_ymd_and_hms(y, 11, d, 10, 0, 0).unwrap();
+        let times = vec![old(2011, 1), old(2017, 20), old(2017, 21), old(2017, 22)];
+        let f = live_morning(times.clone(), now);
+        let mapped: Vec<_> = times.iter().map(|t| f(*t)).collect();
+        assert_eq!(mapped[3], now - Duration::minutes(5));
+        assert!(mapped.windows(2).all(|w| w[0] < w[1]), "{mapped:?}");
+        assert!(mapped[0] >= now - DEMO_WINDOW - Duration::minutes(5));
+    }
 }
