@@ -1,6 +1,6 @@
 // Earshot desk: keyboard shortcuts, live inbox (server-sent events), SLA
-// countdowns, composer helpers, case presence and dashboard charts. No dependencies except
-// the vendored Chart.js on the dashboard.
+// countdowns, composer helpers, case presence, copy buttons and dashboard
+// charts. No dependencies except the vendored Chart.js on the dashboard.
 (function () {
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -202,7 +202,30 @@
     window.earshotCharts = charts;
   }
 
+  // "Copy" for replies to post by hand: the buttons stay hidden without
+  // script, where the read-only text can still be selected and copied.
+  function copyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+      var area = document.getElementById(btn.dataset.copy);
+      if (!area) return;
+      var status = btn.parentNode.querySelector(".copy-status");
+      btn.hidden = false;
+      btn.addEventListener("click", function () {
+        function done(ok) { if (status) status.textContent = ok ? "Copied." : "Select the text and copy it."; }
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(area.value).then(function () { done(true); }, function () {
+            area.select(); done(document.execCommand && document.execCommand("copy"));
+          });
+        } else {
+          area.select();
+          done(document.execCommand && document.execCommand("copy"));
+        }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    copyButtons();
     tickSla();
     setInterval(tickSla, 30000);
     inbox();

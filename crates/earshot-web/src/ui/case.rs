@@ -3,14 +3,15 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use earshot_core::accounts::CorrectionTask;
 use earshot_core::case::CaseStatus;
 use earshot_core::personalise::{self, CheckInput, CheckResult};
-use earshot_core::reply::Visibility;
+use earshot_core::reply::{DeliveredVia, Reply, ReplyStatus, Visibility};
+use earshot_core::source::SourceKind;
 use earshot_core::store::{CaseDetail, NewReply};
 use earshot_workflow::{Activity, Presence};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,101 @@ pub struct ThreadItem {
     pub urgency: String,
     pub evidence: Vec<(String, &'static str)>,
     pub url: String,
+    /// The brand's replies: where each one truly stands.
+    pub reply: Option<ReplyView>,
+}
+
+/// A reply's true state as its badge and hand-post block show it: only a
+/// channel's acknowledgement, or an agent saying they posted it, is "sent".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyView {
+    pub id: i64,
+    /// The status, for the badge's class.
+    pub status: &'static str,
+    /// What the badge says: "to post by hand", "sent · posted by hand".
+    pub badge: String,
+    /// A link to the post on its platform, when known, and what it reads.
+    pub link: String,
+    pub link_text: String,
+    /// When a sent reply went out: "5m ago", and RFC 3339 for `<time>`.
+    pub sent_when: String,
+    pub sent_at: String,
+    /// The platform's reason, for a failed reply.
+    pub error: String,
+    /// Manual or failed: the page offers the text to copy and "I posted it".
+    pub by_hand: bool,
+    /// The customer's post this answers, for posting by hand.
+    pub original_url: String,
+    /// Why "I posted it" was just refused, shown by its form.
+    pub posted_error: String,
+}
+
+/// Only http(s) links become `href`s; anything else is dropped.
+fn web_link(url: Option<&str>) -> String {
+    url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn reply_view(r: &Reply, source: SourceKind, now: DateTime<Utc>) -> ReplyView {
+    let link = web_link(r.channel_url.as_deref());
+    let (badge, link_text): (String, String) = match (r.status, r.delivered_via) {
+        (ReplyStatus::Sent, Some(DeliveredVia::Hand)) => {
+            ("sent \u{b7} posted by hand".into(), "the post".into())
+        }
+        (ReplyStatus::Sent, Some(DeliveredVia::Imported)) => (
+            "sent \u{b7} from the brand's own account".into(),
+            "the post".into(),
+        ),
+        (ReplyStatus::Sent, _) => ("sent".into(), format!("on {source}")),
+        (ReplyStatus::PendingApproval, _) => ("waiting for approval".into(), String::new()),
+        (ReplyStatus::Manual, _) => ("to post by hand".into(), String::new()),
+        // draft, queued, sending, failed read as they are.
+        (s, _) => (s.as_str().into(), String::new()),
+    };
+    let sent_at = r.sent_at.filter(|_| r.status == ReplyStatus::Sent);
+    ReplyView {
+        id: r.id,
+        status: r.status.as_str(),
+        badge,
+        link: if r.status == ReplyStatus::Sent {
+            link
+        } else {
+            String::new()
+        },
+        link_text,
+        sent_when: sent_at.map(|t| view::ago(t, now)).unwrap_or_default(),
+        sent_at: sent_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+        error: match r.status {
+            ReplyStatus::Failed => r
+                .error
+                .clone()
+                .map(|e| format!("{source} refused it: {e}"))
+                .unwrap_or_else(|| format!("{source} refused it and gave no reason")),
+            _ => String::new(),
+        },
+        by_hand: matches!(r.status, ReplyStatus::Manual | ReplyStatus::Failed),
+        original_url: String::new(),
+        posted_error: String::new(),
+    }
+}
+
+/// What the reply form says once a reply is saved, from the status it got:
+/// "sent" only when its channel really acknowledged it.
+pub fn outcome_message(status: ReplyStatus, source: SourceKind) -> String {
+    match status {
+        ReplyStatus::Draft => "Saved as a draft".into(),
+        ReplyStatus::PendingApproval => {
+            "Waiting for approval: a supervisor reviews it before it goes out".into()
+        }
+        ReplyStatus::Queued => format!("Queued for {source}"),
+        ReplyStatus::Sending => format!("Sending to {source}"),
+        ReplyStatus::Sent => format!("Sent on {source}"),
+        ReplyStatus::Failed => format!("{source} refused it; see the reason below"),
+        ReplyStatus::Manual => "Saved: post it yourself, then mark it posted".into(),
+    }
 }
 
 pub struct Composer {
@@ -49,6 +145,10 @@ pub struct Composer {
     /// Another agent's public reply arrived after the page was rendered:
     /// the page shows it inline so the agent can read it and send again.
     pub conflict: bool,
+    /// The replies the form just saved; `sent` says where they stand.
+    pub replied: Vec<i64>,
+    /// "I posted it" was refused for this reply, and why.
+    pub posted_error: Option<(i64, String)>,
 }
 
 impl Composer {
@@ -60,6 +160,8 @@ impl Composer {
             error: String::new(),
             sent: String::new(),
             conflict: false,
+            replied: Vec::new(),
+            posted_error: None,
         }
     }
 }
@@ -109,6 +211,9 @@ struct CasePage {
     urgencies: Vec<&'static str>,
     /// "ann is typing · bob is viewing": the other agents on this case.
     presence: String,
+    /// A connector delivers this source's replies; when not, the page says
+    /// so and offers each reply to post by hand.
+    delivers: bool,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -186,32 +291,62 @@ async fn render(
                 .map(|e| (e.term.clone(), evidence_class(e.weight)))
                 .collect(),
             url: m.mention.url.clone().unwrap_or_default(),
+            reply: None,
         })
         .collect();
-    thread.extend(replies.iter().map(|r| ThreadItem {
-        kind: match r.visibility {
-            Visibility::Public => "public",
-            Visibility::Private => "private",
-        },
-        who: r.author.clone(),
-        when: view::ago(r.created_at, now),
-        at: r.created_at,
-        text: r.body.clone(),
-        label: format!(
-            "{} reply · {}",
-            match r.visibility {
-                Visibility::Public => "Public",
-                Visibility::Private => "Private",
+    let delivers = state.app.channels.delivers(case.source);
+    thread.extend(replies.iter().map(|r| {
+        let mut rv = reply_view(r, case.source, now);
+        if rv.by_hand {
+            // The customer post being answered: the latest one before the
+            // reply that has a link, else any that has one.
+            rv.original_url = mentions
+                .iter()
+                .rev()
+                .filter(|m| m.mention.created_at <= r.created_at)
+                .chain(mentions.iter().rev())
+                .find_map(|m| m.mention.url.as_deref().map(|u| web_link(Some(u))))
+                .unwrap_or_default();
+        }
+        if let Some((rid, why)) = &composer.posted_error
+            && *rid == r.id
+        {
+            rv.posted_error = why.clone();
+        }
+        ThreadItem {
+            kind: match r.visibility {
+                Visibility::Public => "public",
+                Visibility::Private => "private",
             },
-            r.status.as_str()
-        ),
-        mention_id: 0,
-        sentiment: String::new(),
-        category: String::new(),
-        urgency: String::new(),
-        evidence: Vec::new(),
-        url: String::new(),
+            who: r.author.clone(),
+            when: view::ago(r.created_at, now),
+            at: r.created_at,
+            text: r.body.clone(),
+            label: match r.visibility {
+                Visibility::Public => "Public reply".into(),
+                Visibility::Private => "Private reply".into(),
+            },
+            mention_id: 0,
+            sentiment: String::new(),
+            category: String::new(),
+            urgency: String::new(),
+            evidence: Vec::new(),
+            url: String::new(),
+            reply: Some(rv),
+        }
     }));
+    // The form's message comes from the replies as they stand now.
+    let mut composer = composer;
+    let mut said: Vec<String> = Vec::new();
+    for rid in &composer.replied {
+        if let Some(r) = replies.iter().find(|r| r.id == *rid) {
+            let line = outcome_message(r.status, case.source);
+            if !said.contains(&line) {
+                said.push(line);
+            }
+        }
+    }
+    composer.sent = said.join(". ");
     thread.sort_by_key(|t| t.at);
 
     let mut analysis_lines = Vec::new();
@@ -401,18 +536,42 @@ async fn render(
             .chain(earshot_core::analysis::UrgencyKind::ALL.map(|k| k.as_str()))
             .collect(),
         presence,
+        delivers,
     };
     Ok((status, html(page.render())).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    /// Reply ids the form just saved, comma-separated: the page says where
+    /// they stand (read from the store, so the message cannot be forged).
+    #[serde(default)]
+    replied: String,
 }
 
 pub async fn page(
     State(state): State<AppState>,
     me: CurrentUser,
     Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, UiError> {
     // Opening the page counts as viewing, before the page's script beats.
     earshot_app::presence::touch(&state.app, &me.principal(), id, Activity::Viewing).await?;
-    render(&state, &me, id, Composer::empty(), StatusCode::OK).await
+    let composer = Composer {
+        replied: q
+            .replied
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect(),
+        ..Composer::empty()
+    };
+    render(&state, &me, id, composer, StatusCode::OK).await
+}
+
+/// Back to the case, saying where the replies just saved stand.
+fn back_replied(id: i64, replies: &[i64]) -> Response {
+    let ids: Vec<String> = replies.iter().map(i64::to_string).collect();
+    back(id, &format!("?replied={}#reply", ids.join(",")))
 }
 
 /// One other agent on the case, as the presence banner shows them.
@@ -642,7 +801,7 @@ fn seen_reply(raw: &str) -> Result<Option<i64>, UiError> {
 
 /// What the desk says when another agent's public reply came in unseen.
 const CONFLICT_MESSAGE: &str = "Another agent replied publicly while you were writing. \
-     Read their reply below; your draft is kept, and sending again posts it.";
+     Read their reply below; your draft is kept for you to send again.";
 
 pub async fn reply(
     State(state): State<AppState>,
@@ -663,6 +822,8 @@ pub async fn reply(
         error,
         sent: String::new(),
         conflict: false,
+        replied: Vec::new(),
+        posted_error: None,
     };
     if body.is_empty() {
         return render(
@@ -740,7 +901,7 @@ pub async fn reply(
             .await?;
     }
     let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
-    Ok(back(id, "#thread"))
+    Ok(back_replied(id, &[sent.id]))
 }
 
 #[derive(Deserialize)]
@@ -791,6 +952,7 @@ pub async fn take_private(
     }
     let now = state.app.clock.now();
     let mut replies = Vec::new();
+    let mut saved = Vec::new();
     if caps.public_reply {
         replies.push(NewReply {
             visibility: Visibility::Public,
@@ -810,7 +972,7 @@ pub async fn take_private(
         match earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, last_seen)
             .await
         {
-            Ok(_) => {}
+            Ok(outcome) => saved.push(outcome.reply.id),
             // The acknowledgement would talk over another agent's reply.
             Err(e) if e.code == earshot_core::ErrorCode::Conflict => {
                 return render(
@@ -839,7 +1001,66 @@ pub async fn take_private(
         )
         .await?;
     let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
-    Ok(back(id, "#thread"))
+    Ok(back_replied(id, &saved))
+}
+
+#[derive(Deserialize)]
+pub struct PostedForm {
+    csrf_token: String,
+    /// The link to the agent's own post; optional.
+    #[serde(default)]
+    url: String,
+}
+
+/// "I posted it": the agent posted a reply themselves (no connector
+/// delivers to the source, or its channel refused it). Only now is the reply
+/// sent, and the case's first response recorded.
+pub async fn posted(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path((id, reply_id)): Path<(i64, i64)>,
+    Form(f): Form<PostedForm>,
+) -> Result<Response, UiError> {
+    me.check_csrf(&f.csrf_token)?;
+    me.can_write()?;
+    // The reply must be this case's: the form cannot reach into another one.
+    match state.app.workflow.reply(reply_id).await? {
+        Some(r) if r.case_id == id => {}
+        _ => {
+            return Err(UiError::NotFound(format!(
+                "case {id} has no reply {reply_id}"
+            )));
+        }
+    }
+    let url = Some(f.url.trim().to_string()).filter(|u| !u.is_empty());
+    match earshot_app::replies::mark_posted_by_hand(&state.app, &me.principal(), reply_id, url)
+        .await
+    {
+        Ok(_) => Ok(back(id, &format!("#r{reply_id}"))),
+        // Already posted, or not a reply to post by hand, or a bad link:
+        // the page says so by the reply, with the status of the refusal.
+        Err(e) if e.code.http_status() == 409 || e.code.http_status() == 400 => {
+            let status =
+                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let message = if e.code == earshot_core::ErrorCode::Conflict {
+                "This reply is already marked posted; nothing was recorded twice.".to_string()
+            } else {
+                e.message
+            };
+            render(
+                &state,
+                &me,
+                id,
+                Composer {
+                    posted_error: Some((reply_id, message)),
+                    ..Composer::empty()
+                },
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -871,4 +1092,129 @@ pub async fn correct(
     )
     .await?;
     Ok(back(id, &format!("#m{}", f.mention_id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn reply(status: ReplyStatus) -> Reply {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+        Reply {
+            id: 7,
+            case_id: 1,
+            visibility: Visibility::Public,
+            body: "Hi".into(),
+            status,
+            author: "ann".into(),
+            approved_by: None,
+            created_at: at,
+            sent_at: None,
+            error: None,
+            delivered_via: None,
+            channel_message_id: None,
+            channel_url: None,
+        }
+    }
+
+    #[test]
+    fn each_state_has_its_own_badge_and_only_sent_reads_sent() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
+        let badges: Vec<String> = ReplyStatus::ALL
+            .into_iter()
+            .map(|s| reply_view(&reply(s), SourceKind::Mastodon, now).badge)
+            .collect();
+        assert_eq!(
+            badges,
+            [
+                "draft",
+                "waiting for approval",
+                "queued",
+                "sending",
+                "sent",
+                "failed",
+                "to post by hand"
+            ]
+        );
+        // Only what is left to the agent offers the copy block and form.
+        let by_hand: Vec<bool> = ReplyStatus::ALL
+            .into_iter()
+            .map(|s| reply_view(&reply(s), SourceKind::Mastodon, now).by_hand)
+            .collect();
+        assert_eq!(by_hand, [false, false, false, false, false, true, true]);
+    }
+
+    #[test]
+    fn a_sent_reply_says_how_and_when_it_went_out() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
+        let sent = |via, url: Option<&str>| {
+            let mut r = reply(ReplyStatus::Sent);
+            r.delivered_via = Some(via);
+            r.sent_at = Some(Utc.with_ymd_and_hms(2026, 11, 22, 10, 25, 0).unwrap());
+            r.channel_url = url.map(str::to_owned);
+            reply_view(&r, SourceKind::Mastodon, now)
+        };
+        let channel = sent(DeliveredVia::Channel, Some("https://m.example/@acme/1"));
+        assert_eq!(channel.badge, "sent");
+        assert_eq!(
+            (channel.link.as_str(), channel.link_text.as_str()),
+            ("https://m.example/@acme/1", "on mastodon")
+        );
+        assert_eq!(channel.sent_when, "5m ago");
+        assert_eq!(channel.sent_at, "2026-11-22T10:25:00Z");
+        assert_eq!(
+            sent(DeliveredVia::Hand, None).badge,
+            "sent \u{b7} posted by hand"
+        );
+        assert_eq!(sent(DeliveredVia::Hand, None).link, "");
+        assert_eq!(
+            sent(DeliveredVia::Imported, None).badge,
+            "sent \u{b7} from the brand's own account"
+        );
+        // A link that is not http(s) never becomes an href.
+        assert_eq!(
+            sent(DeliveredVia::Channel, Some("javascript:alert(1)")).link,
+            ""
+        );
+    }
+
+    #[test]
+    fn a_failed_reply_shows_the_platforms_reason() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 10, 30, 0).unwrap();
+        let mut r = reply(ReplyStatus::Failed);
+        r.error = Some("account suspended".into());
+        let v = reply_view(&r, SourceKind::Bluesky, now);
+        assert_eq!(v.error, "bluesky refused it: account suspended");
+        assert_eq!(v.sent_when, "");
+        r.error = None;
+        assert_eq!(
+            reply_view(&r, SourceKind::Bluesky, now).error,
+            "bluesky refused it and gave no reason"
+        );
+    }
+
+    #[test]
+    fn the_forms_message_follows_the_status_it_got() {
+        let s = SourceKind::Mastodon;
+        assert_eq!(
+            outcome_message(ReplyStatus::Queued, s),
+            "Queued for mastodon"
+        );
+        assert!(
+            outcome_message(ReplyStatus::PendingApproval, s).starts_with("Waiting for approval")
+        );
+        assert_eq!(
+            outcome_message(ReplyStatus::Manual, s),
+            "Saved: post it yourself, then mark it posted"
+        );
+        for st in ReplyStatus::ALL {
+            if st != ReplyStatus::Sent {
+                assert!(
+                    !outcome_message(st, s).to_lowercase().contains("sent"),
+                    "{st:?}"
+                );
+            }
+        }
+    }
 }

@@ -55,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/notes", post(case::note))
         .route("/cases/{id}/reply", post(case::reply))
         .route("/cases/{id}/private", post(case::take_private))
+        .route("/cases/{id}/replies/{reply_id}/posted", post(case::posted))
         .route("/cases/{id}/correct", post(case::correct))
         .route(
             "/cases/{id}/presence",

@@ -355,3 +355,308 @@ async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
     assert_eq!(tasks.len(), 3);
     assert!(rows.iter().all(|r| r["text"] == COMPLAINT));
 }
+
+impl Agent<'_> {
+    /// Posts a desk form and answers the status and where it redirects.
+    async fn post_to(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let mut form = form.to_vec();
+        form.push(("csrf_token", &self.csrf));
+        let r = self
+            .client
+            .post(self.app.url(path))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let to = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, to.unwrap_or_default())
+    }
+
+    /// Replies from a fresh case page; answers the page the form leads to
+    /// and the new reply's id.
+    async fn reply_and_follow(&self, case_id: i64, body: &str) -> (String, i64) {
+        let (_, page) = self.get(&format!("/cases/{case_id}")).await;
+        let seen = hidden(&page, "last_public_reply_seen");
+        let (s, to) = self
+            .post_to(
+                &format!("/cases/{case_id}/reply"),
+                &[
+                    ("visibility", "public"),
+                    ("body", body),
+                    ("override", "1"),
+                    ("last_public_reply_seen", &seen),
+                ],
+            )
+            .await;
+        assert_eq!(s, 303, "{to}");
+        let prefix = format!("/cases/{case_id}?replied=");
+        assert!(to.starts_with(&prefix), "{to}");
+        let id = to[prefix.len()..to.find('#').unwrap()].parse().unwrap();
+        let (s, page) = self.get(&to).await;
+        assert_eq!(s, 200);
+        (page, id)
+    }
+}
+
+/// The text of the element with id `id` (up to its first closing tag).
+fn element(page: &str, id: &str) -> String {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} on the page"));
+    let rest = &page[at..];
+    rest[rest.find('>').unwrap() + 1..rest.find("</").unwrap()].to_string()
+}
+
+async fn reply_json(app: &TestApp, case_id: i64, reply_id: i64) -> serde_json::Value {
+    let (s, b) = app.get_json(&format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!(s, 200, "{b}");
+    b["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == reply_id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no reply {reply_id} in {b}"))
+}
+
+#[tokio::test]
+async fn a_reply_no_connector_delivers_waits_to_be_posted_by_hand() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+
+    let (page, rid) = ann
+        .reply_and_follow(id, "Ida, order 4411 is refunded today.")
+        .await;
+    // Nothing delivers to webhook cases: the desk says so, and never "sent".
+    assert_eq!(
+        element(&page, "reply-outcome"),
+        "Saved: post it yourself, then mark it posted"
+    );
+    assert!(
+        element(&page, "no-connector").starts_with(
+            "Earshot cannot post to webhook yet: replies you send here wait for you to post them yourself"
+        ),
+        "{page}"
+    );
+    assert_eq!(
+        element(&page, &format!("reply-state-{rid}")),
+        "to post by hand"
+    );
+    assert!(!page.contains("rs-sent"), "{page}");
+    // The text to copy, the Copy button, and the customer's post to answer.
+    assert_eq!(
+        element(&page, &format!("copy-{rid}")),
+        "Ida, order 4411 is refunded today."
+    );
+    assert!(page.contains(&format!(
+        "id=\"copy-{rid}\" class=\"copy-text\" rows=\"3\" readonly"
+    )));
+    assert!(page.contains(&format!("data-copy=\"copy-{rid}\"")));
+    assert!(page.contains(&format!(
+        "<a href=\"https://example.org/p/d1\" rel=\"noopener noreferrer\" id=\"original-{rid}\">"
+    )));
+    assert!(page.contains(&format!("action=\"/cases/{id}/replies/{rid}/posted\"")));
+    // The take-private form does not claim to post either.
+    assert!(page.contains("this private message for you to post yourself"));
+    let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(b["case"]["first_response_at"], serde_json::Value::Null);
+    assert_eq!(reply_json(&app, id, rid).await["status"], "manual");
+
+    // Time passes before Ann posts it herself; the clock stops only then.
+    app.clock.advance(chrono::TimeDelta::minutes(7));
+    let posted_path = format!("/cases/{id}/replies/{rid}/posted");
+    let (s, to) = ann
+        .post_to(&posted_path, &[("url", " https://example.org/acme/9 ")])
+        .await;
+    assert_eq!(
+        (s, to.as_str()),
+        (303, format!("/cases/{id}#r{rid}").as_str())
+    );
+    let r = reply_json(&app, id, rid).await;
+    assert_eq!(r["status"], "sent", "{r}");
+    assert_eq!(r["delivered_via"], "hand", "{r}");
+    assert_eq!(r["channel_url"], "https://example.org/acme/9", "{r}");
+    let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(
+        b["case"]["first_response_at"], "2026-11-22T10:07:00Z",
+        "{b}"
+    );
+
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    assert_eq!(
+        element(&page, &format!("reply-state-{rid}")),
+        "sent \u{b7} posted by hand"
+    );
+    assert!(page.contains(
+        "<a href=\"https://example.org/acme/9\" rel=\"noopener noreferrer\" class=\"reply-link\">the post</a>"
+    ));
+    assert!(page.contains("datetime=\"2026-11-22T10:07:00Z\""));
+    assert!(
+        !page.contains(&format!("id=\"copy-{rid}\"")),
+        "no copy block once posted"
+    );
+
+    // Posting twice is refused plainly, by the reply, and records nothing.
+    let (s, body) = ann.post(&posted_path, &[("url", "")]).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(
+        body.contains("This reply is already marked posted; nothing was recorded twice."),
+        "{body}"
+    );
+    assert_eq!(
+        reply_json(&app, id, rid).await["channel_url"],
+        "https://example.org/acme/9"
+    );
+}
+
+#[tokio::test]
+async fn marking_a_reply_posted_needs_the_sessions_csrf_token_and_its_case() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let (s, b) = app
+        .post_json(
+            "/api/v1/mentions",
+            &mention("d2", "jo", "@acme my parcel is late"),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let other = b["case"]["id"].as_i64().unwrap();
+    let ann = Agent::new(&app, "ann").await;
+    let (_, rid) = ann
+        .reply_and_follow(id, "Ida, order 4411 is refunded today.")
+        .await;
+    let path = format!("/cases/{id}/replies/{rid}/posted");
+
+    let r = ann
+        .client
+        .post(app.url(&path))
+        .header("cookie", &ann.cookie)
+        .form(&[("url", ""), ("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Through another case's URL the reply is not found.
+    let (s, _) = ann
+        .post(&format!("/cases/{other}/replies/{rid}/posted"), &[])
+        .await;
+    assert_eq!(s, 404);
+    // A link that is not a web address is refused by the reply's form.
+    let (s, body) = ann.post(&path, &[("url", "javascript:alert(1)")]).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        element(&body, &format!("posted-error-{rid}")).contains("http(s) link"),
+        "{body}"
+    );
+    let r = reply_json(&app, id, rid).await;
+    assert_eq!(r["status"], "manual", "{r}");
+    let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    assert_eq!(b["case"]["first_response_at"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn the_reply_forms_message_says_where_the_reply_went() {
+    use earshot_core::accounts::{Accounts, NewUser};
+
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+
+    // A trainee's reply is held for a supervisor.
+    let tia = NewUser {
+        name: "tia".into(),
+        display_name: "tia".into(),
+        role: Role::Agent,
+        in_training: true,
+        teams: vec![],
+    };
+    let now = app.clock_now();
+    let hash = earshot_app::credentials::hash_password("desk-test-password").unwrap();
+    app.store.create_user(&tia, &hash, now).await.unwrap();
+    let (cookie, csrf) = (
+        earshot_app::credentials::random_hex(),
+        earshot_app::credentials::random_hex(),
+    );
+    app.store
+        .create_session(
+            &earshot_web::ui::session::hash_session_id(&cookie),
+            "tia",
+            &csrf,
+            now,
+            now + chrono::Duration::hours(8),
+        )
+        .await
+        .unwrap();
+    let trainee = Agent {
+        app: &app,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        cookie: format!("earshot_session={cookie}"),
+        csrf,
+    };
+    let (page, rid) = trainee
+        .reply_and_follow(id, "Ida, I have asked for a refund of order 4411.")
+        .await;
+    assert!(
+        element(&page, "reply-outcome").starts_with("Waiting for approval"),
+        "{page}"
+    );
+    assert_eq!(
+        element(&page, &format!("reply-state-{rid}")),
+        "waiting for approval"
+    );
+    assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
+
+    // With a connector for the source, a reply is queued for it, and the
+    // page no longer says Earshot cannot post there.
+    app.state
+        .app
+        .channels
+        .register(earshot_core::source::SourceKind::Webhook);
+    let ann = Agent::new(&app, "ann").await;
+    let (page, rid) = ann
+        .reply_and_follow(id, "Ida, order 4411 is refunded today.")
+        .await;
+    assert_eq!(element(&page, "reply-outcome"), "Queued for webhook");
+    assert_eq!(element(&page, &format!("reply-state-{rid}")), "queued");
+    assert!(!page.contains("id=\"no-connector\""));
+    assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
+    assert_eq!(reply_json(&app, id, rid).await["status"], "queued");
+    assert!(page.contains("and sends this as a private message"));
+}
+
+#[tokio::test]
+async fn the_brands_own_imported_answer_shows_as_sent_from_its_account() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let joined = earshot_app::ingest::record_brand_replies(
+        &app.state.app,
+        &[earshot_core::reply::ExternalReply {
+            source: earshot_core::source::SourceKind::Webhook,
+            external_id: "b1".into(),
+            in_reply_to: "d1".into(),
+            author: "acme".into(),
+            body: "We are on it, Ida.".into(),
+            sent_at: app.clock_now(),
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(joined, [Some(id)]);
+    let ann = Agent::new(&app, "ann").await;
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
+    let rid = b["replies"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        element(&page, &format!("reply-state-{rid}")),
+        "sent \u{b7} from the brand&#39;s own account"
+    );
+    assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
+}
