@@ -159,12 +159,14 @@ impl Priority {
 
     /// The same priority with the waiting factor at `waiting_hours` (0 once
     /// the brand has answered): the customer's wait grows while the other
-    /// factors, read from their posts, stay. A breakdown without a waiting
-    /// factor (a score set by a rule) is left as it is.
+    /// factors, read from their posts, stay. The score moves by exactly what
+    /// the waiting factor moved, so a score a routing rule set keeps its
+    /// offset. A breakdown without a waiting factor is left as it is.
     pub fn with_waiting(&self, waiting_hours: f32, weights: &PriorityWeights) -> Priority {
-        if !self.breakdown.iter().any(|c| c.factor == "waiting") {
+        let Some(old) = self.breakdown.iter().find(|c| c.factor == "waiting") else {
             return self.clone();
-        }
+        };
+        let old_points = old.points;
         let full = weights.waiting_full_after_hours.max(0.1);
         let hours = waiting_hours.max(0.0);
         let value = (hours / full).clamp(0.0, 1.0);
@@ -187,8 +189,15 @@ impl Priority {
                     },
                 }
             })
-            .collect();
-        Priority::from_breakdown(breakdown)
+            .collect::<Vec<_>>();
+        let new_points = breakdown
+            .iter()
+            .find(|c| c.factor == "waiting")
+            .map_or(old_points, |c| c.points);
+        Priority {
+            score: round1((self.score + new_points - old_points).clamp(0.0, 100.0)),
+            breakdown,
+        }
     }
 }
 
@@ -325,5 +334,16 @@ mod tests {
         i.vip = true;
         let vip = Priority::compute(&i, &w).breakdown[3].points;
         assert!(press > 0.0 && vip > press, "{press} {vip}");
+    }
+
+    #[test]
+    fn a_score_set_by_a_rule_keeps_its_offset_as_the_wait_grows() {
+        let a = angry();
+        let w = PriorityWeights::default();
+        let mut pinned = Priority::compute(&inputs(&a), &w);
+        pinned.score = 95.0;
+        let later = pinned.with_waiting(12.0, &w);
+        assert_eq!(later.score, 95.0 + later.breakdown[4].points);
+        assert_eq!(later.with_waiting(0.0, &w).score, 95.0);
     }
 }
