@@ -3,7 +3,7 @@
 
 use earshot_core::auth::Role;
 
-use crate::support::{TestApp, mention, spawn_app};
+use crate::support::{TestApp, both_databases, mention, spawn_app};
 
 const COMPLAINT: &str = "@acme my order 4411 never arrived and support hung up on me twice. \
                          Where is my money? I am cancelling my account";
@@ -109,7 +109,6 @@ async fn public_replies(app: &TestApp, id: i64) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
 async fn a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -187,8 +186,8 @@ async fn a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk() {
         ]
     );
 }
+both_databases!(a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk);
 
-#[tokio::test]
 async fn the_case_page_shows_who_else_is_viewing_or_typing() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -247,8 +246,8 @@ async fn the_case_page_shows_who_else_is_viewing_or_typing() {
             .contains("id=\"presence\" role=\"status\" aria-live=\"polite\" data-case=")
     );
 }
+both_databases!(the_case_page_shows_who_else_is_viewing_or_typing);
 
-#[tokio::test]
 async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
     use earshot_core::analysis::Analysis;
     use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
@@ -355,3 +354,4 @@ async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
     assert_eq!(tasks.len(), 3);
     assert!(rows.iter().all(|r| r["text"] == COMPLAINT));
 }
+both_databases!(a_correction_updates_the_badge_and_priority_and_is_exported);
