@@ -110,3 +110,142 @@ async fn write_groups(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use earshot_core::analysis::{Analysis, Sentiment};
+    use earshot_core::mention::{Author, NewMention, ReachMetrics};
+    use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
+    use earshot_core::source::SourceKind;
+    use earshot_core::store::MentionQuery;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
+    }
+
+    /// Built by hand, past the validator: the store sees what it is given.
+    fn complaint(id: &str, text: &str) -> AnalyzedMention {
+        let analysis = Analysis {
+            sentiment: Sentiment::Negative,
+            sentiment_score: -0.8,
+            complaint: true,
+            complaint_score: 0.9,
+            language: Some("en".into()),
+            ..Analysis::default()
+        };
+        let priority = Priority::compute(
+            &PriorityInputs {
+                analysis: &analysis,
+                followers: 10,
+                reposts: 0,
+                likes: 0,
+                vip: false,
+                press: false,
+                waiting_hours: 0.0,
+            },
+            &PriorityWeights::default(),
+        );
+        AnalyzedMention {
+            mention: NewMention {
+                source: SourceKind::Webhook,
+                external_id: id.into(),
+                author: Author {
+                    handle: format!("author-{id}"),
+                    followers: 10,
+                    ..Author::default()
+                },
+                text: text.into(),
+                created_at: now(),
+                url: None,
+                language: None,
+                thread_id: None,
+                parent_id: None,
+                metrics: ReachMetrics::default(),
+            },
+            analysis,
+            priority,
+            historical: false,
+        }
+    }
+
+    /// PostgreSQL refuses a NUL byte in text (SQLite stores it), so a
+    /// mention the validator missed makes the group's transaction fail
+    /// there. The requests are all sent before the writer task first runs
+    /// (one test thread: it runs only once `join!` waits), so they share
+    /// its first commit; the good ones must still be stored and answered.
+    #[tokio::test]
+    async fn a_record_the_database_rejects_fails_only_its_own_request() {
+        let Some(url) = postgres_url() else { return };
+        let location = earshot_store::Location::Postgres(fresh_postgres_database(&url).await);
+        let store: Arc<dyn Store> = Arc::new(earshot_store::open(&location).await.unwrap());
+        let commits = GroupCommit::new(store.clone());
+
+        let (first, bad, last) = tokio::join!(
+            commits.ingest(
+                vec![
+                    complaint("g1", "my parcel never arrived"),
+                    complaint("g2", "billed twice")
+                ],
+                now()
+            ),
+            commits.ingest(vec![complaint("nul", "refund me\0 now")], now()),
+            commits.ingest(vec![complaint("g3", "the app keeps crashing")], now()),
+        );
+
+        let bad = bad.expect_err("PostgreSQL rejects a NUL in text");
+        assert_eq!(
+            bad.code,
+            earshot_core::error::ErrorCode::Internal,
+            "{bad:?}"
+        );
+        let (mentions, outcomes) = first.expect("the good requests are not failed with it");
+        assert_eq!(mentions.len(), 2);
+        assert!(outcomes.iter().all(|o| !o.duplicate && o.case.is_some()));
+        let (_, outcomes) = last.expect("the good requests are not failed with it");
+        assert_eq!(outcomes.len(), 1);
+
+        let stored = store.mentions(&MentionQuery::default()).await.unwrap();
+        let mut ids: Vec<&str> = stored
+            .iter()
+            .map(|m| m.mention.external_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["g1", "g2", "g3"]);
+    }
+
+    /// Locally skipped without a server; with `CI` set a missing URL fails.
+    fn postgres_url() -> Option<String> {
+        match std::env::var("EARSHOT_TEST_DATABASE_URL") {
+            Ok(url) => Some(url),
+            Err(_) if std::env::var_os("CI").is_some() => panic!(
+                "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
+            ),
+            Err(_) => {
+                eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL test skipped");
+                None
+            }
+        }
+    }
+
+    /// A uniquely named database next to the one in `url`, as the store suite makes.
+    async fn fresh_postgres_database(url: &str) -> String {
+        use sqlx::Executor;
+        sqlx::any::install_default_drivers();
+        let name = format!("earshot_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = sqlx::AnyPool::connect(url).await.unwrap();
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        admin.close().await;
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+        format!("{base}/{name}{query}")
+    }
+}

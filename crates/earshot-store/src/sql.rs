@@ -94,7 +94,11 @@ impl SqlStore {
         .map_err(|e| db_error("begin", e))
     }
 
-    async fn fetch_case(&self, tx: &mut Transaction<'static, Any>, id: i64) -> Result<Case> {
+    pub(crate) async fn fetch_case(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: i64,
+    ) -> Result<Case> {
         let row = q(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut **tx)

@@ -711,6 +711,8 @@ impl WorkflowStore for SqlStore {
     ) -> Result<()> {
         let before = self.is_sensitive(case_id).await?;
         let mut tx = self.write_tx().await?;
+        // CaseNotFound, not the foreign key's internal error, for an unknown case.
+        self.fetch_case(&mut tx, case_id).await?;
         q(
             "INSERT INTO case_flags (case_id, sensitive, updated_at) VALUES ($1, $2, $3) \
            ON CONFLICT (case_id) DO UPDATE SET sensitive = $2, updated_at = $3",

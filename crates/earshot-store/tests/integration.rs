@@ -1083,3 +1083,7 @@ async fn a_garbage_sqlite_file_is_named_as_not_a_database_promptly() {
 // The workflow store contract (issue 4), on both backends.
 #[path = "integration/workflow.rs"]
 mod workflow;
+
+// The contract methods the scenarios above leave uncovered, one by one.
+#[path = "integration/contract.rs"]
+mod contract;

@@ -9,7 +9,7 @@ use earshot_core::workflow_store::WorkflowStore;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, both_databases, spawn_app};
 use crate::workflow::{COMPLAINT, admin, call, open_case, profile, token_for};
 
 fn ids(list: &Value) -> Vec<i64> {
@@ -43,7 +43,6 @@ async fn text(app: &TestApp, token: &str, path: &str) -> (u16, String) {
 /// A store manager lists, searches and exports only what belongs to cases at
 /// her locations (not other stores' cases, unrouted cases or mentions with
 /// no case), and is refused the staff-wide reads; staff still see all.
-#[tokio::test]
 async fn a_location_manager_reads_only_their_locations_customer_data() {
     let app = spawn_app().await;
     profile(&app, "mia", json!({"locations": ["berlin-mitte"]})).await;
@@ -207,10 +206,10 @@ async fn a_location_manager_reads_only_their_locations_customer_data() {
         assert_eq!(s, 200, "{path}: {b}");
     }
 }
+both_databases!(a_location_manager_reads_only_their_locations_customer_data);
 
 /// A webhook URL carries its secret in the path (Slack) or query; neither
 /// it nor the signing secret reaches the audit log, whoever reads it.
-#[tokio::test]
 async fn webhook_secrets_never_reach_the_audit_log() {
     let app = spawn_app().await;
     let url = "https://hooks.slack.com/services/T0AAAA/B0BBBB/s3cr3tXYZ?key=qq9";
@@ -244,10 +243,10 @@ async fn webhook_secrets_never_reach_the_audit_log() {
         }
     }
 }
+both_databases!(webhook_secrets_never_reach_the_audit_log);
 
 /// Admins list tokens (never their hashes) and revoke one: it answers 401
 /// from the next request. Everyone else gets 403; an unknown id 404.
-#[tokio::test]
 async fn admins_list_and_revoke_tokens() {
     let app = spawn_app().await;
     let ann = token_for(&app, "ann", Role::Agent).await;
@@ -310,3 +309,4 @@ async fn admins_list_and_revoke_tokens() {
     assert!(doc["paths"]["/api/v1/tokens"]["get"].is_object());
     assert!(doc["paths"]["/api/v1/tokens/{id}"]["delete"].is_object());
 }
+both_databases!(admins_list_and_revoke_tokens);

@@ -6,12 +6,11 @@ use earshot_core::store::Store;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{mention, spawn_app};
+use crate::support::{both_databases, mention, spawn_app};
 
 const COMPLAINT: &str = "@acme my order 4411 never arrived and support hung up on me twice. \
                          Refund me or I am cancelling my account";
 
-#[tokio::test]
 async fn requests_without_a_valid_token_get_401() {
     let app = spawn_app().await;
     let r = app
@@ -38,8 +37,8 @@ async fn requests_without_a_valid_token_get_401() {
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+both_databases!(requests_without_a_valid_token_get_401);
 
-#[tokio::test]
 async fn a_complaint_is_analysed_and_opens_a_visible_case() {
     let app = spawn_app().await;
     let (status, body) = app
@@ -70,8 +69,8 @@ async fn a_complaint_is_analysed_and_opens_a_visible_case() {
     let (status, _) = app.get_json("/api/v1/cases/999999").await;
     assert_eq!(status, 404);
 }
+both_databases!(a_complaint_is_analysed_and_opens_a_visible_case);
 
-#[tokio::test]
 async fn reposting_stores_nothing_new() {
     let app = spawn_app().await;
     let m = mention("dup", "jane", COMPLAINT);
@@ -85,8 +84,8 @@ async fn reposting_stores_nothing_new() {
     let (_, found) = app.get_json("/api/v1/mentions?q=4411").await;
     assert_eq!(found.as_array().unwrap().len(), 1);
 }
+both_databases!(reposting_stores_nothing_new);
 
-#[tokio::test]
 async fn malformed_input_gets_a_4xx_naming_the_problem() {
     let app = spawn_app().await;
     let send_raw = |body: &'static str| {
@@ -153,8 +152,8 @@ async fn malformed_input_gets_a_4xx_naming_the_problem() {
         "nothing was written"
     );
 }
+both_databases!(malformed_input_gets_a_4xx_naming_the_problem);
 
-#[tokio::test]
 async fn a_batch_reports_each_record_and_stores_only_the_valid_ones() {
     let app = spawn_app().await;
     let mut bad = mention("b2", "kim", "hello");
@@ -185,8 +184,8 @@ async fn a_batch_reports_each_record_and_stores_only_the_valid_ones() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(app.store.mention_count().await.unwrap(), 2);
 }
+both_databases!(a_batch_reports_each_record_and_stores_only_the_valid_ones);
 
-#[tokio::test]
 async fn agents_work_cases_and_analysts_only_read() {
     let app = spawn_app().await;
     let (_, body) = app
@@ -322,6 +321,7 @@ async fn agents_work_cases_and_analysts_only_read() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+both_databases!(agents_work_cases_and_analysts_only_read);
 
 #[tokio::test]
 async fn the_openapi_document_lists_the_endpoints() {
@@ -346,7 +346,6 @@ async fn the_openapi_document_lists_the_endpoints() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
-#[tokio::test]
 async fn concurrent_posts_share_commits_and_each_gets_its_own_answer() {
     let app = spawn_app().await;
     let mut requests = Vec::new();
@@ -380,3 +379,4 @@ async fn concurrent_posts_share_commits_and_each_gets_its_own_answer() {
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 20);
     assert_eq!(app.store.mention_count().await.unwrap(), 40);
 }
+both_databases!(concurrent_posts_share_commits_and_each_gets_its_own_answer);

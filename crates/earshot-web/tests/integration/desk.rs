@@ -3,7 +3,7 @@
 
 use earshot_core::auth::Role;
 
-use crate::support::{TestApp, mention, spawn_app};
+use crate::support::{TestApp, both_databases, mention, spawn_app};
 
 const COMPLAINT: &str = "@acme my order 4411 never arrived and support hung up on me twice. \
                          Where is my money? I am cancelling my account";
@@ -109,7 +109,6 @@ async fn public_replies(app: &TestApp, id: i64) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
 async fn a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -187,8 +186,8 @@ async fn a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk() {
         ]
     );
 }
+both_databases!(a_second_agent_who_saw_the_first_reply_can_reply_from_the_desk);
 
-#[tokio::test]
 async fn the_case_page_shows_who_else_is_viewing_or_typing() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -247,8 +246,8 @@ async fn the_case_page_shows_who_else_is_viewing_or_typing() {
             .contains("id=\"presence\" role=\"status\" aria-live=\"polite\" data-case=")
     );
 }
+both_databases!(the_case_page_shows_who_else_is_viewing_or_typing);
 
-#[tokio::test]
 async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
     use earshot_core::analysis::Analysis;
     use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
@@ -355,6 +354,7 @@ async fn a_correction_updates_the_badge_and_priority_and_is_exported() {
     assert_eq!(tasks.len(), 3);
     assert!(rows.iter().all(|r| r["text"] == COMPLAINT));
 }
+both_databases!(a_correction_updates_the_badge_and_priority_and_is_exported);
 
 impl Agent<'_> {
     /// Posts a desk form and answers the status and where it redirects.
@@ -424,7 +424,6 @@ async fn reply_json(app: &TestApp, case_id: i64, reply_id: i64) -> serde_json::V
         .unwrap_or_else(|| panic!("no reply {reply_id} in {b}"))
 }
 
-#[tokio::test]
 async fn a_reply_no_connector_delivers_waits_to_be_posted_by_hand() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -514,8 +513,8 @@ async fn a_reply_no_connector_delivers_waits_to_be_posted_by_hand() {
         "https://example.org/acme/9"
     );
 }
+both_databases!(a_reply_no_connector_delivers_waits_to_be_posted_by_hand);
 
-#[tokio::test]
 async fn marking_a_reply_posted_needs_the_sessions_csrf_token_and_its_case() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -559,8 +558,8 @@ async fn marking_a_reply_posted_needs_the_sessions_csrf_token_and_its_case() {
     let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(b["case"]["first_response_at"], serde_json::Value::Null);
 }
+both_databases!(marking_a_reply_posted_needs_the_sessions_csrf_token_and_its_case);
 
-#[tokio::test]
 async fn the_reply_forms_message_says_where_the_reply_went() {
     use earshot_core::accounts::{Accounts, NewUser};
 
@@ -631,8 +630,8 @@ async fn the_reply_forms_message_says_where_the_reply_went() {
     assert_eq!(reply_json(&app, id, rid).await["status"], "queued");
     assert!(page.contains("and sends this as a private message"));
 }
+both_databases!(the_reply_forms_message_says_where_the_reply_went);
 
-#[tokio::test]
 async fn the_brands_own_imported_answer_shows_as_sent_from_its_account() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
@@ -660,3 +659,4 @@ async fn the_brands_own_imported_answer_shows_as_sent_from_its_account() {
     );
     assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
 }
+both_databases!(the_brands_own_imported_answer_shows_as_sent_from_its_account);

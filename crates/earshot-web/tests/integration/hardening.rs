@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{TOKEN, spawn_app, spawn_app_with};
+use crate::support::{TOKEN, both_databases, spawn_app, spawn_app_with};
 
 /// Logs in through the real form with `next` and answers the `Location`.
 async fn login_redirect(app: &crate::support::TestApp, next: &str) -> String {
@@ -49,7 +49,6 @@ async fn login_redirect(app: &crate::support::TestApp, next: &str) -> String {
     r.headers()["location"].to_str().unwrap().to_string()
 }
 
-#[tokio::test]
 async fn login_redirects_only_to_paths_on_this_site() {
     let app = spawn_app().await;
     app.desk_session("nina", Role::Agent).await;
@@ -68,6 +67,7 @@ async fn login_redirects_only_to_paths_on_this_site() {
         assert_eq!(login_redirect(&app, attack).await, "/inbox", "{attack:?}");
     }
 }
+both_databases!(login_redirects_only_to_paths_on_this_site);
 
 // ---- Timeouts -------------------------------------------------------------
 
@@ -251,7 +251,6 @@ async fn last_errors(app: &crate::support::TestApp) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
 async fn private_webhook_targets_are_refused_unless_allowed() {
     let strict = spawn_app_with(ServeOptions::default(), |s| s).await;
     for url in [
@@ -293,8 +292,8 @@ async fn private_webhook_targets_are_refused_unless_allowed() {
         assert_eq!(status, 201, "{url}: {body}");
     }
 }
+both_databases!(private_webhook_targets_are_refused_unless_allowed);
 
-#[tokio::test]
 async fn deliveries_to_private_addresses_are_refused_when_sent() {
     let app = spawn_app_with(ServeOptions::default(), |s| s).await;
     let (addr, seen) = receiver(StatusCode::OK, None).await;
@@ -339,8 +338,8 @@ async fn deliveries_to_private_addresses_are_refused_when_sent() {
     assert!(refused_by_resolver(&err), "{err:?}");
     assert!(seen.lock().unwrap().is_empty());
 }
+both_databases!(deliveries_to_private_addresses_are_refused_when_sent);
 
-#[tokio::test]
 async fn redirects_are_not_followed() {
     let app = spawn_app().await;
     let (target, target_seen) = receiver(StatusCode::OK, None).await;
@@ -377,10 +376,10 @@ async fn redirects_are_not_followed() {
         ["the receiver answered HTTP 302; redirect not followed"]
     );
 }
+both_databases!(redirects_are_not_followed);
 
 // ---- Rate limit -------------------------------------------------------------
 
-#[tokio::test]
 async fn each_token_has_its_own_request_quota() {
     let app = spawn_app_with(ServeOptions::default(), |s| {
         s.api_limiter = Arc::new(ApiLimiter::new(Some("3/h,burst=3".parse().unwrap())));
@@ -434,3 +433,4 @@ async fn each_token_has_its_own_request_quota() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+both_databases!(each_token_has_its_own_request_quota);

@@ -18,7 +18,7 @@ pub struct TestApp {
     pub clock: FakeClock,
     #[allow(dead_code)] // for tests that drive background work directly
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -97,7 +97,8 @@ impl TestApp {
     }
 }
 
-/// Starts a server on a free port with a fresh SQLite store, the shipped
+/// Starts a server on a free port with a fresh store (SQLite, or the
+/// database [`both_databases!`] runs the test on), the shipped
 /// analysis models and a fake clock set to 2026-11-22 10:00 UTC. Webhooks
 /// may target private addresses: the test receivers listen on 127.0.0.1.
 pub async fn spawn_app() -> TestApp {
@@ -114,10 +115,7 @@ pub async fn spawn_app_with(
     options: ServeOptions,
     configure: impl FnOnce(&mut AppState) -> &mut AppState,
 ) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = earshot_store::open(&earshot_store::Location::SqliteDir(dir.path().into()))
-        .await
-        .unwrap();
+    let (store, dir) = open_store().await;
     let clock = FakeClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap());
     let pipeline = Pipeline::new(
         Arc::new(earshot_analysis::Engine::builtin()),
@@ -159,4 +157,101 @@ pub fn mention(id: &str, handle: &str, text: &str) -> serde_json::Value {
         "created_at": "2026-11-22T10:00:00Z",
         "url": format!("https://example.org/p/{id}")
     })
+}
+
+/// The database a test's server stores into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    // Set by `both_databases!` around the test body, so the bodies keep
+    // calling `spawn_app()` unchanged; unset means SQLite.
+    static BACKEND: Backend;
+}
+
+/// Runs a test body with [`spawn_app`] (and [`spawn_app_with`]) opening
+/// stores on `backend`.
+pub async fn on_backend<F: std::future::Future<Output = ()>>(backend: Backend, test: F) {
+    BACKEND.scope(backend, test).await;
+}
+
+/// Turns `async fn name()` (written without `#[tokio::test]`) into two
+/// tests, `name::sqlite` and `name::postgres`. PostgreSQL is the server at
+/// `EARSHOT_TEST_DATABASE_URL`, one fresh database per test; with `CI` set
+/// a missing URL fails the test rather than skipping it.
+macro_rules! both_databases {
+    ($test:ident) => {
+        mod $test {
+            use $crate::support::{Backend, on_backend};
+
+            #[tokio::test]
+            async fn sqlite() {
+                on_backend(Backend::Sqlite, super::$test()).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::support::postgres_url().is_some() {
+                    on_backend(Backend::Postgres, super::$test()).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use both_databases;
+
+/// A fresh store on the current test's backend; the temp dir holds SQLite's file.
+async fn open_store() -> (SqlStore, Option<tempfile::TempDir>) {
+    match BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite) {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let location = earshot_store::Location::SqliteDir(dir.path().into());
+            (earshot_store::open(&location).await.unwrap(), Some(dir))
+        }
+        Backend::Postgres => {
+            let server = postgres_url().expect("both_databases! checked the URL");
+            let location =
+                earshot_store::Location::Postgres(fresh_postgres_database(&server).await);
+            (earshot_store::open(&location).await.unwrap(), None)
+        }
+    }
+}
+
+/// The PostgreSQL server to test against. Locally the PostgreSQL variants
+/// are skipped without one; in CI (`CI` set) a missing URL fails them, so
+/// the suite cannot pass on SQLite alone unnoticed.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("EARSHOT_TEST_DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
+        ),
+        Err(_) => {
+            eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
+            None
+        }
+    }
+}
+
+/// Creates a uniquely named database next to the one in `url` and returns
+/// its URL (as the store suite does).
+async fn fresh_postgres_database(url: &str) -> String {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let name = format!("earshot_test_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::AnyPool::connect(url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    admin.close().await;
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    format!("{base}/{name}{query}")
 }

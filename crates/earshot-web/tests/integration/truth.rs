@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{TestApp, both_databases, spawn_app};
 use crate::workflow::{COMPLAINT, admin};
 
 /// A complaint by `handle`, posted `ago` before the fake clock's now.
@@ -55,7 +55,6 @@ async fn case(app: &TestApp, id: i64) -> Value {
     b["case"].clone()
 }
 
-#[tokio::test]
 async fn the_sla_clock_runs_from_the_customers_post() {
     let app = spawn_app().await;
     // The Standard policy of a fresh install: first response within 60 min,
@@ -122,8 +121,8 @@ async fn the_sla_clock_runs_from_the_customers_post() {
         "{dashboard}"
     );
 }
+both_databases!(the_sla_clock_runs_from_the_customers_post);
 
-#[tokio::test]
 async fn priority_counts_vips_and_the_wait_and_answered_cases_leave_the_top() {
     let app = spawn_app().await;
     let (s, b) = admin(
@@ -200,8 +199,8 @@ async fn priority_counts_vips_and_the_wait_and_answered_cases_leave_the_top() {
     assert_eq!(b["case"]["id"], vip, "{b}");
     assert_ne!(*queue(&app).await.last().unwrap(), vip);
 }
+both_databases!(priority_counts_vips_and_the_wait_and_answered_cases_leave_the_top);
 
-#[tokio::test]
 async fn a_reply_on_an_imported_case_is_never_reported_sent() {
     let app = spawn_app().await;
     let mut body = posted(&app, "i1", "ivy", COMPLAINT, TimeDelta::minutes(30));
@@ -227,3 +226,4 @@ async fn a_reply_on_an_imported_case_is_never_reported_sent() {
         "{detail}"
     );
 }
+both_databases!(a_reply_on_an_imported_case_is_never_reported_sent);

@@ -8,7 +8,7 @@ use earshot_core::store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, mention, spawn_app};
+use crate::support::{TestApp, both_databases, mention, spawn_app};
 
 // Every text that must open a case asks a question: the question signal is
 // rule-based, so these tests do not depend on the sentiment model's verdicts.
@@ -126,7 +126,6 @@ async fn the_workflow_api_is_in_the_openapi_document() {
 /// A trainee's public reply is held as a draft; the trainee cannot approve
 /// it, a supervisor can; it is then sent, and the approver is on the reply,
 /// in the case events and in the audit log.
-#[tokio::test]
 async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
     let app = spawn_app().await;
     team(
@@ -320,10 +319,10 @@ async fn a_trainee_cannot_publish_without_a_supervisors_approval() {
     let (_, pending) = call(&app, &sue, Method::GET, "/api/v1/approvals", None).await;
     assert_eq!(pending[0]["reasons"], json!(["unregistered_author"]));
 }
+both_databases!(a_trainee_cannot_publish_without_a_supervisors_approval);
 
 /// Every routing action, applied when a mention opens a case, with
 /// round-robin assignment in the team; rules are versioned and dry-run.
-#[tokio::test]
 async fn routing_rules_apply_every_action_at_ingest() {
     let app = spawn_app().await;
     team(
@@ -537,11 +536,11 @@ async fn routing_rules_apply_every_action_at_ingest() {
     assert_eq!(s, 200, "{report}");
     assert_eq!(report["by_rule"]["7"].as_array().unwrap().len(), 1);
 }
+both_databases!(routing_rules_apply_every_action_at_ingest);
 
 /// The SLA clock on a fake clock: a warning before the due time, a breach
 /// at it, then the ladder (notify the assignee, the supervisor, reassign),
 /// each exactly once however often the ticker runs.
-#[tokio::test]
 async fn sla_warns_breaches_and_escalates_on_the_fake_clock() {
     let app = spawn_app().await;
     team(
@@ -698,10 +697,10 @@ async fn sla_warns_breaches_and_escalates_on_the_fake_clock() {
     );
     assert_eq!(report["percent_met"].as_f64(), Some(50.0));
 }
+both_databases!(sla_warns_breaches_and_escalates_on_the_fake_clock);
 
 /// Presence shows who else is on a case; a second public reply that did
 /// not see the first gets 409 naming it.
-#[tokio::test]
 async fn a_second_public_reply_that_did_not_see_the_first_conflicts() {
     let app = spawn_app().await;
     team(&app, json!({"name": "care", "members": ["ann", "bob"]})).await;
@@ -802,10 +801,10 @@ async fn a_second_public_reply_that_did_not_see_the_first_conflicts() {
     .await;
     assert_eq!(s, 201, "{b}");
 }
+both_databases!(a_second_public_reply_that_did_not_see_the_first_conflicts);
 
 /// A store manager sees only cases handed to their locations, answers them,
 /// and the answer comes back into the case.
-#[tokio::test]
 async fn a_store_manager_sees_only_their_locations() {
     let app = spawn_app().await;
     profile(&app, "mia", json!({"locations": ["berlin-mitte"]})).await;
@@ -1035,10 +1034,10 @@ async fn a_store_manager_sees_only_their_locations() {
     .await;
     assert_eq!(s, 409);
 }
+both_databases!(a_store_manager_sees_only_their_locations);
 
 /// Admin changes to teams, users and SLA policies are audited with before
 /// and after, and the log filters by entity, actor and time.
-#[tokio::test]
 async fn changes_to_teams_users_and_policies_are_audited() {
     let app = spawn_app().await;
     let ann = token_for(&app, "ann", Role::Agent).await;
@@ -1164,10 +1163,10 @@ async fn changes_to_teams_users_and_policies_are_audited() {
     assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
     assert_eq!(log[0]["action"], "created");
 }
+both_databases!(changes_to_teams_users_and_policies_are_audited);
 
 /// Business-hours SLAs count the case team's own calendar: a complaint on
 /// Sunday morning is due one working hour after Monday's opening in Berlin.
-#[tokio::test]
 async fn business_hours_follow_the_teams_calendar() {
     let app = spawn_app().await;
     let weekdays = ["monday", "tuesday", "wednesday", "thursday", "friday"]
@@ -1216,10 +1215,10 @@ async fn business_hours_follow_the_teams_calendar() {
         "2026-11-23T09:00:00Z"
     );
 }
+both_databases!(business_hours_follow_the_teams_calendar);
 
 /// A rule can require a skill: auto-assignment then passes over agents
 /// without it, even when round-robin would pick them first.
-#[tokio::test]
 async fn required_skills_steer_auto_assignment() {
     let app = spawn_app().await;
     team(&app, json!({"name": "billing", "members": ["amy", "zed"]})).await;
@@ -1246,3 +1245,4 @@ async fn required_skills_steer_auto_assignment() {
     assert_eq!(c["case"]["team"], "billing");
     assert!(c["case"]["assignee"].is_null(), "{c}");
 }
+both_databases!(required_skills_steer_auto_assignment);
