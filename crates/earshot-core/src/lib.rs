@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod analysis;
 pub mod auth;
+pub mod calendar;
 pub mod case;
 pub mod error;
 pub mod intake;

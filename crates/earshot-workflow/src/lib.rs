@@ -9,7 +9,9 @@
 pub mod access;
 pub mod assign;
 pub mod audit;
-pub mod calendar;
+// Defined in core so that teams and SLA policies can cross the store
+// contract typed; re-exported so `earshot_workflow::calendar` still works.
+pub use earshot_core::calendar;
 pub mod clock;
 pub mod collision;
 pub mod notify;
