@@ -18,6 +18,7 @@ pub mod personalise;
 pub mod pipeline;
 pub mod priority;
 pub mod reply;
+pub mod sla_policy;
 pub mod source;
 pub mod store;
 pub mod workflow_store;
