@@ -73,14 +73,8 @@ fn team_record(input: TeamInput) -> ApiResult<TeamRecord> {
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(TeamRecord {
         name: name_ok("name", &input.name)?,
-        calendar: input
-            .calendar
-            .map(|c| serde_json::to_value(c).map_err(|e| Error::internal(e.to_string())))
-            .transpose()?,
-        strategy: match input.strategy {
-            AssignmentStrategy::RoundRobin => "round_robin".into(),
-            AssignmentStrategy::LeastLoaded => "least_loaded".into(),
-        },
+        calendar: input.calendar,
+        strategy: input.strategy,
         members,
         supervisor: input
             .supervisor
@@ -533,7 +527,7 @@ fn list_name(list: AuthorList) -> &'static str {
 
 // ---------------------------------------------------------------- SLA
 
-fn policy_in(raw: Result<Bytes, BytesRejection>, id: i64) -> ApiResult<serde_json::Value> {
+fn policy_in(raw: Result<Bytes, BytesRejection>, id: i64) -> ApiResult<SlaPolicy> {
     let mut v: serde_json::Value = body(raw)?;
     if let Some(o) = v.as_object_mut() {
         // The store assigns ids; a client-sent id is ignored.
@@ -544,7 +538,7 @@ fn policy_in(raw: Result<Bytes, BytesRejection>, id: i64) -> ApiResult<serde_jso
     policy
         .validate()
         .map_err(|e| ApiError(Error::invalid_field("policy", e)))?;
-    serde_json::to_value(&policy).map_err(|e| ApiError(Error::internal(e.to_string())))
+    Ok(policy)
 }
 
 #[utoipa::path(get, path = "/api/v1/sla-policies", tag = "workflow",
@@ -563,7 +557,7 @@ pub async fn create_policy(
     State(state): State<AppState>,
     auth: Authenticated,
     raw: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<SlaPolicy>)> {
     earshot_app::access::require(&state.app, &auth.0, Action::ManageSlaPolicies).await?;
     let v = policy_in(raw, 0)?;
     let saved = state
@@ -582,7 +576,7 @@ pub async fn update_policy(
     auth: Authenticated,
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SlaPolicy>> {
     earshot_app::access::require(&state.app, &auth.0, Action::ManageSlaPolicies).await?;
     let v = policy_in(raw, id)?;
     Ok(Json(
