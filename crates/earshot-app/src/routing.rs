@@ -5,11 +5,10 @@
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, Result};
 use earshot_core::store::{CaseAction, IngestOutcome};
-use earshot_core::workflow_store::{AuditRecord, TeamRecord};
+use earshot_core::workflow_store::AuditRecord;
 use earshot_workflow::{
-    AgentCandidate, AssignmentNeeds, AssignmentStrategy, AuditActor, AuthorList, Availability,
-    NotificationEvent, NotifyTarget, RuleAction, RuleContext, RuleSet, choose_agent, evaluate,
-    outcome,
+    AgentCandidate, AssignmentNeeds, AuditActor, AuthorList, Availability, NotificationEvent,
+    NotifyTarget, RuleAction, RuleContext, RuleSet, choose_agent, evaluate, outcome,
 };
 use serde_json::json;
 
@@ -262,13 +261,6 @@ pub(crate) async fn supervisors(app: &App, team_supervisor: Option<String>) -> R
         .collect())
 }
 
-fn strategy(team: &TeamRecord) -> AssignmentStrategy {
-    match team.strategy.as_str() {
-        "least_loaded" => AssignmentStrategy::LeastLoaded,
-        _ => AssignmentStrategy::RoundRobin,
-    }
-}
-
 /// Picks an agent of `team` with `choose_agent` (capacity, away, language)
 /// and moves the team's round-robin cursor. `None` when nobody can take it.
 pub async fn auto_assign(
@@ -311,7 +303,7 @@ pub async fn auto_assign(
         skills: skills.to_vec(),
     };
     match choose_agent(
-        strategy(&t),
+        t.strategy,
         &candidates,
         &needs,
         t.round_robin_cursor.as_deref(),

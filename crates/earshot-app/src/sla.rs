@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use earshot_core::case::{Case, CaseStatus};
-use earshot_core::error::{Error, Result};
+use earshot_core::error::Result;
 use earshot_core::store::{CaseDetail, CaseQuery};
 use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, SlaCheckpoint};
 use earshot_workflow::{
@@ -20,16 +20,9 @@ use crate::cases::case_detail;
 use crate::notify::send;
 use crate::routing::{auto_assign, supervisors};
 
-/// The SLA policies in storage, parsed.
+/// The SLA policies in storage.
 pub async fn policies(app: &App) -> Result<Vec<SlaPolicy>> {
-    app.workflow
-        .sla_policies()
-        .await?
-        .into_iter()
-        .map(|v| {
-            serde_json::from_value(v).map_err(|e| Error::internal(format!("stored policy: {e}")))
-        })
-        .collect()
+    app.workflow.sla_policies().await
 }
 
 /// The SLA clocks of `cases` at `now` under the policies in force, with
@@ -145,8 +138,7 @@ pub async fn evaluate_case(
     let mut policy = policy.clone();
     // Business hours follow the team's own calendar when it has one.
     if let (TimeBasis::BusinessHours { .. }, Some(team)) = (&policy.time_basis, &case.team)
-        && let Some(cal) = app.workflow.team(team).await?.and_then(|t| t.calendar)
-        && let Ok(calendar) = serde_json::from_value(cal)
+        && let Some(calendar) = app.workflow.team(team).await?.and_then(|t| t.calendar)
     {
         policy.time_basis = TimeBasis::BusinessHours { calendar };
     }

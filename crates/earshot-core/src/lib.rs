@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod analysis;
 pub mod auth;
+pub mod calendar;
 pub mod case;
 pub mod error;
 pub mod intake;
@@ -17,6 +18,7 @@ pub mod personalise;
 pub mod pipeline;
 pub mod priority;
 pub mod reply;
+pub mod sla_policy;
 pub mod source;
 pub mod store;
 pub mod workflow_store;

@@ -3,10 +3,13 @@
 //! state, reply approvals, handoffs, notifications, webhooks, audit log)
 //! keeps between requests.
 //!
-//! The workflow's own types (rule sets, SLA policies, calendars) live in
-//! `earshot-workflow`, which depends on this crate; the store keeps them as
-//! JSON documents and the web layer converts, so storage never needs to know
-//! the workflow's rules and the workflow never needs to know SQL.
+//! Teams, calendars and SLA policies cross this contract typed: their data
+//! definitions live in core (`calendar`, `sla_policy`, [`AssignmentStrategy`])
+//! and `earshot-workflow`, which depends on this crate, re-exports them and
+//! runs the clocks and assignment over them. A stored value that does not
+//! parse is an error, never a default. Routing rules are still JSON here
+//! (`earshot_workflow::Rule` as a document): their matching logic is tied to
+//! the rule types, so moving those is a larger change.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,19 +17,42 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Role;
+use crate::calendar::BusinessCalendar;
 use crate::error::Result;
 use crate::reply::{Reply, ReplyRoute};
+use crate::sla_policy::SlaPolicy;
+
+/// How a team's cases are handed to its agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentStrategy {
+    RoundRobin,
+    LeastLoaded,
+}
+
+impl AssignmentStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStrategy::RoundRobin => "round_robin",
+            AssignmentStrategy::LeastLoaded => "least_loaded",
+        }
+    }
+    pub fn parse(s: &str) -> Option<AssignmentStrategy> {
+        match s {
+            "round_robin" => Some(AssignmentStrategy::RoundRobin),
+            "least_loaded" => Some(AssignmentStrategy::LeastLoaded),
+            _ => None,
+        }
+    }
+}
 
 /// A team: who works on its cases, how they are assigned, which hours count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TeamRecord {
     pub name: String,
-    /// Business calendar (`earshot_workflow::BusinessCalendar` as JSON);
-    /// `None` counts calendar hours.
-    #[schema(value_type = Option<Object>)]
-    pub calendar: Option<Value>,
-    /// `round_robin` or `least_loaded`.
-    pub strategy: String,
+    /// The team's opening hours; `None` counts calendar hours.
+    pub calendar: Option<BusinessCalendar>,
+    pub strategy: AssignmentStrategy,
     pub members: Vec<String>,
     /// Who SLA escalations "notify the supervisor" reach.
     pub supervisor: Option<String>,
@@ -352,21 +378,22 @@ pub trait WorkflowStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<RuleSetVersion>;
 
-    // SLA policies, as JSON documents whose `id` the store assigns.
-    async fn sla_policies(&self) -> Result<Vec<Value>>;
+    // SLA policies. The store assigns ids: `policy.id` is ignored on the
+    // way in and the stored id is returned.
+    async fn sla_policies(&self) -> Result<Vec<SlaPolicy>>;
     async fn create_sla_policy(
         &self,
-        policy: &Value,
+        policy: &SlaPolicy,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Value>;
+    ) -> Result<SlaPolicy>;
     async fn update_sla_policy(
         &self,
         id: i64,
-        policy: &Value,
+        policy: &SlaPolicy,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Value>;
+    ) -> Result<SlaPolicy>;
     async fn delete_sla_policy(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()>;
 
     // Per-case SLA state.
@@ -526,6 +553,18 @@ pub trait WorkflowStore: Send + Sync + 'static {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn strategies_are_stored_under_their_wire_names() {
+        for s in [
+            AssignmentStrategy::RoundRobin,
+            AssignmentStrategy::LeastLoaded,
+        ] {
+            assert_eq!(json!(s), json!(s.as_str()));
+            assert_eq!(AssignmentStrategy::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(AssignmentStrategy::parse("random"), None);
+    }
 
     #[test]
     fn webhook_urls_keep_only_scheme_and_host() {

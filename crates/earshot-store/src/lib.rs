@@ -11,7 +11,7 @@ mod ingest;
 mod rows;
 mod search;
 mod sql;
-mod workflow;
+mod workflow_store;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1081,8 +1081,8 @@ async fn a_garbage_sqlite_file_is_named_as_not_a_database_promptly() {
 }
 
 // The workflow store contract (issue 4), on both backends.
-#[path = "integration/workflow.rs"]
-mod workflow;
+#[path = "integration/workflow_store.rs"]
+mod workflow_store;
 
 // The contract methods the scenarios above leave uncovered, one by one.
 #[path = "integration/contract.rs"]

@@ -3,12 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AssignmentStrategy {
-    RoundRobin,
-    LeastLoaded,
-}
+// Defined in core: a team's strategy crosses the store contract typed.
+pub use earshot_core::workflow_store::AssignmentStrategy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

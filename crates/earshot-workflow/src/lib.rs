@@ -1,6 +1,6 @@
 //! Earshot's case workflow as pure, I/O-free logic: who may do what, how a
 //! case is routed and assigned, how its SLA clocks run over business hours and
-//! escalate, what is recorded in the audit log, how collisions between agents
+//! escalate, who the audit log names, how collisions between agents
 //! are detected and what notification webhooks carry.
 //!
 //! Nothing here reads a clock directly: time comes from a [`clock::Clock`] or
@@ -9,7 +9,9 @@
 pub mod access;
 pub mod assign;
 pub mod audit;
-pub mod calendar;
+// Defined in core so that teams and SLA policies can cross the store
+// contract typed; re-exported so `earshot_workflow::calendar` still works.
+pub use earshot_core::calendar;
 pub mod clock;
 pub mod collision;
 pub mod notify;
@@ -24,7 +26,7 @@ pub use assign::{
     AgentCandidate, Assignment, AssignmentNeeds, AssignmentStrategy, Availability, NoAgent,
     SkipReason, Skipped, choose_agent,
 };
-pub use audit::{AuditAction, AuditActor, AuditEntity, AuditError, Change};
+pub use audit::AuditActor;
 pub use calendar::{
     BusinessCalendar, CalendarError, OpeningHours, TimeBasis, Weekday, add_business_duration,
     business_duration_between,
@@ -72,7 +74,6 @@ mod tests {
             crate::Assignment,
             crate::NoAgent,
             crate::AgentCandidate,
-            crate::Change,
             crate::Presence,
             crate::Conflict,
             crate::NotificationEvent,
@@ -85,7 +86,6 @@ mod tests {
             "BusinessCalendar",
             "TimeBasis",
             "Condition",
-            "Change",
             "Conflict",
         ] {
             assert!(schemas.get(name).is_some(), "{name} missing");

@@ -5,6 +5,7 @@ use crate::calendar::{BusinessCalendar, Weekday};
 use crate::clock::{Clock, FakeClock};
 use chrono::{NaiveTime, TimeZone};
 use chrono_tz::Europe::Berlin;
+use earshot_core::SourceKind;
 use proptest::prelude::*;
 
 fn t0() -> DateTime<Utc> {

@@ -118,7 +118,7 @@ async fn workflow_users_are_listed_by_name_with_their_teams(s: &SqlStore) {
     let team = TeamRecord {
         name: "care".into(),
         calendar: None,
-        strategy: "round_robin".into(),
+        strategy: earshot_core::workflow_store::AssignmentStrategy::RoundRobin,
         members: vec!["zed".into()],
         supervisor: None,
         round_robin_cursor: None,
@@ -137,7 +137,7 @@ async fn set_team_cursor_is_kept_and_ignores_unknown_teams(s: &SqlStore) {
     let team = TeamRecord {
         name: "care".into(),
         calendar: None,
-        strategy: "round_robin".into(),
+        strategy: earshot_core::workflow_store::AssignmentStrategy::RoundRobin,
         members: vec!["amy".into(), "bob".into()],
         supervisor: None,
         round_robin_cursor: None,
@@ -355,7 +355,24 @@ async fn other_records_refuse_unknown_ids(s: &SqlStore) {
     let webhook = s.delete_webhook(NO_CASE, "admin", t0()).await;
     assert_eq!(code(webhook), ErrorCode::NotFound, "delete_webhook");
     let policy = s
-        .update_sla_policy(NO_CASE, &json!({"name": "x"}), "admin", t0())
+        .update_sla_policy(
+            NO_CASE,
+            &earshot_core::sla_policy::SlaPolicy {
+                id: NO_CASE,
+                name: "x".into(),
+                position: 1,
+                conditions: Default::default(),
+                targets: earshot_core::sla_policy::SlaTargets {
+                    first_response_minutes: Some(60),
+                    ..Default::default()
+                },
+                time_basis: earshot_core::calendar::TimeBasis::CalendarHours,
+                warn_before_minutes: 0,
+                escalation: vec![],
+            },
+            "admin",
+            t0(),
+        )
         .await;
     assert_eq!(code(policy), ErrorCode::NotFound, "update_sla_policy");
 }

@@ -1,10 +1,20 @@
 //! `/api/v1`: JSON in, JSON out, every route authenticated.
 
+pub mod approvals;
+pub mod audit;
 pub mod cases;
+pub mod handoffs;
+mod input;
 pub mod mentions;
+pub mod notifications;
+pub mod presence;
 pub mod replies;
+pub mod rules;
+pub mod sla;
+pub mod teams;
 pub mod tokens;
-pub mod workflow;
+pub mod users;
+pub mod webhooks;
 
 use axum::Json;
 use axum::extract::State;
@@ -148,39 +158,36 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::add_reply))
         .routes(routes!(cases::list_advocates))
         // Case workflow (issue 4): teams, users, rules, SLA, approvals, audit.
-        .routes(routes!(workflow::list_teams, workflow::create_team))
+        .routes(routes!(teams::list_teams, teams::create_team))
         .routes(routes!(
-            workflow::get_team,
-            workflow::update_team,
-            workflow::delete_team
+            teams::get_team,
+            teams::update_team,
+            teams::delete_team
         ))
-        .routes(routes!(workflow::list_users))
-        .routes(routes!(workflow::get_profile, workflow::put_profile))
-        .routes(routes!(workflow::get_rules, workflow::put_rules))
-        .routes(routes!(workflow::rule_versions))
-        .routes(routes!(workflow::dry_run_rules))
-        .routes(routes!(
-            workflow::get_author_list,
-            workflow::put_author_list
-        ))
-        .routes(routes!(workflow::list_policies, workflow::create_policy))
-        .routes(routes!(workflow::update_policy, workflow::delete_policy))
-        .routes(routes!(workflow::case_sla))
-        .routes(routes!(workflow::report))
-        .routes(routes!(workflow::list_approvals))
-        .routes(routes!(workflow::approve_reply))
-        .routes(routes!(workflow::reject_reply))
-        .routes(routes!(workflow::reply_posted))
-        .routes(routes!(workflow::touch_presence, workflow::get_presence))
-        .routes(routes!(workflow::create_handoff, workflow::case_handoffs))
-        .routes(routes!(workflow::list_handoffs))
-        .routes(routes!(workflow::answer_handoff))
-        .routes(routes!(workflow::list_notifications))
-        .routes(routes!(workflow::read_notification))
-        .routes(routes!(workflow::list_webhooks, workflow::add_webhook))
-        .routes(routes!(workflow::delete_webhook))
-        .routes(routes!(workflow::webhook_deliveries))
-        .routes(routes!(workflow::audit))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_profile, users::put_profile))
+        .routes(routes!(rules::get_rules, rules::put_rules))
+        .routes(routes!(rules::rule_versions))
+        .routes(routes!(rules::dry_run_rules))
+        .routes(routes!(rules::get_author_list, rules::put_author_list))
+        .routes(routes!(sla::list_policies, sla::create_policy))
+        .routes(routes!(sla::update_policy, sla::delete_policy))
+        .routes(routes!(sla::case_sla))
+        .routes(routes!(sla::report))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::approve_reply))
+        .routes(routes!(approvals::reject_reply))
+        .routes(routes!(approvals::reply_posted))
+        .routes(routes!(presence::touch_presence, presence::get_presence))
+        .routes(routes!(handoffs::create_handoff, handoffs::case_handoffs))
+        .routes(routes!(handoffs::list_handoffs))
+        .routes(routes!(handoffs::answer_handoff))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::read_notification))
+        .routes(routes!(webhooks::list_webhooks, webhooks::add_webhook))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::webhook_deliveries))
+        .routes(routes!(audit::audit))
         .routes(routes!(replies::check_reply))
         .routes(routes!(replies::export_corrections))
         .routes(routes!(tokens::list_tokens))

@@ -138,16 +138,17 @@ async fn render_settings(
         .await?
         .iter()
         .map(|p| {
-            let targets = ["first_response", "next_response", "resolution"]
-                .iter()
-                .filter_map(|t| {
-                    p["targets"][format!("{t}_minutes")]
-                        .as_u64()
-                        .map(|m| format!("{} {m} min", t.replace('_', " ")))
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            (p["name"].as_str().unwrap_or("unnamed").to_string(), targets)
+            let t = &p.targets;
+            let targets = [
+                ("first response", t.first_response_minutes),
+                ("next response", t.next_response_minutes),
+                ("resolution", t.resolution_minutes),
+            ]
+            .iter()
+            .filter_map(|(name, m)| m.map(|m| format!("{name} {m} min")))
+            .collect::<Vec<_>>()
+            .join(", ");
+            (p.name.clone(), targets)
         })
         .collect();
     let rule_set = state.app.workflow.current_rule_set().await?;

@@ -9,8 +9,8 @@ use earshot_core::workflow_store::WorkflowStore;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::calls::{COMPLAINT, admin, call, open_case, profile, token_for};
 use crate::support::{TestApp, both_databases, spawn_app};
-use crate::workflow::{COMPLAINT, admin, call, open_case, profile, token_for};
 
 fn ids(list: &Value) -> Vec<i64> {
     list.as_array()

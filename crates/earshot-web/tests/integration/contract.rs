@@ -223,3 +223,27 @@ async fn every_operation_documents_its_errors() {
     }
     assert!(operations >= 47, "{operations} operations");
 }
+
+#[tokio::test]
+async fn the_workflow_api_is_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let (_, doc) = app.get_json("/api/v1/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/teams",
+        "/api/v1/users",
+        "/api/v1/rules",
+        "/api/v1/rules/dry-run",
+        "/api/v1/sla-policies",
+        "/api/v1/cases/{id}/sla",
+        "/api/v1/sla/report",
+        "/api/v1/audit",
+        "/api/v1/approvals",
+        "/api/v1/replies/{id}/approve",
+        "/api/v1/cases/{id}/presence",
+        "/api/v1/notifications",
+        "/api/v1/cases/{id}/handoff",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+}

@@ -4,11 +4,16 @@
 
 mod access;
 mod api;
+mod approvals;
+mod audit;
 mod browser;
+mod calls;
 mod contract;
 mod desk;
 mod hardening;
+mod location_scope;
+mod routing;
+mod sla;
 mod support;
 mod truth;
 mod webhooks;
-mod workflow;

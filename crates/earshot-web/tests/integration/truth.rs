@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::calls::{COMPLAINT, admin};
 use crate::support::{TestApp, both_databases, spawn_app};
-use crate::workflow::{COMPLAINT, admin};
 
 /// A complaint by `handle`, posted `ago` before the fake clock's now.
 fn posted(app: &TestApp, id: &str, handle: &str, text: &str, ago: TimeDelta) -> Value {

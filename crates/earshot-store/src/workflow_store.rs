@@ -12,11 +12,12 @@ use sqlx::{Any, Transaction};
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::reply::{Reply, ReplyRoute, ReplyStatus};
+use earshot_core::sla_policy::SlaPolicy;
 use earshot_core::source::SourceKind;
 use earshot_core::workflow_store::{
-    ApprovalRecord, AuditQuery, AuditRecord, CaseSlaRecord, DueDelivery, Handoff, HandoffKind,
-    Notification, RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile, Webhook, WebhookAttempt,
-    WebhookDelivery, WorkflowStore,
+    ApprovalRecord, AssignmentStrategy, AuditQuery, AuditRecord, CaseSlaRecord, DueDelivery,
+    Handoff, HandoffKind, Notification, RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile,
+    Webhook, WebhookAttempt, WebhookDelivery, WorkflowStore,
 };
 
 use crate::rows::{
@@ -50,7 +51,12 @@ impl SqlStore {
         Ok(TeamRecord {
             members: self.wf_team_members(&name).await?,
             calendar: opt_json_col(row, "calendar")?,
-            strategy: col(row, "strategy")?,
+            strategy: {
+                let s: String = col(row, "strategy")?;
+                AssignmentStrategy::parse(&s).ok_or_else(|| {
+                    Error::internal(format!("stored team strategy {s:?} is unknown"))
+                })?
+            },
             supervisor: col(row, "supervisor")?,
             round_robin_cursor: col(row, "round_robin_cursor")?,
             name,
@@ -203,12 +209,20 @@ fn rule_set(row: &AnyRow) -> Result<RuleSetVersion> {
     })
 }
 
-fn policy(row: &AnyRow) -> Result<Value> {
+/// The stored document with the row's id: the document's own `id` (if
+/// any) is stale, and the seeded default policy has none.
+fn policy(row: &AnyRow) -> Result<SlaPolicy> {
     let mut p: Value = json_col(row, "policy")?;
-    if let Some(o) = p.as_object_mut() {
-        o.insert("id".into(), json!(col::<i64>(row, "id")?));
-    }
-    Ok(p)
+    let id: i64 = col(row, "id")?;
+    match p.as_object_mut() {
+        Some(o) => o.insert("id".into(), json!(id)),
+        None => {
+            return Err(Error::internal(format!(
+                "stored SLA policy {id} is not an object"
+            )));
+        }
+    };
+    serde_json::from_value(p).map_err(|e| Error::internal(format!("stored SLA policy {id}: {e}")))
 }
 
 fn case_sla(row: &AnyRow) -> Result<CaseSlaRecord> {
@@ -288,8 +302,8 @@ impl WorkflowStore for SqlStore {
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET \
            calendar = $2, strategy = $3, supervisor = $4, updated_at = $6")
         .bind(team.name.clone())
-        .bind(team.calendar.as_ref().map(Value::to_string))
-        .bind(team.strategy.clone())
+        .bind(team.calendar.as_ref().map(to_json).transpose()?)
+        .bind(team.strategy.as_str().to_string())
         .bind(team.supervisor.clone())
         .bind(team.round_robin_cursor.clone())
         .bind(ms(now))
@@ -521,7 +535,7 @@ impl WorkflowStore for SqlStore {
         })
     }
 
-    async fn sla_policies(&self) -> Result<Vec<Value>> {
+    async fn sla_policies(&self) -> Result<Vec<SlaPolicy>> {
         self.wf_rows(q("SELECT id, policy FROM sla_policies ORDER BY id"))
             .await?
             .iter()
@@ -529,13 +543,18 @@ impl WorkflowStore for SqlStore {
             .collect()
     }
 
-    async fn create_sla_policy(&self, p: &Value, actor: &str, now: DateTime<Utc>) -> Result<Value> {
+    async fn create_sla_policy(
+        &self,
+        p: &SlaPolicy,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SlaPolicy> {
         let mut tx = self.write_tx().await?;
         let row = q(
             "INSERT INTO sla_policies (policy, updated_at) VALUES ($1, $2) \
                      RETURNING id, policy",
         )
-        .bind(p.to_string())
+        .bind(to_json(p)?)
         .bind(ms(now))
         .fetch_one(&mut *tx)
         .await
@@ -550,7 +569,7 @@ impl WorkflowStore for SqlStore {
                 "created",
                 actor,
                 None,
-                Some(saved.clone()),
+                Some(json!(saved)),
                 now,
             ),
         )
@@ -562,10 +581,10 @@ impl WorkflowStore for SqlStore {
     async fn update_sla_policy(
         &self,
         id: i64,
-        p: &Value,
+        p: &SlaPolicy,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Value> {
+    ) -> Result<SlaPolicy> {
         let mut tx = self.write_tx().await?;
         let before = q("SELECT id, policy FROM sla_policies WHERE id = $1")
             .bind(id)
@@ -580,7 +599,7 @@ impl WorkflowStore for SqlStore {
             "UPDATE sla_policies SET policy = $1, updated_at = $2 WHERE id = $3 \
                      RETURNING id, policy",
         )
-        .bind(p.to_string())
+        .bind(to_json(p)?)
         .bind(ms(now))
         .bind(id)
         .fetch_one(&mut *tx)
@@ -594,8 +613,8 @@ impl WorkflowStore for SqlStore {
                 id,
                 "updated",
                 actor,
-                Some(before),
-                Some(saved.clone()),
+                Some(json!(before)),
+                Some(json!(saved)),
                 now,
             ),
         )
@@ -622,7 +641,15 @@ impl WorkflowStore for SqlStore {
             .map_err(|e| db_error("delete policy", e))?;
         audit_tx(
             &mut tx,
-            &change("policy", id, "deleted", actor, Some(before), None, now),
+            &change(
+                "policy",
+                id,
+                "deleted",
+                actor,
+                Some(json!(before)),
+                None,
+                now,
+            ),
         )
         .await?;
         commit(tx).await

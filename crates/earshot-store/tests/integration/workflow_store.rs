@@ -2,10 +2,13 @@
 //! versioned rules, SLA policies and marks, approvals that send, handoffs
 //! whose answers become notes, notifications, webhooks and the audit log.
 
+use earshot_core::calendar::{BusinessCalendar, TimeBasis};
 use earshot_core::reply::{DeliveredVia, ReplyRoute, ReplyStatus, Visibility};
+use earshot_core::sla_policy::{SlaConditions, SlaPolicy, SlaTargets};
 use earshot_core::store::{NewReply, Store};
 use earshot_core::workflow_store::{
-    AuditQuery, CaseSlaRecord, HandoffKind, TeamRecord, UserProfile, WorkflowStore,
+    AssignmentStrategy, AuditQuery, CaseSlaRecord, HandoffKind, TeamRecord, UserProfile,
+    WorkflowStore,
 };
 use earshot_store::SqlStore;
 use serde_json::json;
@@ -24,20 +27,43 @@ fn minutes(n: i64) -> chrono::DateTime<chrono::Utc> {
     t0() + chrono::Duration::minutes(n)
 }
 
+fn policy(name: &str) -> SlaPolicy {
+    SlaPolicy {
+        id: 0,
+        name: name.into(),
+        position: 1,
+        conditions: SlaConditions::default(),
+        targets: SlaTargets {
+            first_response_minutes: Some(30),
+            ..SlaTargets::default()
+        },
+        time_basis: TimeBasis::CalendarHours,
+        warn_before_minutes: 0,
+        escalation: Vec::new(),
+    }
+}
+
 async fn teams_profiles_rules_and_policies(s: &SqlStore) {
+    let calendar: BusinessCalendar = serde_json::from_value(json!({"time_zone": "Europe/Berlin",
+        "hours": [{"day": "monday", "open": "09:00", "close": "17:00"}]}))
+    .unwrap();
     let care = TeamRecord {
         name: "care".into(),
-        calendar: Some(json!({"time_zone": "Europe/Berlin", "hours": []})),
-        strategy: "round_robin".into(),
+        calendar: Some(calendar.clone()),
+        strategy: AssignmentStrategy::RoundRobin,
         members: vec!["bob".into(), "ann".into(), "ann".into()],
         supervisor: Some("sue".into()),
         round_robin_cursor: None,
     };
     let saved = s.put_team(&care, "admin", t0()).await.unwrap();
     assert_eq!(saved.members, ["ann", "bob"]);
+    assert_eq!(
+        s.team("care").await.unwrap().unwrap().calendar,
+        Some(calendar)
+    );
     s.set_team_cursor("care", "ann").await.unwrap();
     let changed = TeamRecord {
-        strategy: "least_loaded".into(),
+        strategy: AssignmentStrategy::LeastLoaded,
         ..care.clone()
     };
     let saved = s.put_team(&changed, "admin", minutes(1)).await.unwrap();
@@ -47,6 +73,10 @@ async fn teams_profiles_rules_and_policies(s: &SqlStore) {
         "the cursor survives edits"
     );
     assert_eq!(s.teams().await.unwrap().len(), 1);
+    assert_eq!(
+        s.team("care").await.unwrap().unwrap().strategy,
+        AssignmentStrategy::LeastLoaded
+    );
 
     let mut ann = UserProfile::new("ann");
     ann.languages = vec!["en".into()];
@@ -77,21 +107,29 @@ async fn teams_profiles_rules_and_policies(s: &SqlStore) {
     // A fresh install already answers to the Standard policy.
     let fresh = s.sla_policies().await.unwrap();
     assert_eq!(fresh.len(), 1, "{fresh:?}");
-    assert_eq!(fresh[0]["name"], "Standard");
-    assert_eq!(fresh[0]["targets"]["first_response_minutes"], 60);
+    assert_eq!(fresh[0].name, "Standard");
+    assert_eq!(fresh[0].targets.first_response_minutes, Some(60));
     let p = s
-        .create_sla_policy(&json!({"id": 0, "name": "std"}), "sue", minutes(5))
+        .create_sla_policy(&policy("std"), "sue", minutes(5))
         .await
         .unwrap();
-    let id = p["id"].as_i64().unwrap();
+    let id = p.id;
     assert!(id > 0);
+    assert_eq!(
+        p,
+        SlaPolicy {
+            id,
+            ..policy("std")
+        }
+    );
     let p = s
-        .update_sla_policy(id, &json!({"id": id, "name": "vip"}), "sue", minutes(6))
+        .update_sla_policy(id, &policy("vip"), "sue", minutes(6))
         .await
         .unwrap();
-    assert_eq!(p["name"], "vip");
+    assert_eq!((p.id, p.name.as_str()), (id, "vip"));
+    assert_eq!(s.sla_policies().await.unwrap()[1], p);
     assert_eq!(
-        s.update_sla_policy(999, &json!({}), "sue", minutes(6))
+        s.update_sla_policy(999, &policy("none"), "sue", minutes(6))
             .await
             .unwrap_err()
             .code,
@@ -590,8 +628,52 @@ async fn webhook_audit_keeps_only_scheme_and_host(s: &SqlStore) {
     }
 }
 
+/// A stored value the contract cannot type is an error that names it,
+/// never a silent default (an unknown strategy used to mean round-robin).
+async fn unknown_stored_values_are_errors(s: &SqlStore) {
+    sqlx::query(
+        "INSERT INTO teams (name, calendar, strategy, supervisor, round_robin_cursor, updated_at) \
+         VALUES ('care', NULL, 'random', NULL, NULL, 0)",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    for e in [
+        s.team("care").await.unwrap_err(),
+        s.teams().await.unwrap_err(),
+    ] {
+        assert_eq!(e.code, earshot_core::ErrorCode::Internal);
+        assert!(
+            e.message
+                .contains(r#"stored team strategy "random" is unknown"#),
+            "{}",
+            e.message
+        );
+    }
+
+    // A calendar that never opens is no calendar: an error, not calendar hours.
+    sqlx::query(
+        "INSERT INTO teams (name, calendar, strategy, supervisor, round_robin_cursor, updated_at) \
+         VALUES ('night', '{\"time_zone\": \"Europe/Berlin\", \"hours\": []}', 'round_robin', NULL, NULL, 0)",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let e = s.team("night").await.unwrap_err();
+    assert!(e.message.contains("calendar"), "{}", e.message);
+
+    sqlx::query("INSERT INTO sla_policies (policy, updated_at) VALUES ('{\"name\": \"half\"}', 0)")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let e = s.sla_policies().await.unwrap_err();
+    assert_eq!(e.code, earshot_core::ErrorCode::Internal);
+    assert!(e.message.contains("stored SLA policy"), "{}", e.message);
+}
+
 both_backends!(
     teams_profiles_rules_and_policies,
+    unknown_stored_values_are_errors,
     approvals_sla_handoffs_and_notifications,
     location_scope_is_applied_in_the_query,
     webhook_audit_keeps_only_scheme_and_host,
