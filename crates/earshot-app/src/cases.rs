@@ -5,7 +5,7 @@ use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
 use earshot_core::mention::reject_nul;
 use earshot_core::reply::Note;
-use earshot_core::store::CaseDetail;
+use earshot_core::store::{CaseDetail, CaseQuery};
 use earshot_workflow::Action;
 
 use crate::access::authorize;
@@ -53,3 +53,34 @@ pub async fn case_detail(app: &App, id: i64) -> Result<CaseDetail> {
         .await?
         .ok_or_else(|| Error::case_not_found(id))
 }
+
+/// Every case in one of `statuses`, read a page at a time (the background
+/// workers walk the whole active queue).
+pub async fn all_with_status(app: &App, statuses: &[CaseStatus]) -> Result<Vec<Case>> {
+    const PAGE: u32 = 500;
+    let mut all = Vec::new();
+    for status in statuses {
+        let mut offset = 0;
+        loop {
+            let page = app
+                .store
+                .cases(&CaseQuery {
+                    status: Some(*status),
+                    limit: Some(PAGE),
+                    offset: Some(offset),
+                    ..CaseQuery::default()
+                })
+                .await?;
+            let n = page.len() as u32;
+            all.extend(page);
+            if n < PAGE {
+                break;
+            }
+            offset += PAGE;
+        }
+    }
+    Ok(all)
+}
+
+/// The statuses in which a case still waits on someone.
+pub const ACTIVE: [CaseStatus; 3] = [CaseStatus::New, CaseStatus::Open, CaseStatus::Pending];

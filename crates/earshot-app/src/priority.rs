@@ -4,10 +4,9 @@
 //! the stored breakdown and the queue order always agree.
 
 use chrono::{DateTime, Utc};
-use earshot_core::case::{Case, CaseStatus};
+use earshot_core::case::Case;
 use earshot_core::error::Result;
 use earshot_core::priority::Priority;
-use earshot_core::store::CaseQuery;
 
 use crate::App;
 
@@ -25,32 +24,14 @@ pub fn at(app: &App, case: &Case, now: DateTime<Utc>) -> Priority {
 /// Stores the current priority of every active case whose breakdown moved;
 /// returns how many changed.
 pub async fn refresh(app: &App, now: DateTime<Utc>) -> Result<usize> {
-    let mut changed = Vec::new();
-    for status in [CaseStatus::New, CaseStatus::Open, CaseStatus::Pending] {
-        let mut offset = 0;
-        loop {
-            let page = app
-                .store
-                .cases(&CaseQuery {
-                    status: Some(status),
-                    limit: Some(500),
-                    offset: Some(offset),
-                    ..CaseQuery::default()
-                })
-                .await?;
-            let n = page.len();
-            for case in page {
-                let current = at(app, &case, now);
-                if moved(&case.priority, &current) {
-                    changed.push((case.id, current));
-                }
-            }
-            if n < 500 {
-                break;
-            }
-            offset += 500;
-        }
-    }
+    let changed: Vec<(i64, Priority)> = crate::cases::all_with_status(app, &crate::cases::ACTIVE)
+        .await?
+        .iter()
+        .filter_map(|case| {
+            let current = at(app, case, now);
+            moved(&case.priority, &current).then_some((case.id, current))
+        })
+        .collect();
     app.store.set_priorities(&changed).await?;
     Ok(changed.len())
 }

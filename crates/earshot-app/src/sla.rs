@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::Result;
-use earshot_core::store::{CaseDetail, CaseQuery};
+use earshot_core::store::CaseDetail;
 use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, SlaCheckpoint};
 use earshot_workflow::{
     CaseTimeline, EscalationAction, NotificationEvent, SlaEvaluation, SlaPolicy, SlaReport,
@@ -215,29 +215,10 @@ pub async fn run_sla_tick(app: &App, now: DateTime<Utc>) -> Result<TickReport> {
         .collect();
     let mut ids = Vec::new();
     let mut active = HashSet::new();
-    for status in [CaseStatus::New, CaseStatus::Open, CaseStatus::Pending] {
-        let mut offset = 0;
-        loop {
-            let page = app
-                .store
-                .cases(&CaseQuery {
-                    status: Some(status),
-                    limit: Some(500),
-                    offset: Some(offset),
-                    ..CaseQuery::default()
-                })
-                .await?;
-            let n = page.len();
-            for c in page {
-                active.insert(c.id);
-                if needs_check(&policies, &c, checkpoints.get(&c.id), now) {
-                    ids.push(c.id);
-                }
-            }
-            if n < 500 {
-                break;
-            }
-            offset += 500;
+    for c in crate::cases::all_with_status(app, &crate::cases::ACTIVE).await? {
+        active.insert(c.id);
+        if needs_check(&policies, &c, checkpoints.get(&c.id), now) {
+            ids.push(c.id);
         }
     }
     // Cases resolved or closed since their last verdict get their final one.

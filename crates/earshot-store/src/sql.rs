@@ -513,15 +513,7 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Reply> {
         let mut tx = self.write_tx().await?;
-        let reply = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
-            .bind(reply_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_error("read reply", e))?
-            .as_ref()
-            .map(rows::reply)
-            .transpose()?
-            .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+        let reply = reply_in(&mut tx, reply_id).await?;
         let expected = match via {
             DeliveredVia::Channel => &[ReplyStatus::Queued, ReplyStatus::Sending][..],
             DeliveredVia::Hand => &[ReplyStatus::Manual, ReplyStatus::Failed][..],
@@ -572,12 +564,7 @@ impl Store for SqlStore {
             now,
         )
         .await?;
-        let sent = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
-            .bind(reply_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| db_error("read reply", e))?;
-        let sent = rows::reply(&sent)?;
+        let sent = reply_in(&mut tx, reply_id).await?;
         commit(tx).await?;
         Ok(sent)
     }
@@ -793,3 +780,19 @@ pub(crate) async fn answered(
 
 /// How often a token's last use is written.
 const TOKEN_USE_RESOLUTION_MS: i64 = 60_000;
+
+/// Reply `reply_id`, read in the caller's transaction; 404 when unknown.
+pub(crate) async fn reply_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reply_id: i64,
+) -> Result<Reply> {
+    q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
+        .bind(reply_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| db_error("read reply", e))?
+        .as_ref()
+        .map(rows::reply)
+        .transpose()?
+        .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))
+}

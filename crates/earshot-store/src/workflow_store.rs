@@ -987,15 +987,7 @@ impl WorkflowStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Reply> {
         let mut tx = self.write_tx().await?;
-        let reply = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
-            .bind(reply_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| db_error("read reply", e))?
-            .as_ref()
-            .map(rows::reply)
-            .transpose()?
-            .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
+        let reply = crate::sql::reply_in(&mut tx, reply_id).await?;
         let rejected = q("SELECT rejected_by FROM reply_approvals WHERE reply_id = $1")
             .bind(reply_id)
             .fetch_optional(&mut *tx)
@@ -1078,12 +1070,7 @@ impl WorkflowStore for SqlStore {
             ),
         )
         .await?;
-        let sent = q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1"))
-            .bind(reply_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| db_error("read reply", e))?;
-        let sent = rows::reply(&sent)?;
+        let sent = crate::sql::reply_in(&mut tx, reply_id).await?;
         commit(tx).await?;
         Ok(sent)
     }

@@ -9,7 +9,7 @@ use earshot_app::ingest::IngestOptions;
 use earshot_core::auth::Role;
 use earshot_core::case::CaseStatus;
 use earshot_core::reply::ExternalReply;
-use earshot_core::store::{CaseAction, CaseQuery, Store};
+use earshot_core::store::{CaseAction, Store};
 use earshot_store::SqlStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -191,28 +191,10 @@ pub async fn ingest_records(
 
 /// Cases waiting on the brand right now (new or open), whatever this run loaded.
 pub async fn open_cases(app: &App) -> Result<usize> {
-    let mut open = 0;
-    for status in [CaseStatus::New, CaseStatus::Open] {
-        let mut offset = 0;
-        loop {
-            let page = app
-                .store
-                .cases(&CaseQuery {
-                    status: Some(status),
-                    limit: Some(500),
-                    offset: Some(offset),
-                    ..CaseQuery::default()
-                })
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            open += page.len();
-            if page.len() < 500 {
-                break;
-            }
-            offset += 500;
-        }
-    }
-    Ok(open)
+    let open = earshot_app::cases::all_with_status(app, &[CaseStatus::New, CaseStatus::Open])
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    Ok(open.len())
 }
 
 #[cfg(test)]
