@@ -264,27 +264,12 @@ pub(crate) async fn ingest(
             .get(&conversation)
             .or_else(|| by_author.get(&author))
             .copied();
-        // `intake::plan` speaks in case ids; new cases get stand-in ids.
-        let as_id = |slot: Slot| match slot {
-            Slot::Existing(id) => id,
-            Slot::New(n) => -(n as i64) - 1,
-        };
-        let from_id = |id: i64| {
-            if id < 0 {
-                Slot::New((-id - 1) as usize)
-            } else {
-                Slot::Existing(id)
-            }
-        };
         let plan = if item.historical {
             CasePlan::StoreOnly
         } else {
             intake::plan(
                 &item.analysis,
-                existing.map(|(slot, status)| ExistingCase {
-                    id: as_id(slot),
-                    status,
-                }),
+                existing.map(|(_, status)| ExistingCase { status }),
             )
         };
         let slot = match plan {
@@ -306,9 +291,13 @@ pub(crate) async fn ingest(
                 );
                 Some((slot, CaseAction::Opened, CaseStatus::New))
             }
-            CasePlan::Join { case_id, status } => {
-                let slot = from_id(case_id);
-                let before = existing.map(|(_, s)| s);
+            CasePlan::Join { status } => {
+                // `plan` joins only when there is an existing case, which may
+                // be one this batch opens.
+                let Some((slot, before)) = existing else {
+                    return Err(Error::internal("intake joined a case that does not exist"));
+                };
+                let before = Some(before);
                 let change = changes.entry(slot).or_insert_with(|| CaseChange {
                     status_before: before,
                     status,
