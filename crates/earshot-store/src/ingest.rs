@@ -25,6 +25,7 @@ use sqlx::{Any, Transaction};
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{CaseStatus, subject_from};
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::{CaseId, MentionId};
 use earshot_core::intake::{self, CasePlan, ExistingCase};
 use earshot_core::store::{AnalyzedMention, CaseAction, CaseLink, IngestOutcome};
 
@@ -586,13 +587,13 @@ pub(crate) async fn ingest(
     for (i, p) in planned.iter().enumerate() {
         let outcome = match p {
             Planned::Stored(found) => IngestOutcome {
-                mention_id: found.id,
+                mention_id: MentionId(found.id),
                 duplicate: true,
                 case: found
                     .case_id
                     .zip(found.status)
                     .map(|(id, status)| CaseLink {
-                        id,
+                        id: CaseId(id),
                         action: CaseAction::Existing,
                         status,
                     }),
@@ -611,10 +612,10 @@ pub(crate) async fn ingest(
                 }
             }
             Planned::New { slot, advocate } => IngestOutcome {
-                mention_id: mention_ids[&i],
+                mention_id: MentionId(mention_ids[&i]),
                 duplicate: false,
                 case: slot.map(|(slot, action, status)| CaseLink {
-                    id: case_id(slot),
+                    id: CaseId(case_id(slot)),
                     action,
                     status,
                 }),
