@@ -124,6 +124,8 @@ impl SqlStore {
     }
 }
 
+// The contract speaks in typed ids; each method unwraps them once, at the
+// top, into the integer its SQL binds (rows wrap them again on read).
 #[async_trait]
 impl Store for SqlStore {
     async fn ingest(

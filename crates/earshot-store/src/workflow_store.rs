@@ -259,6 +259,8 @@ fn audit_record(row: &AnyRow) -> Result<AuditRecord> {
     .redact())
 }
 
+// The contract speaks in typed ids; each method unwraps them once, at the
+// top, into the integer its SQL binds (rows wrap them again on read).
 #[async_trait]
 impl WorkflowStore for SqlStore {
     async fn teams(&self) -> Result<Vec<TeamRecord>> {
