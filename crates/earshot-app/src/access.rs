@@ -4,6 +4,7 @@
 use earshot_core::auth::Principal;
 use earshot_core::case::Case;
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::ids::CaseId;
 use earshot_core::store::MentionQuery;
 use earshot_workflow::{Action, Actor, CaseScope, Denied, can};
 
@@ -155,7 +156,7 @@ pub async fn check_visible(app: &App, p: &Principal, case: &Case) -> Result<()> 
 
 /// Fails with 403 unless the caller may do `action` on the case (team
 /// access, location managers, read-only analysts).
-pub async fn authorize(app: &App, p: &Principal, case_id: i64, action: Action) -> Result<()> {
+pub async fn authorize(app: &App, p: &Principal, case_id: CaseId, action: Action) -> Result<()> {
     let detail = case_detail(app, case_id).await?;
     authorize_case(app, p, &detail.case, action).await
 }

@@ -3,6 +3,7 @@
 use earshot_core::auth::Principal;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::CaseId;
 use earshot_core::mention::reject_nul;
 use earshot_core::reply::Note;
 use earshot_core::store::{CaseDetail, CaseQuery};
@@ -15,7 +16,7 @@ use crate::{App, LiveEvent};
 pub async fn assign_case(
     app: &App,
     p: &Principal,
-    id: i64,
+    id: CaseId,
     assignee: Option<String>,
     team: Option<String>,
 ) -> Result<Case> {
@@ -29,7 +30,7 @@ pub async fn assign_case(
 }
 
 /// Moves case `id` through its lifecycle for `p`.
-pub async fn set_case_status(app: &App, p: &Principal, id: i64, to: CaseStatus) -> Result<Case> {
+pub async fn set_case_status(app: &App, p: &Principal, id: CaseId, to: CaseStatus) -> Result<Case> {
     authorize(app, p, id, Action::UpdateCase).await?;
     let case = app
         .store
@@ -40,14 +41,14 @@ pub async fn set_case_status(app: &App, p: &Principal, id: i64, to: CaseStatus) 
 }
 
 /// Adds an internal note to case `id` for `p`.
-pub async fn add_note(app: &App, p: &Principal, id: i64, body: &str) -> Result<Note> {
+pub async fn add_note(app: &App, p: &Principal, id: CaseId, body: &str) -> Result<Note> {
     // Here rather than in each handler: the API and the desk's form both land here.
     reject_nul("body", body)?;
     authorize(app, p, id, Action::WriteNote).await?;
     app.store.add_note(id, body, &p.name, app.clock.now()).await
 }
 
-pub async fn case_detail(app: &App, id: i64) -> Result<CaseDetail> {
+pub async fn case_detail(app: &App, id: CaseId) -> Result<CaseDetail> {
     app.store
         .case_detail(id)
         .await?

@@ -8,6 +8,7 @@ use earshot_core::analysis::Analysis;
 use earshot_core::auth::Principal;
 use earshot_core::case::Case;
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::{CaseId, MentionId};
 use earshot_core::mention::Mention;
 use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
 use earshot_workflow::Action;
@@ -20,8 +21,8 @@ use crate::{App, LiveEvent};
 pub async fn correct(
     app: &App,
     p: &Principal,
-    case_id: i64,
-    mention_id: i64,
+    case_id: CaseId,
+    mention_id: MentionId,
     task: CorrectionTask,
     label: &str,
 ) -> Result<Correction> {
@@ -47,7 +48,7 @@ pub async fn correct(
     let saved = accounts
         .add_correction(
             &NewCorrection {
-                mention_id,
+                mention_id: mention_id.0,
                 task,
                 label,
                 actor: p.name.clone(),
@@ -98,11 +99,11 @@ fn top_priority<'a>(
 pub fn corrected_case(
     case: &Case,
     mentions: &[Mention],
-    mention_id: i64,
+    mention_id: MentionId,
     corrected: &Analysis,
     weights: &PriorityWeights,
 ) -> CorrectedCase {
-    fn read<'a>(m: &'a Mention, id: i64, corrected: &'a Analysis) -> &'a Analysis {
+    fn read<'a>(m: &'a Mention, id: MentionId, corrected: &'a Analysis) -> &'a Analysis {
         if m.id == id { corrected } else { &m.analysis }
     }
     let after = |m| read(m, mention_id, corrected);
@@ -138,7 +139,7 @@ pub fn corrected_case(
     let offset = case.priority.score - before.score;
     priority.score = ((priority.score + offset).clamp(0.0, 100.0) * 10.0).round() / 10.0;
     CorrectedCase {
-        id: case.id,
+        id: case.id.0,
         sentiment,
         category,
         priority,

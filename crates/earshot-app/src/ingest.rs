@@ -4,6 +4,7 @@
 //! only once committed), then routing and live events.
 
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::CaseId;
 use std::collections::HashSet;
 
 use earshot_core::mention::NewMention;
@@ -91,7 +92,7 @@ async fn known(app: &App, options: IngestOptions) -> Result<Known> {
 pub async fn record_brand_replies(
     app: &App,
     replies: &[ExternalReply],
-) -> Result<Vec<Option<i64>>> {
+) -> Result<Vec<Option<CaseId>>> {
     if replies.is_empty() {
         return Ok(Vec::new());
     }
@@ -99,7 +100,7 @@ pub async fn record_brand_replies(
         .store
         .record_external_replies(replies, app.clock.now())
         .await?;
-    let mut cases: Vec<i64> = joined.iter().flatten().copied().collect();
+    let mut cases: Vec<CaseId> = joined.iter().flatten().copied().collect();
     cases.sort_unstable();
     cases.dedup();
     for case_id in cases {

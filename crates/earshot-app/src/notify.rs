@@ -16,7 +16,7 @@ pub(crate) async fn send(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let case_ref = CaseRef {
-        case_id: case.id,
+        case_id: case.id.0,
         subject: case.subject.clone(),
         url: None,
     };

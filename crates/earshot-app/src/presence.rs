@@ -3,6 +3,7 @@
 use chrono::TimeDelta;
 use earshot_core::auth::Principal;
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::CaseId;
 use earshot_workflow::{Activity, Presence};
 
 use crate::App;
@@ -17,7 +18,7 @@ pub const PRESENCE_TTL: TimeDelta = TimeDelta::seconds(60);
 pub async fn touch(
     app: &App,
     p: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     activity: Activity,
 ) -> Result<Vec<Presence>> {
     let detail = case_detail(app, case_id).await?;
@@ -29,16 +30,16 @@ pub async fn touch(
         .lock()
         .map_err(|_| Error::internal("presence lock poisoned"))?;
     reg.prune(now);
-    reg.touch(case_id, me, activity, now, PRESENCE_TTL);
+    reg.touch(case_id.0, me, activity, now, PRESENCE_TTL);
     Ok(reg
-        .others_on(case_id, me, now)
+        .others_on(case_id.0, me, now)
         .into_iter()
         .cloned()
         .collect())
 }
 
 /// Everyone but `p` viewing or drafting case `case_id` now.
-pub async fn others(app: &App, p: &Principal, case_id: i64) -> Result<Vec<Presence>> {
+pub async fn others(app: &App, p: &Principal, case_id: CaseId) -> Result<Vec<Presence>> {
     let detail = case_detail(app, case_id).await?;
     check_visible(app, p, &detail.case).await?;
     let now = app.clock.now();
@@ -47,7 +48,7 @@ pub async fn others(app: &App, p: &Principal, case_id: i64) -> Result<Vec<Presen
         .lock()
         .map_err(|_| Error::internal("presence lock poisoned"))?;
     Ok(reg
-        .others_on(case_id, user_name(p), now)
+        .others_on(case_id.0, user_name(p), now)
         .into_iter()
         .cloned()
         .collect())

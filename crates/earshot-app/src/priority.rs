@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use earshot_core::case::Case;
 use earshot_core::error::Result;
+use earshot_core::ids::CaseId;
 use earshot_core::priority::Priority;
 
 use crate::App;
@@ -24,20 +25,21 @@ pub fn at(app: &App, case: &Case, now: DateTime<Utc>) -> Priority {
 /// Stores the current priority of every active case whose breakdown moved;
 /// returns how many changed.
 pub async fn refresh(app: &App, now: DateTime<Utc>) -> Result<usize> {
-    let changed: Vec<(i64, Priority)> = crate::cases::all_with_status(app, &crate::cases::ACTIVE)
-        .await?
-        .iter()
-        .filter_map(|case| {
-            let current = at(app, case, now);
-            moved(&case.priority, &current).then_some((case.id, current))
-        })
-        .collect();
+    let changed: Vec<(CaseId, Priority)> =
+        crate::cases::all_with_status(app, &crate::cases::ACTIVE)
+            .await?
+            .iter()
+            .filter_map(|case| {
+                let current = at(app, case, now);
+                moved(&case.priority, &current).then_some((case.id, current))
+            })
+            .collect();
     app.store.set_priorities(&changed).await?;
     Ok(changed.len())
 }
 
 /// [`refresh`] for one case, right after something answered it.
-pub async fn refresh_case(app: &App, case_id: i64, now: DateTime<Utc>) -> Result<()> {
+pub async fn refresh_case(app: &App, case_id: CaseId, now: DateTime<Utc>) -> Result<()> {
     if let Some(detail) = app.store.case_detail(case_id).await? {
         let current = at(app, &detail.case, now);
         if moved(&detail.case.priority, &current) {

@@ -3,6 +3,7 @@
 
 use earshot_core::auth::{Principal, Role};
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::mention::reject_nul;
 use earshot_core::reply::{DeliveredVia, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::NewReply;
@@ -28,9 +29,9 @@ pub struct ReplyOutcome {
 pub async fn submit_reply(
     app: &App,
     p: &Principal,
-    case_id: i64,
+    case_id: CaseId,
     reply: NewReply,
-    last_public_reply_seen: Option<i64>,
+    last_public_reply_seen: Option<ReplyId>,
 ) -> Result<ReplyOutcome> {
     reject_nul("body", &reply.body)?;
     let detail = case_detail(app, case_id).await?;
@@ -58,11 +59,15 @@ pub async fn submit_reply(
             latest
                 .filter(|r| r.author != p.name)
                 .map(|r| earshot_workflow::PublicReplyRef {
-                    reply_id: r.id,
+                    reply_id: r.id.0,
                     by: r.author,
                     at: r.sent_at.unwrap_or(r.created_at),
                 });
-        if let Err(c) = check_public_reply(case_id, last_public_reply_seen, others.as_ref()) {
+        if let Err(c) = check_public_reply(
+            case_id.0,
+            last_public_reply_seen.map(|r| r.0),
+            others.as_ref(),
+        ) {
             return Err(Error::new(
                 ErrorCode::Conflict,
                 format!(
@@ -138,7 +143,7 @@ pub async fn submit_reply(
 async fn held_reply_for_decision(
     app: &App,
     p: &Principal,
-    reply_id: i64,
+    reply_id: ReplyId,
 ) -> Result<(Reply, String)> {
     let reply = app
         .workflow
@@ -170,7 +175,7 @@ async fn held_reply_for_decision(
 
 /// Approves a held reply and sends it; the approver is recorded on the
 /// reply, in the case events and in the audit log.
-pub async fn approve(app: &App, p: &Principal, reply_id: i64) -> Result<Reply> {
+pub async fn approve(app: &App, p: &Principal, reply_id: ReplyId) -> Result<Reply> {
     let (reply, _) = held_reply_for_decision(app, p, reply_id).await?;
     let source = case_detail(app, reply.case_id).await?.case.source;
     let route = app.channels.route(source);
@@ -189,7 +194,7 @@ pub async fn approve(app: &App, p: &Principal, reply_id: i64) -> Result<Reply> {
 pub async fn reject(
     app: &App,
     p: &Principal,
-    reply_id: i64,
+    reply_id: ReplyId,
     reason: &str,
 ) -> Result<ApprovalRecord> {
     reject_nul("reason", reason)?;
@@ -223,7 +228,7 @@ pub async fn reject(
 pub async fn mark_posted_by_hand(
     app: &App,
     p: &Principal,
-    reply_id: i64,
+    reply_id: ReplyId,
     url: Option<String>,
 ) -> Result<Reply> {
     let reply = app

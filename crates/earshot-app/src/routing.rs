@@ -4,6 +4,7 @@
 
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::{CaseId, MentionId};
 use earshot_core::store::{CaseAction, IngestOutcome};
 use earshot_core::workflow_store::AuditRecord;
 use earshot_workflow::{
@@ -57,7 +58,7 @@ pub async fn route_ingested(app: &App, outcomes: &[IngestOutcome]) {
             continue;
         }
         if let Err(e) = route_one(app, &rules, o.mention_id, link.id, link.action).await {
-            tracing::warn!(case_id = link.id, error = %e.message, "routing failed");
+            tracing::warn!(case_id = link.id.0, error = %e.message, "routing failed");
         }
     }
 }
@@ -65,8 +66,8 @@ pub async fn route_ingested(app: &App, outcomes: &[IngestOutcome]) {
 async fn route_one(
     app: &App,
     rules: &RuleSet,
-    mention_id: i64,
-    case_id: i64,
+    mention_id: MentionId,
+    case_id: CaseId,
     action: CaseAction,
 ) -> Result<()> {
     let detail = case_detail(app, case_id).await?;
@@ -223,7 +224,7 @@ async fn route_one(
             NotifyTarget::Webhook => {
                 app.workflow
                     .queue_webhooks(
-                        &earshot_workflow::rule_webhook_payload(case_id, &n.message),
+                        &earshot_workflow::rule_webhook_payload(case_id.0, &n.message),
                         now,
                     )
                     .await?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::Result;
+use earshot_core::ids::CaseId;
 use earshot_core::store::CaseDetail;
 use earshot_core::workflow_store::{AuditRecord, CaseSlaRecord, SlaCheckpoint};
 use earshot_workflow::{
@@ -32,7 +33,7 @@ pub async fn clocks(
     app: &App,
     cases: &[Case],
     now: DateTime<Utc>,
-) -> Result<HashMap<i64, (SlaEvaluation, u32)>> {
+) -> Result<HashMap<CaseId, (SlaEvaluation, u32)>> {
     let policies = policies(app).await?;
     let mut out = HashMap::new();
     if policies.is_empty() {
@@ -206,7 +207,7 @@ pub async fn run_sla_tick(app: &App, now: DateTime<Utc>) -> Result<TickReport> {
     // Only cases that changed since their last verdict, or whose verdict
     // changes by now (a warning, a breach, an escalation step), are loaded
     // and evaluated: a tick stays cheap with a large open queue.
-    let checkpoints: HashMap<i64, SlaCheckpoint> = app
+    let checkpoints: HashMap<CaseId, SlaCheckpoint> = app
         .workflow
         .sla_checkpoints()
         .await?

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Sentiment;
+use crate::ids::CaseId;
 use crate::priority::Priority;
 use crate::source::SourceKind;
 
@@ -107,7 +108,8 @@ impl std::fmt::Display for CaseStatus {
 /// A tracked customer conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Case {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: CaseId,
     pub status: CaseStatus,
     pub source: SourceKind,
     /// The conversation key: thread or author (see `NewMention::conversation_key`).

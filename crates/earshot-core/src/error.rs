@@ -120,7 +120,9 @@ impl Error {
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Error::new(ErrorCode::NotFound, format!("{what} not found"))
     }
-    pub fn case_not_found(id: i64) -> Self {
+    /// Takes a raw id too: the store reports the integer it looked up.
+    pub fn case_not_found(id: impl Into<crate::ids::CaseId>) -> Self {
+        let id = id.into();
         Error::new(ErrorCode::CaseNotFound, format!("case {id} not found"))
     }
     pub fn internal(message: impl std::fmt::Display) -> Self {

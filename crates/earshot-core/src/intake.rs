@@ -10,8 +10,9 @@ use crate::case::CaseStatus;
 #[serde(rename_all = "snake_case", tag = "action")]
 pub enum CasePlan {
     /// The conversation already has a case: the mention joins it, and the
-    /// case takes `status` (a waiting or resolved case reopens).
-    Join { case_id: i64, status: CaseStatus },
+    /// case takes `status` (a waiting or resolved case reopens). Which case
+    /// is the caller's to know: it may be one the same batch is creating.
+    Join { status: CaseStatus },
     /// A negative post, complaint or question with no case yet.
     Open,
     /// A happy customer: thank them, grow them. Goes to the advocates list.
@@ -23,7 +24,6 @@ pub enum CasePlan {
 /// The case of the mention's conversation, if there is one that is not closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExistingCase {
-    pub id: i64,
     pub status: CaseStatus,
 }
 
@@ -33,7 +33,6 @@ pub struct ExistingCase {
 pub fn plan(analysis: &Analysis, existing: Option<ExistingCase>) -> CasePlan {
     if let Some(case) = existing.filter(|c| c.status.accepts_mentions()) {
         return CasePlan::Join {
-            case_id: case.id,
             status: case.status.on_customer_message(),
         };
     }
@@ -93,24 +92,20 @@ mod tests {
     #[test]
     fn follow_ups_join_and_reopen_the_conversation() {
         let resolved = ExistingCase {
-            id: 7,
             status: CaseStatus::Resolved,
         };
         assert_eq!(
             plan(&with(Sentiment::Positive, false), Some(resolved)),
             CasePlan::Join {
-                case_id: 7,
                 status: CaseStatus::Open
             }
         );
         let new = ExistingCase {
-            id: 8,
             status: CaseStatus::New,
         };
         assert_eq!(
             plan(&with(Sentiment::Negative, true), Some(new)),
             CasePlan::Join {
-                case_id: 8,
                 status: CaseStatus::New
             }
         );
@@ -119,7 +114,6 @@ mod tests {
     #[test]
     fn a_closed_case_is_not_reopened() {
         let closed = ExistingCase {
-            id: 9,
             status: CaseStatus::Closed,
         };
         assert_eq!(

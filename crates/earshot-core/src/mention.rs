@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::error::{Error, Result};
+use crate::ids::{CaseId, MentionId};
 use crate::source::SourceKind;
 
 /// Who wrote a mention, as the platform describes them.
@@ -293,12 +294,14 @@ impl NewMention {
 /// A stored mention with its analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Mention {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: MentionId,
     #[serde(flatten)]
     pub mention: NewMention,
     pub received_at: DateTime<Utc>,
     pub analysis: Analysis,
-    pub case_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub case_id: Option<CaseId>,
 }
 
 #[cfg(test)]

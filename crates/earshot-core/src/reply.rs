@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{CaseId, NoteId, ReplyId};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
@@ -137,8 +139,10 @@ pub enum ReplyRoute {
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reply {
-    pub id: i64,
-    pub case_id: i64,
+    #[schema(value_type = i64)]
+    pub id: ReplyId,
+    #[schema(value_type = i64)]
+    pub case_id: CaseId,
     pub visibility: Visibility,
     pub body: String,
     pub status: ReplyStatus,
@@ -174,8 +178,10 @@ pub struct ExternalReply {
 /// An internal note: never shown to the customer.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Note {
-    pub id: i64,
-    pub case_id: i64,
+    #[schema(value_type = i64)]
+    pub id: NoteId,
+    #[schema(value_type = i64)]
+    pub case_id: CaseId,
     pub author: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
@@ -186,7 +192,8 @@ pub struct Note {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: i64,
-    pub case_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub case_id: Option<CaseId>,
     pub actor: String,
     pub action: String,
     #[schema(value_type = Object)]

@@ -9,6 +9,7 @@ use crate::analysis::{Analysis, Sentiment};
 use crate::auth::Role;
 use crate::case::{Case, CaseStatus};
 use crate::error::Result;
+use crate::ids::{CaseId, MentionId, ReplyId};
 use crate::mention::{Mention, NewMention};
 use crate::priority::Priority;
 use crate::reply::{DeliveredVia, Event, ExternalReply, Note, Reply, ReplyRoute, Visibility};
@@ -27,7 +28,8 @@ pub struct AnalyzedMention {
 /// What ingesting one mention did.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IngestOutcome {
-    pub mention_id: i64,
+    #[schema(value_type = i64)]
+    pub mention_id: MentionId,
     /// The same (source, external_id) was already stored; nothing changed.
     pub duplicate: bool,
     pub case: Option<CaseLink>,
@@ -46,7 +48,8 @@ pub enum CaseAction {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CaseLink {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: CaseId,
     pub action: CaseAction,
     pub status: CaseStatus,
 }
@@ -120,7 +123,8 @@ pub struct Advocate {
     pub handle: String,
     pub followers: i64,
     pub positive_mentions: i64,
-    pub last_mention_id: i64,
+    #[schema(value_type = i64)]
+    pub last_mention_id: MentionId,
     pub last_seen: DateTime<Utc>,
 }
 
@@ -158,10 +162,10 @@ pub trait Store: Send + Sync + 'static {
     async fn mention_count(&self) -> Result<i64>;
     /// Cases sorted by priority, then age (oldest first).
     async fn cases(&self, query: &CaseQuery) -> Result<Vec<Case>>;
-    async fn case_detail(&self, id: i64) -> Result<Option<CaseDetail>>;
+    async fn case_detail(&self, id: CaseId) -> Result<Option<CaseDetail>>;
     async fn assign(
         &self,
-        id: i64,
+        id: CaseId,
         assignee: Option<String>,
         team: Option<String>,
         actor: &str,
@@ -169,19 +173,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Case>;
     async fn set_status(
         &self,
-        id: i64,
+        id: CaseId,
         status: CaseStatus,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Case>;
-    async fn add_note(&self, id: i64, body: &str, actor: &str, now: DateTime<Utc>) -> Result<Note>;
+    async fn add_note(
+        &self,
+        id: CaseId,
+        body: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Note>;
     /// Adds a reply routed as the application decided: a draft, held for
     /// approval, queued in the outbox (same transaction) for a connector, or
     /// left for an agent to post by hand. None of these is a response yet:
     /// only [`Store::mark_reply_sent`] stops the customer's clock.
     async fn add_reply(
         &self,
-        id: i64,
+        id: CaseId,
         reply: &NewReply,
         route: ReplyRoute,
         actor: &str,
@@ -194,7 +204,7 @@ pub trait Store: Send + Sync + 'static {
     /// refused (409), so nothing is recorded twice.
     async fn mark_reply_sent(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         via: DeliveredVia,
         message_id: Option<&str>,
         url: Option<&str>,
@@ -209,10 +219,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         replies: &[ExternalReply],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Option<i64>>>;
+    ) -> Result<Vec<Option<CaseId>>>;
     /// Stores recomputed priorities (the waiting factor moves with time);
     /// not a change anyone made, so no event and no `updated_at`.
-    async fn set_priorities(&self, priorities: &[(i64, Priority)]) -> Result<()>;
+    async fn set_priorities(&self, priorities: &[(CaseId, Priority)]) -> Result<()>;
     /// Advocates, most positive first; with `locations`, only those whose
     /// latest mention belongs to a case at one of them.
     async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>>;

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::auth::Role;
 use crate::calendar::BusinessCalendar;
 use crate::error::Result;
+use crate::ids::{CaseId, MentionId, ReplyId};
 use crate::reply::{Reply, ReplyRoute};
 use crate::sla_policy::SlaPolicy;
 
@@ -113,7 +114,8 @@ pub struct RuleSetVersion {
 /// A case's stored SLA verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaseSlaRecord {
-    pub case_id: i64,
+    #[schema(value_type = i64)]
+    pub case_id: CaseId,
     pub policy_id: Option<i64>,
     /// `active`, `warning`, `hit` or `missed`; `None` when no policy applies.
     pub state: Option<String>,
@@ -128,7 +130,7 @@ pub struct CaseSlaRecord {
 /// What the SLA ticker needs to decide whether a case must be re-evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlaCheckpoint {
-    pub case_id: i64,
+    pub case_id: CaseId,
     pub policy_id: Option<i64>,
     pub state: Option<String>,
     pub next_check_at: Option<DateTime<Utc>>,
@@ -139,8 +141,10 @@ pub struct SlaCheckpoint {
 /// A reply held for a supervisor's approval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalRecord {
-    pub reply_id: i64,
-    pub case_id: i64,
+    #[schema(value_type = i64)]
+    pub reply_id: ReplyId,
+    #[schema(value_type = i64)]
+    pub case_id: CaseId,
     pub requested_by: String,
     /// Why approval is needed: `author_in_training`, `sensitive_case`.
     pub reasons: Vec<String>,
@@ -181,7 +185,8 @@ impl HandoffKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Handoff {
     pub id: i64,
-    pub case_id: i64,
+    #[schema(value_type = i64)]
+    pub case_id: CaseId,
     pub kind: HandoffKind,
     /// The location or product name.
     pub target: String,
@@ -200,7 +205,8 @@ pub struct Notification {
     pub user: String,
     /// `sla_warning`, `sla_breach`, `escalation`, `assigned`, `rule`, `handoff`…
     pub kind: String,
-    pub case_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub case_id: Option<CaseId>,
     pub text: String,
     #[schema(value_type = Object)]
     pub payload: Value,
@@ -397,7 +403,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
     async fn delete_sla_policy(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<()>;
 
     // Per-case SLA state.
-    async fn case_sla(&self, case_id: i64) -> Result<Option<CaseSlaRecord>>;
+    async fn case_sla(&self, case_id: CaseId) -> Result<Option<CaseSlaRecord>>;
     async fn all_case_sla(&self) -> Result<Vec<CaseSlaRecord>>;
     /// Every stored verdict's timing, without the evaluation documents.
     async fn sla_checkpoints(&self) -> Result<Vec<SlaCheckpoint>>;
@@ -405,21 +411,22 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Records that `mark` (a warning, breach or escalation step of a
     /// target cycle) happened on the case; `false` when it already had, so
     /// each runs once even with several tickers.
-    async fn claim_sla_mark(&self, case_id: i64, mark: &str, now: DateTime<Utc>) -> Result<bool>;
+    async fn claim_sla_mark(&self, case_id: CaseId, mark: &str, now: DateTime<Utc>)
+    -> Result<bool>;
 
     // Case routing state.
     async fn set_sensitive(
         &self,
-        case_id: i64,
+        case_id: CaseId,
         sensitive: bool,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()>;
-    async fn is_sensitive(&self, case_id: i64) -> Result<bool>;
+    async fn is_sensitive(&self, case_id: CaseId) -> Result<bool>;
     /// Applies a routing rule's priority override and tags to a case.
     async fn route_case(
         &self,
-        case_id: i64,
+        case_id: CaseId,
         priority: Option<f32>,
         tags: &[String],
         actor: &str,
@@ -432,7 +439,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
         source: &str,
         handle: &str,
         followers: i64,
-        mention_id: i64,
+        mention_id: MentionId,
         now: DateTime<Utc>,
     ) -> Result<()>;
 
@@ -452,19 +459,19 @@ pub trait WorkflowStore: Send + Sync + 'static {
     // Reply approvals.
     async fn request_approval(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         requested_by: &str,
         reasons: &[String],
         now: DateTime<Utc>,
     ) -> Result<ApprovalRecord>;
     async fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalRecord>>;
-    async fn approval(&self, reply_id: i64) -> Result<Option<ApprovalRecord>>;
-    async fn reply(&self, reply_id: i64) -> Result<Option<Reply>>;
+    async fn approval(&self, reply_id: ReplyId) -> Result<Option<ApprovalRecord>>;
+    async fn reply(&self, reply_id: ReplyId) -> Result<Option<Reply>>;
     /// Records the approval and routes the reply on (`Queue` into the
     /// outbox, or `Manual`), with its events, in one transaction.
     async fn approve_and_send(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         approver: &str,
         route: ReplyRoute,
         now: DateTime<Utc>,
@@ -472,7 +479,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Turns a held reply down: it stays a draft, no longer waiting.
     async fn reject_reply(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         approver: &str,
         reason: &str,
         now: DateTime<Utc>,
@@ -480,12 +487,12 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// The latest public reply that is sent, on its way, left to post by
     /// hand, or waiting for approval: what a new public reply could collide
     /// with.
-    async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>>;
+    async fn latest_public_reply(&self, case_id: CaseId) -> Result<Option<Reply>>;
 
     // Handoffs to location managers and product owners.
     async fn create_handoff(
         &self,
-        case_id: i64,
+        case_id: CaseId,
         kind: HandoffKind,
         target: &str,
         message: &str,
@@ -494,7 +501,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
     ) -> Result<Handoff>;
     async fn handoff(&self, id: i64) -> Result<Option<Handoff>>;
     /// All handoffs, or for `case_id` only.
-    async fn handoffs(&self, case_id: Option<i64>) -> Result<Vec<Handoff>>;
+    async fn handoffs(&self, case_id: Option<CaseId>) -> Result<Vec<Handoff>>;
     /// Stores the answer and adds it to the case as a note, atomically.
     async fn answer_handoff(
         &self,
@@ -509,7 +516,7 @@ pub trait WorkflowStore: Send + Sync + 'static {
         &self,
         user: &str,
         kind: &str,
-        case_id: Option<i64>,
+        case_id: Option<CaseId>,
         text: &str,
         payload: &Value,
         now: DateTime<Utc>,

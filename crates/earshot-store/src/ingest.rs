@@ -25,6 +25,7 @@ use sqlx::{Any, Transaction};
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{CaseStatus, subject_from};
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::{CaseId, MentionId};
 use earshot_core::intake::{self, CasePlan, ExistingCase};
 use earshot_core::store::{AnalyzedMention, CaseAction, CaseLink, IngestOutcome};
 
@@ -264,27 +265,12 @@ pub(crate) async fn ingest(
             .get(&conversation)
             .or_else(|| by_author.get(&author))
             .copied();
-        // `intake::plan` speaks in case ids; new cases get stand-in ids.
-        let as_id = |slot: Slot| match slot {
-            Slot::Existing(id) => id,
-            Slot::New(n) => -(n as i64) - 1,
-        };
-        let from_id = |id: i64| {
-            if id < 0 {
-                Slot::New((-id - 1) as usize)
-            } else {
-                Slot::Existing(id)
-            }
-        };
         let plan = if item.historical {
             CasePlan::StoreOnly
         } else {
             intake::plan(
                 &item.analysis,
-                existing.map(|(slot, status)| ExistingCase {
-                    id: as_id(slot),
-                    status,
-                }),
+                existing.map(|(_, status)| ExistingCase { status }),
             )
         };
         let slot = match plan {
@@ -306,9 +292,13 @@ pub(crate) async fn ingest(
                 );
                 Some((slot, CaseAction::Opened, CaseStatus::New))
             }
-            CasePlan::Join { case_id, status } => {
-                let slot = from_id(case_id);
-                let before = existing.map(|(_, s)| s);
+            CasePlan::Join { status } => {
+                // `plan` joins only when there is an existing case, which may
+                // be one this batch opens.
+                let Some((slot, before)) = existing else {
+                    return Err(Error::internal("intake joined a case that does not exist"));
+                };
+                let before = Some(before);
                 let change = changes.entry(slot).or_insert_with(|| CaseChange {
                     status_before: before,
                     status,
@@ -597,13 +587,13 @@ pub(crate) async fn ingest(
     for (i, p) in planned.iter().enumerate() {
         let outcome = match p {
             Planned::Stored(found) => IngestOutcome {
-                mention_id: found.id,
+                mention_id: MentionId(found.id),
                 duplicate: true,
                 case: found
                     .case_id
                     .zip(found.status)
                     .map(|(id, status)| CaseLink {
-                        id,
+                        id: CaseId(id),
                         action: CaseAction::Existing,
                         status,
                     }),
@@ -622,10 +612,10 @@ pub(crate) async fn ingest(
                 }
             }
             Planned::New { slot, advocate } => IngestOutcome {
-                mention_id: mention_ids[&i],
+                mention_id: MentionId(mention_ids[&i]),
                 duplicate: false,
                 case: slot.map(|(slot, action, status)| CaseLink {
-                    id: case_id(slot),
+                    id: CaseId(case_id(slot)),
                     action,
                     status,
                 }),

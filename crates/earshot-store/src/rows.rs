@@ -9,6 +9,7 @@ use earshot_core::analysis::{Analysis, Sentiment};
 use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
+use earshot_core::ids::{CaseId, MentionId, NoteId, ReplyId};
 use earshot_core::mention::{Author, Mention, NewMention, ReachMetrics};
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, Event, Note, Reply, ReplyStatus, Visibility};
@@ -147,7 +148,7 @@ pub const MENTION_COLUMNS: &str = "m.id, m.source, m.external_id, m.author_handl
 pub fn mention(row: &AnyRow) -> Result<Mention> {
     let analysis: Analysis = json_col(row, "analysis")?;
     Ok(Mention {
-        id: col(row, "id")?,
+        id: MentionId(col(row, "id")?),
         mention: NewMention {
             source: parsed(row, "source", SourceKind::parse)?,
             external_id: col(row, "external_id")?,
@@ -172,7 +173,7 @@ pub fn mention(row: &AnyRow) -> Result<Mention> {
         },
         received_at: time(row, "received_at")?,
         analysis,
-        case_id: col(row, "case_id")?,
+        case_id: col::<Option<i64>>(row, "case_id")?.map(CaseId),
     })
 }
 
@@ -183,7 +184,7 @@ pub const CASE_COLUMNS: &str = "id, status, source, conversation_key, author_han
 
 pub fn case(row: &AnyRow) -> Result<Case> {
     Ok(Case {
-        id: col(row, "id")?,
+        id: CaseId(col(row, "id")?),
         status: parsed(row, "status", CaseStatus::parse)?,
         source: parsed(row, "source", SourceKind::parse)?,
         conversation_key: col(row, "conversation_key")?,
@@ -215,8 +216,8 @@ pub const REPLY_COLUMNS: &str = "id, case_id, visibility, body, status, author, 
 
 pub fn reply(row: &AnyRow) -> Result<Reply> {
     Ok(Reply {
-        id: col(row, "id")?,
-        case_id: col(row, "case_id")?,
+        id: ReplyId(col(row, "id")?),
+        case_id: CaseId(col(row, "case_id")?),
         visibility: parsed(row, "visibility", Visibility::parse)?,
         body: col(row, "body")?,
         status: parsed(row, "status", ReplyStatus::parse)?,
@@ -239,8 +240,8 @@ pub fn reply(row: &AnyRow) -> Result<Reply> {
 
 pub fn note(row: &AnyRow) -> Result<Note> {
     Ok(Note {
-        id: col(row, "id")?,
-        case_id: col(row, "case_id")?,
+        id: NoteId(col(row, "id")?),
+        case_id: CaseId(col(row, "case_id")?),
         author: col(row, "author")?,
         body: col(row, "body")?,
         created_at: time(row, "created_at")?,
@@ -250,7 +251,7 @@ pub fn note(row: &AnyRow) -> Result<Note> {
 pub fn event(row: &AnyRow) -> Result<Event> {
     Ok(Event {
         id: col(row, "id")?,
-        case_id: col(row, "case_id")?,
+        case_id: col::<Option<i64>>(row, "case_id")?.map(CaseId),
         actor: col(row, "actor")?,
         action: col(row, "action")?,
         before: opt_json_col(row, "before")?,
@@ -265,7 +266,7 @@ pub fn advocate(row: &AnyRow) -> Result<Advocate> {
         handle: col(row, "handle")?,
         followers: col(row, "followers")?,
         positive_mentions: col(row, "positive_mentions")?,
-        last_mention_id: col(row, "last_mention_id")?,
+        last_mention_id: MentionId(col(row, "last_mention_id")?),
         last_seen: time(row, "last_seen")?,
     })
 }

@@ -9,6 +9,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::mention::Mention;
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
@@ -123,6 +124,8 @@ impl SqlStore {
     }
 }
 
+// The contract speaks in typed ids; each method unwraps them once, at the
+// top, into the integer its SQL binds (rows wrap them again on read).
 #[async_trait]
 impl Store for SqlStore {
     async fn ingest(
@@ -236,7 +239,8 @@ impl Store for SqlStore {
         self.all(f.bind_all(q(sql)), rows::case).await
     }
 
-    async fn case_detail(&self, id: i64) -> Result<Option<CaseDetail>> {
+    async fn case_detail(&self, id: CaseId) -> Result<Option<CaseDetail>> {
+        let id = id.0;
         let Some(row) = q(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -298,12 +302,13 @@ impl Store for SqlStore {
 
     async fn assign(
         &self,
-        id: i64,
+        id: CaseId,
         assignee: Option<String>,
         team: Option<String>,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Case> {
+        let id = id.0;
         let mut tx = self.write_tx().await?;
         let before = self.fetch_case(&mut tx, id).await?;
         // Assigning a new case means someone is on it.
@@ -341,11 +346,12 @@ impl Store for SqlStore {
 
     async fn set_status(
         &self,
-        id: i64,
+        id: CaseId,
         status: CaseStatus,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Case> {
+        let id = id.0;
         let mut tx = self.write_tx().await?;
         let before = self.fetch_case(&mut tx, id).await?;
         let status = before.status.transition(status)?;
@@ -380,7 +386,14 @@ impl Store for SqlStore {
         Ok(case)
     }
 
-    async fn add_note(&self, id: i64, body: &str, actor: &str, now: DateTime<Utc>) -> Result<Note> {
+    async fn add_note(
+        &self,
+        id: CaseId,
+        body: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Note> {
+        let id = id.0;
         let mut tx = self.write_tx().await?;
         self.fetch_case(&mut tx, id).await?;
         let row = q(
@@ -412,12 +425,13 @@ impl Store for SqlStore {
 
     async fn add_reply(
         &self,
-        id: i64,
+        id: CaseId,
         reply: &NewReply,
         route: ReplyRoute,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
+        let id = id.0;
         let mut tx = self.write_tx().await?;
         let case = self.fetch_case(&mut tx, id).await?;
         let caps = case.source.capabilities();
@@ -505,13 +519,14 @@ impl Store for SqlStore {
 
     async fn mark_reply_sent(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         via: DeliveredVia,
         message_id: Option<&str>,
         url: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
+        let reply_id = reply_id.0;
         let mut tx = self.write_tx().await?;
         let reply = reply_in(&mut tx, reply_id).await?;
         let expected = match via {
@@ -549,10 +564,10 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("mark reply sent", e))?;
-        answered(&mut tx, reply.case_id, now, now).await?;
+        answered(&mut tx, reply.case_id.0, now, now).await?;
         insert_event(
             &mut tx,
-            Some(reply.case_id),
+            Some(reply.case_id.0),
             actor,
             match via {
                 DeliveredVia::Hand => "reply.posted_by_hand",
@@ -573,7 +588,7 @@ impl Store for SqlStore {
         &self,
         replies: &[ExternalReply],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Option<i64>>> {
+    ) -> Result<Vec<Option<CaseId>>> {
         let mut tx = self.write_tx().await?;
         let mut joined = Vec::with_capacity(replies.len());
         for r in replies {
@@ -613,13 +628,13 @@ impl Store for SqlStore {
             if inserted.is_some() {
                 answered(&mut tx, case_id, sent_at, now).await?;
             }
-            joined.push(Some(case_id));
+            joined.push(Some(CaseId(case_id)));
         }
         commit(tx).await?;
         Ok(joined)
     }
 
-    async fn set_priorities(&self, priorities: &[(i64, Priority)]) -> Result<()> {
+    async fn set_priorities(&self, priorities: &[(CaseId, Priority)]) -> Result<()> {
         if priorities.is_empty() {
             return Ok(());
         }
@@ -628,7 +643,7 @@ impl Store for SqlStore {
             q("UPDATE cases SET priority = $1, priority_breakdown = $2 WHERE id = $3".to_string())
                 .bind(f64::from(p.score))
                 .bind(rows::to_json(&p.breakdown)?)
-                .bind(*id)
+                .bind(id.0)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db_error("store priority", e))?;
@@ -741,7 +756,7 @@ pub(crate) async fn queue_outbox(
        VALUES ($1, $2, $3, $4, $5, $6)"
             .to_string(),
     )
-    .bind(reply.id)
+    .bind(reply.id.0)
     .bind(source.as_str())
     .bind(recipient.to_string())
     .bind(reply.visibility.as_str())

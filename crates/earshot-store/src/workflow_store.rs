@@ -11,6 +11,7 @@ use sqlx::{Any, Transaction};
 
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::ids::{CaseId, MentionId, ReplyId};
 use earshot_core::reply::{Reply, ReplyRoute, ReplyStatus};
 use earshot_core::sla_policy::SlaPolicy;
 use earshot_core::source::SourceKind;
@@ -151,8 +152,8 @@ fn change(
 
 fn approval(row: &AnyRow) -> Result<ApprovalRecord> {
     Ok(ApprovalRecord {
-        reply_id: col(row, "reply_id")?,
-        case_id: col(row, "case_id")?,
+        reply_id: ReplyId(col(row, "reply_id")?),
+        case_id: CaseId(col(row, "case_id")?),
         requested_by: col(row, "requested_by")?,
         reasons: json_col(row, "reasons")?,
         requested_at: from_ms(col(row, "requested_at")?),
@@ -171,7 +172,7 @@ fn handoff(row: &AnyRow) -> Result<Handoff> {
     let kind: String = col(row, "kind")?;
     Ok(Handoff {
         id: col(row, "id")?,
-        case_id: col(row, "case_id")?,
+        case_id: CaseId(col(row, "case_id")?),
         kind: HandoffKind::parse(&kind)
             .ok_or_else(|| Error::internal(format!("unknown handoff kind {kind}")))?,
         target: col(row, "target")?,
@@ -192,7 +193,7 @@ fn notification(row: &AnyRow) -> Result<Notification> {
         id: col(row, "id")?,
         user: col(row, "user_name")?,
         kind: col(row, "kind")?,
-        case_id: col(row, "case_id")?,
+        case_id: col::<Option<i64>>(row, "case_id")?.map(CaseId),
         text: col(row, "text")?,
         payload: json_col(row, "payload")?,
         created_at: from_ms(col(row, "created_at")?),
@@ -227,7 +228,7 @@ fn policy(row: &AnyRow) -> Result<SlaPolicy> {
 
 fn case_sla(row: &AnyRow) -> Result<CaseSlaRecord> {
     Ok(CaseSlaRecord {
-        case_id: col(row, "case_id")?,
+        case_id: CaseId(col(row, "case_id")?),
         policy_id: col(row, "policy_id")?,
         state: col(row, "state")?,
         evaluation: opt_json_col(row, "evaluation")?,
@@ -258,6 +259,8 @@ fn audit_record(row: &AnyRow) -> Result<AuditRecord> {
     .redact())
 }
 
+// The contract speaks in typed ids; each method unwraps them once, at the
+// top, into the integer its SQL binds (rows wrap them again on read).
 #[async_trait]
 impl WorkflowStore for SqlStore {
     async fn teams(&self) -> Result<Vec<TeamRecord>> {
@@ -655,7 +658,8 @@ impl WorkflowStore for SqlStore {
         commit(tx).await
     }
 
-    async fn case_sla(&self, case_id: i64) -> Result<Option<CaseSlaRecord>> {
+    async fn case_sla(&self, case_id: CaseId) -> Result<Option<CaseSlaRecord>> {
+        let case_id = case_id.0;
         self.wf_rows(
             q(
                 "SELECT case_id, policy_id, state, evaluation, next_check_at, updated_at FROM case_sla \
@@ -687,7 +691,7 @@ impl WorkflowStore for SqlStore {
         .iter()
         .map(|r| {
             Ok(SlaCheckpoint {
-                case_id: col(r, "case_id")?,
+                case_id: CaseId(col(r, "case_id")?),
                 policy_id: col(r, "policy_id")?,
                 state: col(r, "state")?,
                 next_check_at: opt_time(r, "next_check_at")?,
@@ -703,7 +707,7 @@ impl WorkflowStore for SqlStore {
            next_check_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO UPDATE SET \
            policy_id = $2, state = $3, evaluation = $4, updated_at = $5, next_check_at = $6",
         )
-        .bind(r.case_id)
+        .bind(r.case_id.0)
         .bind(r.policy_id)
         .bind(r.state.clone())
         .bind(r.evaluation.as_ref().map(Value::to_string))
@@ -715,7 +719,13 @@ impl WorkflowStore for SqlStore {
         Ok(())
     }
 
-    async fn claim_sla_mark(&self, case_id: i64, mark: &str, now: DateTime<Utc>) -> Result<bool> {
+    async fn claim_sla_mark(
+        &self,
+        case_id: CaseId,
+        mark: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let case_id = case_id.0;
         let done = q(
             "INSERT INTO sla_marks (case_id, mark, at) VALUES ($1, $2, $3) \
                       ON CONFLICT (case_id, mark) DO NOTHING",
@@ -731,12 +741,13 @@ impl WorkflowStore for SqlStore {
 
     async fn set_sensitive(
         &self,
-        case_id: i64,
+        case_id: CaseId,
         sensitive: bool,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let before = self.is_sensitive(case_id).await?;
+        let case_id = case_id.0;
+        let before = self.is_sensitive(CaseId(case_id)).await?;
         let mut tx = self.write_tx().await?;
         // CaseNotFound, not the foreign key's internal error, for an unknown case.
         self.fetch_case(&mut tx, case_id).await?;
@@ -763,7 +774,8 @@ impl WorkflowStore for SqlStore {
         commit(tx).await
     }
 
-    async fn is_sensitive(&self, case_id: i64) -> Result<bool> {
+    async fn is_sensitive(&self, case_id: CaseId) -> Result<bool> {
+        let case_id = case_id.0;
         let rows = self
             .wf_rows(q("SELECT sensitive FROM case_flags WHERE case_id = $1").bind(case_id))
             .await?;
@@ -775,12 +787,13 @@ impl WorkflowStore for SqlStore {
 
     async fn route_case(
         &self,
-        case_id: i64,
+        case_id: CaseId,
         priority: Option<f32>,
         tags: &[String],
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let case_id = case_id.0;
         let mut tx = self.write_tx().await?;
         let row = q("SELECT priority, tags FROM cases WHERE id = $1")
             .bind(case_id)
@@ -823,9 +836,10 @@ impl WorkflowStore for SqlStore {
         source: &str,
         handle: &str,
         followers: i64,
-        mention_id: i64,
+        mention_id: MentionId,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let mention_id = mention_id.0;
         q(
             "INSERT INTO advocates (source, handle, followers, positive_mentions, last_mention_id, \
            last_seen) VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (source, handle) DO UPDATE SET \
@@ -916,13 +930,14 @@ impl WorkflowStore for SqlStore {
 
     async fn request_approval(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         requested_by: &str,
         reasons: &[String],
         now: DateTime<Utc>,
     ) -> Result<ApprovalRecord> {
+        let reply_id = reply_id.0;
         let reply = self
-            .reply(reply_id)
+            .reply(ReplyId(reply_id))
             .await?
             .ok_or_else(|| Error::not_found(format!("reply {reply_id}")))?;
         let mut tx = self.write_tx().await?;
@@ -931,7 +946,7 @@ impl WorkflowStore for SqlStore {
                      requested_at) VALUES ($1, $2, $3, $4, $5) RETURNING *",
         )
         .bind(reply_id)
-        .bind(reply.case_id)
+        .bind(reply.case_id.0)
         .bind(requested_by.to_string())
         .bind(to_json(&reasons)?)
         .bind(ms(now))
@@ -941,7 +956,7 @@ impl WorkflowStore for SqlStore {
         let record = approval(&row)?;
         insert_event(
             &mut tx,
-            Some(reply.case_id),
+            Some(reply.case_id.0),
             requested_by,
             "reply.approval_requested",
             None,
@@ -963,7 +978,8 @@ impl WorkflowStore for SqlStore {
         self.wf_rows(q(sql)).await?.iter().map(approval).collect()
     }
 
-    async fn approval(&self, reply_id: i64) -> Result<Option<ApprovalRecord>> {
+    async fn approval(&self, reply_id: ReplyId) -> Result<Option<ApprovalRecord>> {
+        let reply_id = reply_id.0;
         self.wf_rows(q("SELECT * FROM reply_approvals WHERE reply_id = $1").bind(reply_id))
             .await?
             .first()
@@ -971,7 +987,8 @@ impl WorkflowStore for SqlStore {
             .transpose()
     }
 
-    async fn reply(&self, reply_id: i64) -> Result<Option<Reply>> {
+    async fn reply(&self, reply_id: ReplyId) -> Result<Option<Reply>> {
+        let reply_id = reply_id.0;
         self.wf_rows(q(format!("SELECT {REPLY_COLUMNS} FROM replies WHERE id = $1")).bind(reply_id))
             .await?
             .first()
@@ -981,11 +998,12 @@ impl WorkflowStore for SqlStore {
 
     async fn approve_and_send(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         approver: &str,
         route: ReplyRoute,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
+        let reply_id = reply_id.0;
         let mut tx = self.write_tx().await?;
         let reply = crate::sql::reply_in(&mut tx, reply_id).await?;
         let rejected = q("SELECT rejected_by FROM reply_approvals WHERE reply_id = $1")
@@ -1020,7 +1038,7 @@ impl WorkflowStore for SqlStore {
             }
         };
         let case = q("SELECT source, author_handle FROM cases WHERE id = $1")
-            .bind(reply.case_id)
+            .bind(reply.case_id.0)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| db_error("read case", e))?;
@@ -1049,7 +1067,7 @@ impl WorkflowStore for SqlStore {
             "author": reply.author, "visibility": reply.visibility});
         insert_event(
             &mut tx,
-            Some(reply.case_id),
+            Some(reply.case_id.0),
             approver,
             "reply.approved",
             Some(json!({"reply_id": reply_id, "status": "pending_approval"})),
@@ -1077,11 +1095,12 @@ impl WorkflowStore for SqlStore {
 
     async fn reject_reply(
         &self,
-        reply_id: i64,
+        reply_id: ReplyId,
         approver: &str,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRecord> {
+        let reply_id = reply_id.0;
         let mut tx = self.write_tx().await?;
         let row = q(
             "UPDATE reply_approvals SET rejected_by = $1, rejected_at = $2, \
@@ -1112,7 +1131,7 @@ impl WorkflowStore for SqlStore {
             "reason": reason, "author": record.requested_by});
         insert_event(
             &mut tx,
-            Some(record.case_id),
+            Some(record.case_id.0),
             approver,
             "reply.rejected",
             None,
@@ -1137,7 +1156,8 @@ impl WorkflowStore for SqlStore {
         Ok(record)
     }
 
-    async fn latest_public_reply(&self, case_id: i64) -> Result<Option<Reply>> {
+    async fn latest_public_reply(&self, case_id: CaseId) -> Result<Option<Reply>> {
+        let case_id = case_id.0;
         self.wf_rows(
             q(format!(
                 "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 AND visibility = 'public' \
@@ -1154,13 +1174,14 @@ impl WorkflowStore for SqlStore {
 
     async fn create_handoff(
         &self,
-        case_id: i64,
+        case_id: CaseId,
         kind: HandoffKind,
         target: &str,
         message: &str,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Handoff> {
+        let case_id = case_id.0;
         let mut tx = self.write_tx().await?;
         let column = match kind {
             HandoffKind::Location => "location",
@@ -1219,7 +1240,8 @@ impl WorkflowStore for SqlStore {
         .transpose()
     }
 
-    async fn handoffs(&self, case_id: Option<i64>) -> Result<Vec<Handoff>> {
+    async fn handoffs(&self, case_id: Option<CaseId>) -> Result<Vec<Handoff>> {
+        let case_id = case_id.map(|id| id.0);
         let query = match case_id {
             Some(id) => q(format!(
                 "SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE case_id = $1 ORDER BY id"
@@ -1260,7 +1282,7 @@ impl WorkflowStore for SqlStore {
         let h = handoff(&row)?;
         // The answer comes back into the case as an internal note.
         q("INSERT INTO notes (case_id, author, body, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(h.case_id)
+            .bind(h.case_id.0)
             .bind(actor.to_string())
             .bind(format!("Answer from {} ({}): {answer}", actor, h.target))
             .bind(ms(now))
@@ -1269,7 +1291,7 @@ impl WorkflowStore for SqlStore {
             .map_err(|e| db_error("answer handoff", e))?;
         insert_event(
             &mut tx,
-            Some(h.case_id),
+            Some(h.case_id.0),
             actor,
             "handoff.answered",
             None,
@@ -1285,11 +1307,12 @@ impl WorkflowStore for SqlStore {
         &self,
         user: &str,
         kind: &str,
-        case_id: Option<i64>,
+        case_id: Option<CaseId>,
         text_: &str,
         payload: &Value,
         now: DateTime<Utc>,
     ) -> Result<Notification> {
+        let case_id = case_id.map(|id| id.0);
         let row = q(format!(
             "INSERT INTO notifications (user_name, kind, case_id, text, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {NOTIFICATION_COLUMNS}"

@@ -8,6 +8,7 @@ use earshot_core::analysis::{Analysis, Sentiment, UrgencyKind, UrgencySignal};
 use earshot_core::auth::Role;
 use earshot_core::case::CaseStatus;
 use earshot_core::error::ErrorCode;
+use earshot_core::ids::CaseId;
 use earshot_core::mention::{Author, NewMention, ReachMetrics};
 use earshot_core::priority::{Priority, PriorityInputs, PriorityWeights};
 use earshot_core::reply::{DeliveredVia, ReplyRoute, ReplyStatus, Visibility};
@@ -401,7 +402,7 @@ async fn lifecycle_reopen_and_typed_errors(s: &SqlStore) {
     assert_eq!(out[0].case.unwrap().action, CaseAction::Opened);
 
     let missing = s
-        .set_status(999_999, CaseStatus::Open, "a", t0())
+        .set_status(CaseId(999_999), CaseStatus::Open, "a", t0())
         .await
         .unwrap_err();
     assert_eq!(missing.code, ErrorCode::CaseNotFound);
@@ -766,14 +767,14 @@ async fn corrections_are_stored_for_training(s: &SqlStore) {
         &PriorityWeights::default(),
     );
     let correction = NewCorrection {
-        mention_id,
+        mention_id: mention_id.0,
         task: CorrectionTask::Sentiment,
         label,
         actor: "ann".into(),
         original: original.clone(),
         corrected: corrected.clone(),
         case: Some(CorrectedCase {
-            id: case_id,
+            id: case_id.0,
             sentiment: Sentiment::Neutral,
             category: Some("billing".into()),
             priority: priority.clone(),
@@ -847,7 +848,7 @@ async fn inbox_views_search_and_dashboard(s: &SqlStore) {
         )
         .await
         .unwrap();
-    let ids: Vec<i64> = out.iter().map(|o| o.case.unwrap().id).collect();
+    let ids: Vec<CaseId> = out.iter().map(|o| o.case.unwrap().id).collect();
     s.assign(ids[0], Some("ann".into()), None, "ann", t0())
         .await
         .unwrap();
@@ -961,7 +962,7 @@ async fn inbox_views_search_and_dashboard(s: &SqlStore) {
     assert_eq!(stats.resolution_minutes, vec![180.0]);
 
     s.record_event(
-        ids[0],
+        ids[0].0,
         "ann",
         "reply.personalisation_overridden",
         serde_json::json!({"reasons": ["x"]}),

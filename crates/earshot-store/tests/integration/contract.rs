@@ -3,6 +3,7 @@
 //! call does, and in which order lists come back.
 
 use earshot_core::error::{ErrorCode, Result};
+use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::reply::{DeliveredVia, ExternalReply, ReplyRoute, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
 use earshot_core::store::{NewReply, Store};
@@ -32,7 +33,7 @@ fn code<T: std::fmt::Debug>(result: Result<T>) -> ErrorCode {
 }
 
 /// Opens a case for `handle` and returns its id.
-async fn case_of(s: &SqlStore, id: &str, handle: &str) -> i64 {
+async fn case_of(s: &SqlStore, id: &str, handle: &str) -> CaseId {
     let out = s
         .ingest(&[complaint(id, handle, "my parcel never arrived")], t0())
         .await
@@ -48,7 +49,10 @@ fn public(body: &str) -> NewReply {
     }
 }
 
-const NO_CASE: i64 = 999_999;
+const NO_CASE: CaseId = CaseId(999_999);
+const NO_REPLY: ReplyId = ReplyId(999_999);
+/// For the ids still plain integers (handoffs, notifications, webhooks, policies).
+const NO_ID: i64 = 999_999;
 
 /// `record_external_replies`: the brand's answer joins the case of the
 /// post it answers, as sent at its own time; an answer to an unknown post
@@ -166,7 +170,7 @@ async fn reply_is_found_by_id(s: &SqlStore) {
         .await
         .unwrap();
     assert_eq!(s.reply(draft.id).await.unwrap(), Some(draft));
-    assert_eq!(s.reply(NO_CASE).await.unwrap(), None);
+    assert_eq!(s.reply(NO_REPLY).await.unwrap(), None);
 }
 
 /// `handoff`: a handoff by its id, with its answer once given; `None` for
@@ -191,7 +195,7 @@ async fn handoff_is_found_by_id(s: &SqlStore) {
     let answered = s.handoff(h.id).await.unwrap().unwrap();
     assert_eq!(answered.answer.as_deref(), Some("fixed in 2.1"));
     assert_eq!(answered.answered_at, Some(minutes(2)));
-    assert_eq!(s.handoff(NO_CASE).await.unwrap(), None);
+    assert_eq!(s.handoff(NO_ID).await.unwrap(), None);
 }
 
 /// `record_webhook_attempt`: a failure with a retry time makes the delivery
@@ -309,20 +313,20 @@ async fn case_changes_refuse_an_unknown_case(s: &SqlStore) {
 /// Every step of a reply's life refuses an unknown reply.
 async fn reply_steps_refuse_an_unknown_reply(s: &SqlStore) {
     let sent = s
-        .mark_reply_sent(NO_CASE, DeliveredVia::Hand, None, None, "amy", t0())
+        .mark_reply_sent(NO_REPLY, DeliveredVia::Hand, None, None, "amy", t0())
         .await;
     assert_eq!(code(sent), ErrorCode::NotFound, "mark_reply_sent");
-    let asked = s.request_approval(NO_CASE, "amy", &[], t0()).await;
+    let asked = s.request_approval(NO_REPLY, "amy", &[], t0()).await;
     assert_eq!(code(asked), ErrorCode::NotFound, "request_approval");
     let approved = s
-        .approve_and_send(NO_CASE, "sue", ReplyRoute::Manual, t0())
+        .approve_and_send(NO_REPLY, "sue", ReplyRoute::Manual, t0())
         .await;
     assert_eq!(code(approved), ErrorCode::NotFound, "approve_and_send");
     // Only a reply waiting for approval can be turned down; the store does
     // not tell an unknown one apart (the app looks the reply up first).
-    let rejected = s.reject_reply(NO_CASE, "sue", "tone", t0()).await;
+    let rejected = s.reject_reply(NO_REPLY, "sue", "tone", t0()).await;
     assert_eq!(code(rejected), ErrorCode::InvalidTransition, "reject_reply");
-    assert_eq!(s.approval(NO_CASE).await.unwrap(), None);
+    assert_eq!(s.approval(NO_REPLY).await.unwrap(), None);
 }
 
 /// Handoffs, notifications, webhooks and SLA policies refuse unknown ids;
@@ -330,7 +334,7 @@ async fn reply_steps_refuse_an_unknown_reply(s: &SqlStore) {
 async fn other_records_refuse_unknown_ids(s: &SqlStore) {
     // A handoff is answered once: unknown and already answered are one
     // Conflict to the store (the API looks the handoff up first: 404).
-    let answer = s.answer_handoff(NO_CASE, "done", "pia", t0()).await;
+    let answer = s.answer_handoff(NO_ID, "done", "pia", t0()).await;
     assert_eq!(code(answer), ErrorCode::Conflict, "answer_handoff");
     let n = s
         .notify("amy", "sla.warning", None, "soon due", &json!({}), t0())
@@ -342,7 +346,7 @@ async fn other_records_refuse_unknown_ids(s: &SqlStore) {
         ErrorCode::NotFound,
         "someone else's notification"
     );
-    let unknown = s.mark_notification_read("amy", NO_CASE, t0()).await;
+    let unknown = s.mark_notification_read("amy", NO_ID, t0()).await;
     assert_eq!(code(unknown), ErrorCode::NotFound, "mark_notification_read");
     s.mark_notification_read("amy", n.id, minutes(1))
         .await
@@ -352,13 +356,13 @@ async fn other_records_refuse_unknown_ids(s: &SqlStore) {
         .unwrap();
     let read = s.notifications("amy", false).await.unwrap();
     assert_eq!(read[0].read_at, Some(minutes(1)), "the first read is kept");
-    let webhook = s.delete_webhook(NO_CASE, "admin", t0()).await;
+    let webhook = s.delete_webhook(NO_ID, "admin", t0()).await;
     assert_eq!(code(webhook), ErrorCode::NotFound, "delete_webhook");
     let policy = s
         .update_sla_policy(
-            NO_CASE,
+            NO_ID,
             &earshot_core::sla_policy::SlaPolicy {
-                id: NO_CASE,
+                id: NO_ID,
                 name: "x".into(),
                 position: 1,
                 conditions: Default::default(),

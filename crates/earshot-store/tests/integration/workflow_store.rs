@@ -499,7 +499,7 @@ async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
         )
         .await
         .unwrap();
-    let mention_ids: Vec<i64> = out.iter().map(|o| o.mention_id).collect();
+    let mention_ids: Vec<earshot_core::MentionId> = out.iter().map(|o| o.mention_id).collect();
     for (i, target) in [(0, "berlin"), (1, "hamburg")] {
         let case_id = out[i].case.unwrap().id;
         s.create_handoff(case_id, HandoffKind::Location, target, "?", "admin", t0())
@@ -510,13 +510,13 @@ async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
         s.add_advocate("webhook", &format!("fan{i}"), 100, *id, t0())
             .await
             .unwrap();
-        let original = out_analysis(s, *id).await;
+        let original = out_analysis(s, id.0).await;
         let (corrected, label) = CorrectionTask::Sentiment
             .apply(&original, "neutral")
             .unwrap();
         s.add_correction(
             &NewCorrection {
-                mention_id: *id,
+                mention_id: id.0,
                 task: CorrectionTask::Sentiment,
                 label,
                 actor: "ann".into(),
@@ -572,7 +572,10 @@ async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
 
     let corrections = s.corrections(Some(&berlin)).await.unwrap();
     assert_eq!(
-        corrections.iter().map(|c| c.mention_id).collect::<Vec<_>>(),
+        corrections
+            .iter()
+            .map(|c| earshot_core::MentionId(c.mention_id))
+            .collect::<Vec<_>>(),
         [mention_ids[0]]
     );
     assert!(s.corrections(Some(&[])).await.unwrap().is_empty());
@@ -688,7 +691,7 @@ async fn out_analysis(s: &SqlStore, id: i64) -> earshot_core::analysis::Analysis
     .await
     .unwrap()
     .into_iter()
-    .find(|m| m.id == id)
+    .find(|m| m.id.0 == id)
     .unwrap()
     .analysis
 }

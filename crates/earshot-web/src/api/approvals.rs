@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use earshot_core::error::Error;
+use earshot_core::ids::ReplyId;
 use earshot_core::reply::Reply;
 use earshot_core::workflow_store::ApprovalRecord;
 use earshot_workflow::Action;
@@ -49,6 +50,7 @@ pub async fn approve_reply(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Reply>> {
+    let id = ReplyId(id);
     Ok(Json(
         earshot_app::replies::approve(&state.app, &auth.0, id).await?,
     ))
@@ -77,6 +79,7 @@ pub async fn reply_posted(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Reply>> {
+    let id = ReplyId(id);
     let body = body?;
     let input: PostedInput = if body.iter().all(u8::is_ascii_whitespace) {
         PostedInput::default()
@@ -108,6 +111,7 @@ pub async fn reject_reply(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<ApprovalRecord>> {
+    let id = ReplyId(id);
     let input: RejectInput = body(raw)?;
     let reason = input.reason.trim();
     if reason.is_empty() || reason.len() > 2000 {

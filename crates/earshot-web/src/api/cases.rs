@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::Error;
+use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::reply::{Note, Reply, Visibility};
 use earshot_core::store::{Advocate, CaseDetail, CaseQuery, NewReply};
 use serde::Deserialize;
@@ -51,6 +52,7 @@ pub async fn get_case(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> Result<Json<CaseDetail>, ApiError> {
+    let id = CaseId(id);
     let detail = state
         .app
         .store
@@ -102,6 +104,7 @@ pub async fn assign_case(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Case>, ApiError> {
+    let id = CaseId(id);
     let actor = auth.writer()?;
     let req: AssignRequest = body(raw)?;
     let assignee = clean_name("assignee", req.assignee)?;
@@ -132,6 +135,7 @@ pub async fn set_case_status(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Case>, ApiError> {
+    let id = CaseId(id);
     let actor = auth.writer()?;
     let req: StatusRequest = body(raw)?;
     let case = earshot_app::cases::set_case_status(&state.app, actor, id, req.status).await?;
@@ -159,6 +163,7 @@ pub async fn add_note(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let id = CaseId(id);
     let actor = auth.writer()?;
     let req: NoteRequest = body(raw)?;
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
@@ -216,6 +221,7 @@ pub async fn add_reply(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Reply>), ApiError> {
+    let id = CaseId(id);
     let actor = auth.writer()?;
     let req: ReplyRequest = body(raw)?;
     let text = non_empty_text("body", &req.body, MAX_NOTE_BYTES)?;
@@ -230,7 +236,7 @@ pub async fn add_reply(
             body: text.to_string(),
             send: req.send,
         },
-        req.last_public_reply_seen,
+        req.last_public_reply_seen.map(ReplyId),
     )
     .await?;
     let reply = outcome.reply;
@@ -240,8 +246,8 @@ pub async fn add_reply(
     }
     if req.send {
         tracing::info!(
-            case_id = id,
-            reply_id = reply.id,
+            case_id = id.0,
+            reply_id = reply.id.0,
             visibility = req.visibility.as_str(),
             "reply queued in the outbox"
         );

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use earshot_core::error::Error;
+use earshot_core::ids::CaseId;
 use earshot_core::mention::reject_nul;
 use earshot_core::workflow_store::{Handoff, HandoffKind};
 use earshot_workflow::{Action, can};
@@ -39,6 +40,7 @@ pub async fn create_handoff(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Handoff>)> {
+    let id = CaseId(id);
     let input: HandoffInput = body(raw)?;
     let target = name_ok("target", &input.target)?;
     let message = input.message.trim();
@@ -95,6 +97,7 @@ pub async fn case_handoffs(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<Handoff>>> {
+    let id = CaseId(id);
     let detail = earshot_app::cases::case_detail(&state.app, id).await?;
     earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
     Ok(Json(state.app.workflow.handoffs(Some(id)).await?))

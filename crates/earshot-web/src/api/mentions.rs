@@ -166,7 +166,7 @@ pub async fn post_mentions(
             } else {
                 RecordStatus::Created
             },
-            mention_id: Some(outcome.mention_id),
+            mention_id: Some(outcome.mention_id.0),
             analysis: (!outcome.duplicate).then_some(item.analysis),
             case: outcome.case,
             advocate: outcome.advocate,

@@ -215,3 +215,31 @@ pub async fn not_found() -> ApiError {
         "no such endpoint; see /api/v1/openapi.json",
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// The id newtypes stay plain integers in the document: no component
+    /// of their own, and the fields that carry them say `integer`.
+    #[test]
+    fn ids_are_integers_in_the_openapi_document() {
+        let (_, doc) = super::router_and_document();
+        let doc = serde_json::to_value(doc).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let text = doc.to_string();
+        for id in ["CaseId", "MentionId", "ReplyId", "NoteId"] {
+            assert!(schemas.get(id).is_none(), "{id} has its own component");
+            assert!(!text.contains(&format!("schemas/{id}")), "{id} referenced");
+        }
+        for (schema, field) in [
+            ("Case", "id"),
+            ("Reply", "id"),
+            ("Reply", "case_id"),
+            ("Note", "case_id"),
+            ("ApprovalRecord", "reply_id"),
+        ] {
+            let ty = &schemas[schema]["properties"][field]["type"];
+            assert_eq!(ty, "integer", "{schema}.{field}");
+        }
+    }
+}

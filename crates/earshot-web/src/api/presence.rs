@@ -4,6 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use earshot_core::ids::CaseId;
 use earshot_workflow::{Activity, Presence};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,7 @@ pub async fn touch_presence(
     Path(id): Path<i64>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PresenceView>> {
+    let id = CaseId(id);
     let input: PresenceInput = body(raw)?;
     let others = earshot_app::presence::touch(&state.app, &auth.0, id, input.activity).await?;
     Ok(Json(PresenceView { others }))
@@ -50,6 +52,7 @@ pub async fn get_presence(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PresenceView>> {
+    let id = CaseId(id);
     let others = earshot_app::presence::others(&state.app, &auth.0, id).await?;
     Ok(Json(PresenceView { others }))
 }

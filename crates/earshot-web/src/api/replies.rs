@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use earshot_core::accounts::CorrectionTask;
 use earshot_core::error::{Error, ErrorCode};
+use earshot_core::ids::CaseId;
 use earshot_core::personalise::{self, CheckInput, CheckResult};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,7 @@ pub async fn check_reply(
             let detail = state
                 .app
                 .store
-                .case_detail(id)
+                .case_detail(CaseId(id))
                 .await?
                 .ok_or_else(|| ApiError(Error::case_not_found(id)))?;
             (

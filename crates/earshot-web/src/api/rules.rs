@@ -133,7 +133,7 @@ pub async fn dry_run_rules(
             None => (None, None),
         };
         items.push(DryRunItem {
-            mention_id: m.id,
+            mention_id: m.id.0,
             context: RuleContext::from_mention(
                 m,
                 earshot_app::routing::author_lists(&state.app, &m.mention.author.handle).await?,

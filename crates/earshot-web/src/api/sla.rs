@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use earshot_core::error::Error;
+use earshot_core::ids::CaseId;
 use earshot_workflow::{Action, SlaEvaluation, SlaPolicy, SlaReport};
 use serde::Serialize;
 
@@ -111,6 +112,7 @@ pub async fn case_sla(
     auth: Authenticated,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<CaseSla>> {
+    let id = CaseId(id);
     let detail = earshot_app::cases::case_detail(&state.app, id).await?;
     earshot_app::access::check_visible(&state.app, &auth.0, &detail.case).await?;
     let policies = earshot_app::sla::policies(&state.app).await?;
@@ -123,7 +125,7 @@ pub async fn case_sla(
     )
     .await?;
     Ok(Json(CaseSla {
-        case_id: id,
+        case_id: id.0,
         state: eval.as_ref().and_then(SlaEvaluation::overall),
         evaluation: eval,
     }))

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use earshot_core::accounts::CorrectionTask;
 use earshot_core::case::CaseStatus;
+use earshot_core::ids::{CaseId, MentionId, ReplyId};
 use earshot_core::personalise::{self, CheckInput, CheckResult};
 use earshot_core::reply::{DeliveredVia, Reply, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
@@ -93,7 +94,7 @@ pub fn reply_view(r: &Reply, source: SourceKind, now: DateTime<Utc>) -> ReplyVie
     };
     let sent_at = r.sent_at.filter(|_| r.status == ReplyStatus::Sent);
     ReplyView {
-        id: r.id,
+        id: r.id.0,
         status: r.status.as_str(),
         badge,
         link: if r.status == ReplyStatus::Sent {
@@ -148,7 +149,7 @@ pub struct Composer {
     /// The replies the form just saved; `sent` says where they stand.
     pub replied: Vec<i64>,
     /// "I posted it" was refused for this reply, and why.
-    pub posted_error: Option<(i64, String)>,
+    pub posted_error: Option<(ReplyId, String)>,
 }
 
 impl Composer {
@@ -223,7 +224,7 @@ fn evidence_class(weight: f32) -> &'static str {
 async fn render(
     state: &AppState,
     me: &CurrentUser,
-    id: i64,
+    id: CaseId,
     composer: Composer,
     status: StatusCode,
 ) -> Result<Response, UiError> {
@@ -277,7 +278,7 @@ async fn render(
             at: m.mention.created_at,
             text: m.mention.text.clone(),
             label: String::new(),
-            mention_id: m.id,
+            mention_id: m.id.0,
             sentiment: m.analysis.sentiment.as_str().to_string(),
             category: m.analysis.top_category().unwrap_or_default().to_string(),
             urgency: CorrectionTask::Urgency
@@ -339,7 +340,7 @@ async fn render(
     let mut composer = composer;
     let mut said: Vec<String> = Vec::new();
     for rid in &composer.replied {
-        if let Some(r) = replies.iter().find(|r| r.id == *rid) {
+        if let Some(r) = replies.iter().find(|r| r.id.0 == *rid) {
             let line = outcome_message(r.status, case.source);
             if !said.contains(&line) {
                 said.push(line);
@@ -433,7 +434,7 @@ async fn render(
 
     let page = CasePage {
         chrome: Chrome::new(me, "inbox"),
-        id: case.id,
+        id: case.id.0,
         subject: case.subject.clone(),
         status: case.status.as_str(),
         transitions,
@@ -480,7 +481,7 @@ async fn render(
             .take(10)
             .map(|m| {
                 (
-                    m.case_id.unwrap_or(0),
+                    m.case_id.map_or(0, |c| c.0),
                     earshot_core::case::subject_from(&m.mention.text),
                     view::ago(m.mention.created_at, now),
                     m.analysis.sentiment.as_str().to_string(),
@@ -493,7 +494,7 @@ async fn render(
             .take(10)
             .map(|c| {
                 (
-                    c.id,
+                    c.id.0,
                     c.subject.clone(),
                     c.status.as_str(),
                     view::ago(c.created_at, now),
@@ -555,6 +556,7 @@ pub async fn page(
     Path(id): Path<i64>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     // Opening the page counts as viewing, before the page's script beats.
     earshot_app::presence::touch(&state.app, &me.principal(), id, Activity::Viewing).await?;
     let composer = Composer {
@@ -569,8 +571,8 @@ pub async fn page(
 }
 
 /// Back to the case, saying where the replies just saved stand.
-fn back_replied(id: i64, replies: &[i64]) -> Response {
-    let ids: Vec<String> = replies.iter().map(i64::to_string).collect();
+fn back_replied(id: CaseId, replies: &[ReplyId]) -> Response {
+    let ids: Vec<String> = replies.iter().map(ReplyId::to_string).collect();
     back(id, &format!("?replied={}#reply", ids.join(",")))
 }
 
@@ -639,6 +641,7 @@ pub async fn touch_presence(
     Path(id): Path<i64>,
     Form(f): Form<PresenceForm>,
 ) -> Result<axum::Json<PresenceBanner>, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     let activity = match f.activity.as_str() {
         "viewing" => Activity::Viewing,
@@ -655,11 +658,12 @@ pub async fn presence(
     me: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<PresenceBanner>, UiError> {
+    let id = CaseId(id);
     let others = earshot_app::presence::others(&state.app, &me.principal(), id).await?;
     banner_for(&state, others).await
 }
 
-fn back(id: i64, anchor: &str) -> Response {
+fn back(id: CaseId, anchor: &str) -> Response {
     Redirect::to(&format!("/cases/{id}{anchor}")).into_response()
 }
 
@@ -677,6 +681,7 @@ pub async fn assign(
     Path(id): Path<i64>,
     Form(f): Form<AssignForm>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let assignee = match f.assignee.trim() {
@@ -701,6 +706,7 @@ pub async fn status(
     Path(id): Path<i64>,
     Form(f): Form<StatusForm>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let to = CaseStatus::parse(&f.status)
@@ -721,6 +727,7 @@ pub async fn note(
     Path(id): Path<i64>,
     Form(f): Form<NoteForm>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let body = f.body.trim();
@@ -736,7 +743,7 @@ pub async fn note(
 /// Runs the personalisation check for a reply in a case.
 pub async fn check_in_case(
     state: &AppState,
-    case_id: i64,
+    case_id: CaseId,
     customer_text: Option<&str>,
     reply: &str,
 ) -> Result<CheckResult, UiError> {
@@ -789,12 +796,12 @@ pub struct ReplyForm {
 }
 
 /// The hidden `last_public_reply_seen` field: empty means none was shown.
-fn seen_reply(raw: &str) -> Result<Option<i64>, UiError> {
+fn seen_reply(raw: &str) -> Result<Option<ReplyId>, UiError> {
     match raw.trim() {
         "" => Ok(None),
         v => v
             .parse()
-            .map(Some)
+            .map(|id| Some(ReplyId(id)))
             .map_err(|_| UiError::BadRequest("last_public_reply_seen must be a reply id".into())),
     }
 }
@@ -809,6 +816,7 @@ pub async fn reply(
     Path(id): Path<i64>,
     Form(f): Form<ReplyForm>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let body = f.body.trim().to_string();
@@ -892,7 +900,7 @@ pub async fn reply(
     if check.generic && overriding {
         session::desk(&state)?
             .record_event(
-                id,
+                id.0,
                 &me.user.name,
                 "reply.personalisation_overridden",
                 serde_json::json!({"reply_id": sent.id, "reasons": check.reasons}),
@@ -919,6 +927,7 @@ pub async fn take_private(
     Path(id): Path<i64>,
     Form(f): Form<PrivateForm>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let last_seen = seen_reply(&f.last_public_reply_seen)?;
@@ -993,7 +1002,7 @@ pub async fn take_private(
     }
     session::desk(&state)?
         .record_event(
-            id,
+            id.0,
             &me.user.name,
             "case.taken_private",
             serde_json::json!({"public_acknowledgement": caps.public_reply}),
@@ -1021,6 +1030,7 @@ pub async fn posted(
     Path((id, reply_id)): Path<(i64, i64)>,
     Form(f): Form<PostedForm>,
 ) -> Result<Response, UiError> {
+    let (id, reply_id) = (CaseId(id), ReplyId(reply_id));
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     // The reply must be this case's: the form cannot reach into another one.
@@ -1077,6 +1087,7 @@ pub async fn correct(
     Path(id): Path<i64>,
     Form(f): Form<CorrectForm>,
 ) -> Result<Response, UiError> {
+    let id = CaseId(id);
     me.check_csrf(&f.csrf_token)?;
     me.can_write()?;
     let task = CorrectionTask::parse(&f.task)
@@ -1086,7 +1097,7 @@ pub async fn correct(
         &state.app,
         &me.principal(),
         id,
-        f.mention_id,
+        MentionId(f.mention_id),
         task,
         &f.label,
     )
@@ -1102,8 +1113,8 @@ mod tests {
     fn reply(status: ReplyStatus) -> Reply {
         let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
         Reply {
-            id: 7,
-            case_id: 1,
+            id: earshot_core::ReplyId(7),
+            case_id: CaseId(1),
             visibility: Visibility::Public,
             body: "Hi".into(),
             status,

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use earshot_core::accounts::InboxQuery;
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{Case, CaseStatus};
+use earshot_core::ids::CaseId;
 use earshot_core::source::SourceKind;
 use earshot_workflow::SlaEvaluation;
 use serde::Deserialize;
@@ -143,7 +144,7 @@ pub struct Row {
 pub fn row(c: &Case, clock: Option<&(SlaEvaluation, u32)>, now: DateTime<Utc>) -> Row {
     let (urgency, urgency_reason) = view::urgency(c);
     Row {
-        id: c.id,
+        id: c.id.0,
         subject: c.subject.clone(),
         author: c.author_handle.clone(),
         source: c.source.as_str(),
@@ -325,7 +326,7 @@ pub async fn assign_to_me(
     earshot_app::cases::assign_case(
         &state.app,
         &me.principal(),
-        form.case_id,
+        CaseId(form.case_id),
         Some(me.user.name.clone()),
         None,
     )
@@ -344,7 +345,7 @@ pub async fn resolve(
     earshot_app::cases::set_case_status(
         &state.app,
         &me.principal(),
-        form.case_id,
+        CaseId(form.case_id),
         CaseStatus::Resolved,
     )
     .await?;

@@ -169,7 +169,7 @@ mod tests {
     fn case(age_min: i64, now: DateTime<Utc>) -> Case {
         let created = now - chrono::Duration::minutes(age_min);
         Case {
-            id: 1,
+            id: earshot_core::CaseId(1),
             status: CaseStatus::New,
             source: SourceKind::Webhook,
             conversation_key: "k".into(),

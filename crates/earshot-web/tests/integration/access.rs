@@ -88,18 +88,24 @@ async fn a_location_manager_reads_only_their_locations_customer_data() {
             all_texts.push(text);
         }
         app.store
-            .add_advocate("webhook", handle, 120, mention_id, app.clock_now())
+            .add_advocate(
+                "webhook",
+                handle,
+                120,
+                earshot_core::MentionId(mention_id),
+                app.clock_now(),
+            )
             .await
             .unwrap();
         let original = app
             .store
-            .case_detail(case_id)
+            .case_detail(earshot_core::CaseId(case_id))
             .await
             .unwrap()
             .unwrap()
             .mentions
             .into_iter()
-            .find(|m| m.id == mention_id)
+            .find(|m| m.id.0 == mention_id)
             .unwrap()
             .analysis;
         let (corrected, label) = CorrectionTask::Sentiment

@@ -394,9 +394,12 @@ async fn run_scenario(c: &Client, desk: &Desk, step: &mut &'static str) -> TestR
         "the resolved status",
     )
     .await?;
-    let detail = earshot_core::store::Store::case_detail(&desk.store, router_id.parse()?)
-        .await?
-        .ok_or("case vanished")?;
+    let detail = earshot_core::store::Store::case_detail(
+        &desk.store,
+        earshot_core::CaseId(router_id.parse()?),
+    )
+    .await?
+    .ok_or("case vanished")?;
     assert_eq!(detail.case.status, earshot_core::CaseStatus::Resolved);
 
     *step = "dashboard";

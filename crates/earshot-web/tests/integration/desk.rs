@@ -648,7 +648,7 @@ async fn the_brands_own_imported_answer_shows_as_sent_from_its_account() {
     )
     .await
     .unwrap();
-    assert_eq!(joined, [Some(id)]);
+    assert_eq!(joined, [Some(earshot_core::CaseId(id))]);
     let ann = Agent::new(&app, "ann").await;
     let (_, page) = ann.get(&format!("/cases/{id}")).await;
     let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;

@@ -197,7 +197,9 @@ async fn the_live_stream_outlives_the_request_timeout() {
     app.state
         .app
         .live
-        .send(earshot_app::LiveEvent::CaseUpdated { case_id: 42 })
+        .send(earshot_app::LiveEvent::CaseUpdated {
+            case_id: earshot_core::CaseId(42),
+        })
         .unwrap();
     let chunk = tokio::time::timeout(Duration::from_secs(3), stream.chunk())
         .await
