@@ -1,11 +1,12 @@
 //! Who the caller is as a workflow [`Actor`], and the permission checks every
 //! case action runs before storage changes anything.
 
+use earshot_core::accounts::InboxQuery;
 use earshot_core::auth::Principal;
 use earshot_core::case::Case;
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::ids::CaseId;
-use earshot_core::store::MentionQuery;
+use earshot_core::store::{CaseQuery, MentionQuery};
 use earshot_workflow::{Action, Actor, CaseScope, Denied, can};
 
 use crate::App;
@@ -116,6 +117,22 @@ impl Scope {
         }
     }
 
+    /// `query` limited to this scope.
+    pub fn cases(&self, query: CaseQuery) -> CaseQuery {
+        CaseQuery {
+            locations: self.locations().map(<[String]>::to_vec),
+            ..query
+        }
+    }
+
+    /// The desk's inbox `query` limited to this scope.
+    pub fn inbox(&self, query: InboxQuery) -> InboxQuery {
+        InboxQuery {
+            locations: self.locations().map(<[String]>::to_vec),
+            ..query
+        }
+    }
+
     /// 403 for location managers: reads that are about the whole brand or its
     /// staff (user lists, author lists, rule dry runs over every mention).
     pub fn staff_only(&self) -> Result<()> {
@@ -129,19 +146,6 @@ impl Scope {
 /// The caller's [`Scope`].
 pub async fn read_scope(app: &App, p: &Principal) -> Result<Scope> {
     Ok(Scope::of(&actor(app, p).await?))
-}
-
-/// Location managers see only cases at their locations; staff see all
-/// (team scoping applies to changes, and unrouted cases are shared triage).
-pub async fn visible_cases(app: &App, p: &Principal, cases: Vec<Case>) -> Result<Vec<Case>> {
-    let a = actor(app, p).await?;
-    if a.locations.is_none() {
-        return Ok(cases);
-    }
-    Ok(cases
-        .into_iter()
-        .filter(|c| earshot_workflow::location_visible(&a, c.location.as_deref()))
-        .collect())
 }
 
 /// 403 when a location manager opens a case outside their locations.

@@ -266,6 +266,8 @@ pub struct InboxQuery {
     /// Only cases the SLA clock says are breached or about to be, and that
     /// still wait on the brand.
     pub sla_breaching: bool,
+    /// A location manager's scope: only cases at one of these locations.
+    pub locations: Option<Vec<String>>,
     /// Full-text search over the case's mentions.
     pub q: Option<String>,
     /// Include resolved and closed cases too (dashboard drill-downs).

@@ -87,6 +87,12 @@ pub struct CaseQuery {
     pub source: Option<SourceKind>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
+    /// Set by the server for location managers, never by the client: only
+    /// cases at one of these locations. Filtered in the query so pages stay
+    /// full.
+    #[serde(skip)]
+    #[param(ignore)]
+    pub locations: Option<Vec<String>>,
 }
 
 pub const DEFAULT_PAGE: u32 = 50;

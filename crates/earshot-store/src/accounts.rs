@@ -460,6 +460,18 @@ impl Accounts for SqlStore {
         if let Some(to) = query.to {
             w.push("created_at < {}", Bind::Int(ms(to)));
         }
+        if let Some(locations) = &query.locations {
+            // A location manager's scope, in the query so pages stay full.
+            if locations.is_empty() {
+                w.clauses.push("1 = 0".into());
+            } else {
+                let at: Vec<String> = locations
+                    .iter()
+                    .map(|l| w.placeholder(Bind::Text(l.clone())))
+                    .collect();
+                w.clauses.push(format!("location IN ({})", at.join(", ")));
+            }
+        }
         if query.sla_breaching {
             // As the SLA ticker last judged it: a target missed or in its
             // warning window, and the customer's latest message unanswered.

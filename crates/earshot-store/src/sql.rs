@@ -229,6 +229,9 @@ impl Store for SqlStore {
         if let Some(source) = query.source {
             f.push("source = {}", Bind::Text(source.as_str().into()));
         }
+        if let Some(locations) = &query.locations {
+            f.at_locations("id", locations);
+        }
         let limit = f.next_placeholder(Bind::Int(page_size(query.limit).into()));
         let offset = f.next_placeholder(Bind::Int(query.offset.unwrap_or(0).into()));
         let sql = format!(

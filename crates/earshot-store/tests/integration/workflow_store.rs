@@ -530,6 +530,37 @@ async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
         .unwrap();
     }
     let berlin = vec!["berlin".to_string()];
+    // Cases too: a page of one holds the Berlin case, however the others rank.
+    let berlin_case = out[0].case.unwrap().id;
+    let page_of_one = |locations: Vec<String>| earshot_core::store::CaseQuery {
+        limit: Some(1),
+        locations: Some(locations),
+        ..Default::default()
+    };
+    let cases = s.cases(&page_of_one(berlin.clone())).await.unwrap();
+    assert_eq!(
+        cases.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [berlin_case]
+    );
+    assert!(s.cases(&page_of_one(vec![])).await.unwrap().is_empty());
+    let hamburg = s.cases(&page_of_one(vec!["hamburg".into()])).await.unwrap();
+    assert_eq!(
+        hamburg.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [out[1].case.unwrap().id],
+        "the first page of everything would be Berlin's"
+    );
+    let inbox = s
+        .inbox(&earshot_core::accounts::InboxQuery {
+            limit: 1,
+            locations: Some(vec!["hamburg".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [out[1].case.unwrap().id]
+    );
     let scoped = |locations: &[&str], q: Option<&str>| MentionQuery {
         q: q.map(str::to_string),
         limit: Some(1),

@@ -195,13 +195,12 @@ pub async fn page(
 ) -> Result<Response, UiError> {
     let desk = session::desk(&state)?;
     let now = state.app.clock.now();
-    let query = params.to_query(&me.user.name)?;
+    // Location managers see only cases at their locations, in the query.
+    let scope = earshot_app::access::read_scope(&state.app, &me.principal()).await?;
+    let query = scope.inbox(params.to_query(&me.user.name)?);
     let started = std::time::Instant::now();
     let cases = desk.inbox(&query).await?;
-    // `full` is about the page the store returned; what a location manager
-    // may see of it is filtered after, as the API's case list does.
     let full = cases.len() as u32 == PAGE_SIZE;
-    let cases = earshot_app::access::visible_cases(&state.app, &me.principal(), cases).await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "inbox query"
