@@ -64,14 +64,16 @@ status=0
 run_schemathesis "${CONTRACT_SEED:-1}" || status=$?
 # schemathesis can crash inside hypothesis ("Runtime Error", an IndexError in
 # its optimiser) without any check failing. That is the tool's bug, not a
-# finding about Earshot: run once more with another seed, and fail if that
-# run fails too. A real failure (a FAILURES section) is never retried.
-if [ "$status" -ne 0 ] && grep -q "Runtime Error" "$work/report.txt" \
-  && ! grep -q "= FAILURES =" "$work/report.txt"; then
-  echo "schemathesis crashed internally without a failed check; running it again with another seed"
-  status=0
-  run_schemathesis "$(( ${CONTRACT_SEED:-1} + 1 ))" || status=$?
-fi
+# finding about Earshot: run again with another seed (at most twice more),
+# and fail if the last run fails too. A real failure (a FAILURES section) is never retried.
+for retry in 1 2; do
+  if [ "$status" -ne 0 ] && grep -q "Runtime Error" "$work/report.txt" \
+    && ! grep -q "= FAILURES =" "$work/report.txt"; then
+    echo "schemathesis crashed internally without a failed check; running it again with another seed"
+    status=0
+    run_schemathesis "$(( ${CONTRACT_SEED:-1} + retry ))" || status=$?
+  fi
+done
 echo "schemathesis took $(( $(date +%s) - start ))s"
 if [ "$status" -ne 0 ] && grep -q panicked "$work/server.log"; then
   grep -A5 panicked "$work/server.log" | head -40

@@ -93,7 +93,7 @@ pub async fn create_team(
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{name}", tag = "workflow",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, min_length = 1, max_length = 64, description = "The team name (1-64 printable characters)")),
     responses((status = 200, body = TeamRecord), (status = 404, body = ErrorBody)))]
 pub async fn get_team(
     State(state): State<AppState>,
@@ -111,7 +111,7 @@ pub async fn get_team(
 
 /// Replace a team (admins); the name in the path wins.
 #[utoipa::path(put, path = "/api/v1/teams/{name}", tag = "workflow",
-    params(("name" = String, Path)), request_body = TeamInput,
+    params(("name" = String, Path, min_length = 1, max_length = 64, description = "The team name (1-64 printable characters)")), request_body = TeamInput,
     responses((status = 200, body = TeamRecord), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_team(
     State(state): State<AppState>,
@@ -136,7 +136,7 @@ pub async fn update_team(
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{name}", tag = "workflow",
-    params(("name" = String, Path)),
+    params(("name" = String, Path, min_length = 1, max_length = 64, description = "The team name (1-64 printable characters)")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_team(
     State(state): State<AppState>,
