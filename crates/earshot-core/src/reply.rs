@@ -196,9 +196,9 @@ pub struct Event {
     pub case_id: Option<CaseId>,
     pub actor: String,
     pub action: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub before: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub after: Option<serde_json::Value>,
     pub at: DateTime<Utc>,
 }

@@ -242,4 +242,22 @@ mod tests {
             assert_eq!(ty, "integer", "{schema}.{field}");
         }
     }
+
+    /// A case's events carry `before`/`after` as any JSON, often null (a
+    /// case that was just opened has no "before"): the document must allow
+    /// it, or a conforming client rejects every case detail.
+    #[test]
+    fn event_states_may_be_null_in_the_openapi_document() {
+        let (_, doc) = super::router_and_document();
+        let doc = serde_json::to_value(doc).unwrap();
+        for schema in ["Event", "AuditRecord"] {
+            for field in ["before", "after"] {
+                let s = &doc["components"]["schemas"][schema]["properties"][field];
+                assert!(
+                    s.get("type").is_none_or(|t| t.to_string().contains("null")),
+                    "{schema}.{field}: {s}"
+                );
+            }
+        }
+    }
 }
