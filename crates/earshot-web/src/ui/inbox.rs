@@ -207,29 +207,12 @@ pub async fn page(
     );
     // The countdowns come from the SLA policies, evaluated as the ticker does.
     let clocks = earshot_app::sla::clocks(&state.app, &cases, now).await?;
-    let cases: Vec<Case> = if query.sla_breaching {
-        // The ticker's stored verdict picked them; keep those still breaching now.
-        cases
-            .into_iter()
-            .filter(|c| {
-                matches!(
-                    view::sla(
-                        c,
-                        clocks.get(&c.id).map(|(e, _)| e),
-                        clocks.get(&c.id).map_or(0, |(_, w)| *w),
-                        now
-                    )
-                    .state,
-                    "warn" | "breach"
-                )
-            })
-            .collect()
-    } else {
-        cases
-    };
     let rows: Vec<Row> = cases
         .iter()
         .map(|c| row(c, clocks.get(&c.id), now))
+        // Breaching: the ticker's stored verdict picked them; keep the rows
+        // whose live countdown still says so.
+        .filter(|r| !query.sla_breaching || matches!(r.sla.state, "warn" | "breach"))
         .collect();
     if params.fragment.as_deref() == Some("rows") {
         return Ok(html(InboxRows { rows }.render()));
