@@ -306,3 +306,30 @@ fn tokens_are_listed_without_secrets_and_revoked_by_id() {
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+#[test]
+fn a_demo_on_a_busy_port_changes_nothing() {
+    // A running demo holds the port (and printed its passwords): a second
+    // one must fail before it opens the store, so those passwords stand.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = earshot(
+        &[
+            "demo",
+            "--listen",
+            &addr,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &data,
+    );
+    assert!(!out.status.success(), "a busy port is an error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&addr), "names the address: {stderr}");
+    assert!(
+        !data.join("earshot.db").exists(),
+        "nothing was opened, so no password was rotated"
+    );
+}
