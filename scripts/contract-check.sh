@@ -13,7 +13,11 @@ max_time="${CONTRACT_MAX_TIME:-150}"
 max_examples="${CONTRACT_MAX_EXAMPLES:-25}"
 bin="${EARSHOT_BIN:-target/debug/earshot}"
 
-if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+# A venv whose tools do not run (e.g. the checkout moved, breaking their
+# shebangs) is made anew.
+if ! "$venv/bin/schemathesis" --version >/dev/null 2>&1 \
+  || ! "$venv/bin/openapi-spec-validator" --help >/dev/null 2>&1; then
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'schemathesis>=4,<5' openapi-spec-validator
 fi
