@@ -38,7 +38,7 @@ pub struct ReachMetrics {
 
 /// The wire shape of a mention as clients send it (`POST /api/v1/mentions`,
 /// JSONL import). Unknown fields are rejected so typos never pass silently.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MentionInput {
     pub source: SourceKind,
