@@ -17,6 +17,7 @@ use earshot_core::source::SourceKind;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub use capabilities::{
     Capabilities, Idempotency, LengthLimit, PrivateGate, RateBudget, Transport, Unit,
@@ -207,12 +208,26 @@ pub fn split_settings(kind: SourceKind, config: Value) -> Result<SourceSettings>
 
 /// Builds the connector for a source, checking its settings: errors name
 /// the field (`config.base_url`).
-pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<std::sync::Arc<dyn Connector>> {
+pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Connector>> {
     let _ = settings;
-    Err(Error::invalid_field(
-        "kind",
-        format!("no connector for `{}` yet", kind.as_str()),
-    ))
+    let none = || {
+        Err(Error::invalid_field(
+            "kind",
+            format!("`{}` has no connector", kind.as_str()),
+        ))
+    };
+    match kind {
+        SourceKind::Rss => none(),
+        SourceKind::Mastodon => none(),
+        SourceKind::Bluesky => none(),
+        SourceKind::Email => none(),
+        SourceKind::Webhook => none(),
+        SourceKind::GooglePlay => none(),
+        SourceKind::AppStore => none(),
+        SourceKind::Reddit => none(),
+        // Imports arrive through `earshot import`, not a running source.
+        SourceKind::Import => none(),
+    }
 }
 
 /// Reads a connector's config struct from `settings`, naming the offending

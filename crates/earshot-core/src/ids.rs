@@ -53,6 +53,10 @@ id! {
     WebhookId,
     /// An SLA policy.
     PolicyId,
+    /// A configured source (one connector instance: a feed, an account, a mailbox).
+    SourceId,
+    /// A row of the outbox: one reply's delivery.
+    OutboxId,
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ pub enum SourceKind {
     Bluesky,
     Reddit,
     Email,
+    /// Google Play reviews of the brand's own app (its service account).
+    GooglePlay,
+    /// App Store Connect customer reviews (the brand's own API key).
+    AppStore,
 }
 
 /// What a source lets the brand do in reply.
@@ -25,7 +29,7 @@ pub struct SourceCapabilities {
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 7] = [
+    pub const ALL: [SourceKind; 9] = [
         SourceKind::Webhook,
         SourceKind::Import,
         SourceKind::Rss,
@@ -33,6 +37,8 @@ impl SourceKind {
         SourceKind::Bluesky,
         SourceKind::Reddit,
         SourceKind::Email,
+        SourceKind::GooglePlay,
+        SourceKind::AppStore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +50,8 @@ impl SourceKind {
             SourceKind::Bluesky => "bluesky",
             SourceKind::Reddit => "reddit",
             SourceKind::Email => "email",
+            SourceKind::GooglePlay => "google_play",
+            SourceKind::AppStore => "app_store",
         }
     }
 
@@ -59,6 +67,9 @@ impl SourceKind {
             SourceKind::Bluesky => (true, true, Some(300)),
             SourceKind::Reddit => (true, true, Some(10_000)),
             SourceKind::Email => (false, true, None),
+            // One public response per review; Play caps it near 350 characters.
+            SourceKind::GooglePlay => (true, false, Some(350)),
+            SourceKind::AppStore => (true, false, None),
             // RSS items (blogs, review sites) cannot be answered in place.
             SourceKind::Rss => (false, false, None),
             // Webhook and import sources answer through the outbox; the

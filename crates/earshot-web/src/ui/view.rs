@@ -128,6 +128,8 @@ pub fn source_icon(source: SourceKind) -> &'static str {
         SourceKind::Rss => "📰",
         SourceKind::Webhook => "🔗",
         SourceKind::Import => "📥",
+        SourceKind::GooglePlay => "▶",
+        SourceKind::AppStore => "🍏",
     }
 }
 
