@@ -1,56 +1,71 @@
-//! Which sources Earshot can answer through a connector. A reply to any
-//! other source is never reported sent: it waits for an agent to post it
-//! by hand (`ReplyStatus::Manual`). Connectors register their source here
-//! when they start; until one has, nothing is delivered.
+//! Which sources Earshot can answer through a running connector. A reply on
+//! any other case is never reported sent: it waits for an agent to post it
+//! by hand (`ReplyStatus::Manual`). The source runtime registers a source's
+//! connector once it has started and unregisters it when the source stops,
+//! is paused or is deleted; the outbox worker delivers through what is
+//! registered here.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use earshot_core::reply::ReplyRoute;
+use earshot_connectors::{Capabilities, Connector};
+use earshot_core::ids::SourceId;
+use earshot_core::reply::{ReplyRoute, Visibility};
 use earshot_core::source::SourceKind;
+
+/// A started connector that can deliver replies for its source.
+#[derive(Clone)]
+pub struct Channel {
+    pub source_id: SourceId,
+    pub kind: SourceKind,
+    pub connector: Arc<dyn Connector>,
+    /// As the connector reported them when it started.
+    pub capabilities: Capabilities,
+}
 
 #[derive(Clone, Default)]
 pub struct Channels {
-    delivering: Arc<RwLock<HashSet<SourceKind>>>,
+    running: Arc<RwLock<HashMap<SourceId, Channel>>>,
 }
 
 impl Channels {
-    /// A connector for `source` is running and delivers its outbox.
-    pub fn register(&self, source: SourceKind) {
-        if let Ok(mut set) = self.delivering.write() {
-            set.insert(source);
+    /// `channel`'s connector has started and delivers its source's outbox.
+    pub fn register(&self, channel: Channel) {
+        if let Ok(mut map) = self.running.write() {
+            map.insert(channel.source_id, channel);
         }
     }
 
-    pub fn delivers(&self, source: SourceKind) -> bool {
-        self.delivering
-            .read()
-            .map(|set| set.contains(&source))
-            .unwrap_or(false)
+    /// The source stopped (paused, deleted, failing): nothing is delivered
+    /// through it until it registers again.
+    pub fn unregister(&self, source_id: SourceId) {
+        if let Ok(mut map) = self.running.write() {
+            map.remove(&source_id);
+        }
     }
 
-    /// Where a reply sent on a `source` case goes: the outbox when a
-    /// connector delivers there, otherwise to the agent to post by hand.
-    pub fn route(&self, source: SourceKind) -> ReplyRoute {
-        if self.delivers(source) {
+    pub fn get(&self, source_id: SourceId) -> Option<Channel> {
+        self.running
+            .read()
+            .ok()
+            .and_then(|map| map.get(&source_id).cloned())
+    }
+
+    /// Whether a reply of `visibility` on a case heard through `source_id`
+    /// can leave through a connector.
+    pub fn delivers(&self, source_id: Option<SourceId>, visibility: Visibility) -> bool {
+        source_id
+            .and_then(|id| self.get(id))
+            .is_some_and(|c| c.capabilities.limit(visibility).is_some())
+    }
+
+    /// Where a sent reply goes: the outbox when a running connector can
+    /// deliver it, otherwise to the agent to post by hand.
+    pub fn route(&self, source_id: Option<SourceId>, visibility: Visibility) -> ReplyRoute {
+        if self.delivers(source_id, visibility) {
             ReplyRoute::Queue
         } else {
             ReplyRoute::Manual
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nothing_is_queued_for_a_source_without_a_connector() {
-        let c = Channels::default();
-        assert_eq!(c.route(SourceKind::Import), ReplyRoute::Manual);
-        assert_eq!(c.route(SourceKind::Mastodon), ReplyRoute::Manual);
-        c.register(SourceKind::Mastodon);
-        assert_eq!(c.route(SourceKind::Mastodon), ReplyRoute::Queue);
-        assert_eq!(c.route(SourceKind::Import), ReplyRoute::Manual);
     }
 }

@@ -80,7 +80,7 @@ pub async fn submit_reply(
     let now = app.clock.now();
     if needs_approval.is_empty() {
         let route = if reply.send {
-            app.channels.route(detail.case.source)
+            app.channels.route(None, reply.visibility)
         } else {
             ReplyRoute::Draft
         };
@@ -177,8 +177,7 @@ async fn held_reply_for_decision(
 /// reply, in the case events and in the audit log.
 pub async fn approve(app: &App, p: &Principal, reply_id: ReplyId) -> Result<Reply> {
     let (reply, _) = held_reply_for_decision(app, p, reply_id).await?;
-    let source = case_detail(app, reply.case_id).await?.case.source;
-    let route = app.channels.route(source);
+    let route = app.channels.route(None, reply.visibility);
     let sent = app
         .workflow
         .approve_and_send(reply_id, &p.name, route, app.clock.now())

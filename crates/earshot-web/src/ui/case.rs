@@ -295,7 +295,7 @@ async fn render(
             reply: None,
         })
         .collect();
-    let delivers = state.app.channels.delivers(case.source);
+    let delivers = state.app.channels.delivers(None, Visibility::Public);
     thread.extend(replies.iter().map(|r| {
         let mut rv = reply_view(r, case.source, now);
         if rv.by_hand {

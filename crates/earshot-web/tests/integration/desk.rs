@@ -612,23 +612,6 @@ async fn the_reply_forms_message_says_where_the_reply_went() {
         "waiting for approval"
     );
     assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
-
-    // With a connector for the source, a reply is queued for it, and the
-    // page no longer says Earshot cannot post there.
-    app.state
-        .app
-        .channels
-        .register(earshot_core::source::SourceKind::Webhook);
-    let ann = Agent::new(&app, "ann").await;
-    let (page, rid) = ann
-        .reply_and_follow(id, "Ida, order 4411 is refunded today.")
-        .await;
-    assert_eq!(element(&page, "reply-outcome"), "Queued for webhook");
-    assert_eq!(element(&page, &format!("reply-state-{rid}")), "queued");
-    assert!(!page.contains("id=\"no-connector\""));
-    assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
-    assert_eq!(reply_json(&app, id, rid).await["status"], "queued");
-    assert!(page.contains("and sends this as a private message"));
 }
 both_databases!(the_reply_forms_message_says_where_the_reply_went);
 
