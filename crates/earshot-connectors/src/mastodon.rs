@@ -535,7 +535,7 @@ impl Inner {
         for (id, record) in ordered {
             match serde_json::from_value::<Notification>(record) {
                 Err(e) => page.skipped.push(format!("notification {id}: {e}")),
-                Ok(n) => match self.from_notification(n).await? {
+                Ok(n) => match self.mention_item(n).await? {
                     Some(Ok(item)) => found.push((found.len(), item)),
                     Some(Err(why)) => page.skipped.push(why),
                     None => {}
@@ -585,7 +585,7 @@ impl Inner {
     }
 
     /// A mention notification as an item; `None` for other types.
-    async fn from_notification(
+    async fn mention_item(
         &self,
         n: Notification,
     ) -> ConnResult<Option<std::result::Result<Inbound, String>>> {
@@ -783,7 +783,7 @@ impl Inner {
                 };
                 match serde_json::from_value::<Notification>(record) {
                     Err(e) => events.push(StreamEvent::Skipped(format!("notification {id}: {e}"))),
-                    Ok(n) => match self.from_notification(n).await? {
+                    Ok(n) => match self.mention_item(n).await? {
                         Some(Ok(item)) => events.push(StreamEvent::Item(Box::new(item))),
                         Some(Err(why)) => events.push(StreamEvent::Skipped(why)),
                         None => {}
@@ -864,13 +864,18 @@ impl Inner {
             subscriptions.push(json!({"type": "subscribe", "stream": "hashtag", "tag": tag}));
         }
         for sub in subscriptions {
-            tokio::time::timeout(
+            let sent = tokio::time::timeout(
                 http::REQUEST_TIMEOUT,
                 ws.send(Message::text(sub.to_string())),
             )
             .await
-            .map_err(|_| ConnError::Transient("subscribing timed out".into()))?
-            .map_err(ws_error)?;
+            .map_err(|_| ConnError::Transient("subscribing timed out".into()))?;
+            // A socket that drops while we subscribe still yields the frames
+            // that arrived before the drop, then ends like any dropped stream.
+            if let Err(e) = sent {
+                tracing::info!(error = %e, "Mastodon stream dropped while subscribing");
+                break;
+            }
         }
         let state = Live {
             ws,
@@ -1175,10 +1180,10 @@ pub fn html_to_text(html: &str) -> String {
             "br" => out.push('\n'),
             "p" if closing => out.push_str("\n\n"),
             "p" | "li" | "blockquote" | "pre" | "ul" | "ol" | "div" | "h1" | "h2" | "h3" | "h4"
-            | "h5" | "h6" => {
-                if !out.is_empty() && !out.ends_with('\n') {
-                    out.push('\n');
-                }
+            | "h5" | "h6"
+                if !out.is_empty() && !out.ends_with('\n') =>
+            {
+                out.push('\n');
             }
             _ => {}
         }
