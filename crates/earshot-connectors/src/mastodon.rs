@@ -1156,7 +1156,7 @@ fn newer(a: &str, b: &str) -> String {
 /// newline, list items and block quotes their own lines, every other tag
 /// goes, and entities are decoded (`html-escape`). Mastodon sanitises
 /// statuses to a handful of tags, so a careful scanner is enough.
-pub fn html_to_text(html: &str) -> String {
+pub(crate) fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(lt) = rest.find('<') {

@@ -190,37 +190,34 @@ async fn poll_without_a_cursor_starts_from_the_newest_ids() {
 }
 
 async fn mount_pages(server: &MockServer) {
-    {
-        Mock::given(method("GET"))
-            .and(path("/api/v1/notifications"))
-            .and(query_param("types[]", "mention"))
-            .and(query_param("min_id", "100"))
-            .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json_fixture("notifications_after_100.json")),
-            )
-            .expect(1)
-            .mount(server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/v1/timelines/tag/brand"))
-            .and(query_param("min_id", "2000"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json_fixture("tag_brand_after_2000.json")),
-            )
-            .expect(1)
-            .mount(server)
-            .await;
-        // The one parent nobody has seen yet; 1001 (dave's parent) is known
-        // from the notification page, so it is never fetched.
-        Mock::given(method("GET"))
-            .and(path("/api/v1/statuses/900"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json_fixture("status_900.json")))
-            .expect(1)
-            .mount(server)
-            .await;
-    }
+    Mock::given(method("GET"))
+        .and(path("/api/v1/notifications"))
+        .and(query_param("types[]", "mention"))
+        .and(query_param("min_id", "100"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json_fixture("notifications_after_100.json")),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/timelines/tag/brand"))
+        .and(query_param("min_id", "2000"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json_fixture("tag_brand_after_2000.json")),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+    // The one parent nobody has seen yet; 1001 (dave's parent) is known
+    // from the notification page, so it is never fetched.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/statuses/900"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json_fixture("status_900.json")))
+        .expect(1)
+        .mount(server)
+        .await;
 }
 
 #[tokio::test]
@@ -635,6 +632,26 @@ async fn send_errors_are_classified_with_mastodons_words() {
             "HTTP 422: Validation failed: Text character limit of 500 exceeded".into()
         )
     );
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_sending_is_unknown_not_a_failure() {
+    // The post goes to a peer that reads the request and hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = tcp.read(&mut buf).await;
+        }
+    });
+    let hangs_up = connector(&format!("http://{addr}"), json!({}));
+    let err = hangs_up
+        .send(&outbound(Visibility::Public, "hello", alice_ref()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnError::Unknown(_)), "{err:?}");
 }
 
 #[tokio::test]
