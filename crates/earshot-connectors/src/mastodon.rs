@@ -5,7 +5,7 @@
 //! private one).
 //!
 //! Plain `reqwest` + `serde` for the REST calls, `tokio-tungstenite` for the
-//! WebSocket stream: the API is six endpoints, and no client crate handles
+//! WebSocket stream: the API is a handful of endpoints, and no client crate handles
 //! its `Idempotency-Key` or rate-limit headers.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
