@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod error;
 pub mod http;
+pub mod mastodon;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -218,7 +219,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
     };
     match kind {
         SourceKind::Rss => none(),
-        SourceKind::Mastodon => none(),
+        SourceKind::Mastodon => Ok(Arc::new(mastodon::Mastodon::from_settings(settings)?)),
         SourceKind::Bluesky => none(),
         SourceKind::Email => none(),
         SourceKind::Webhook => none(),
