@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod error;
 pub mod http;
+pub mod rss;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -209,7 +210,6 @@ pub fn split_settings(kind: SourceKind, config: Value) -> Result<SourceSettings>
 /// Builds the connector for a source, checking its settings: errors name
 /// the field (`config.base_url`).
 pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Connector>> {
-    let _ = settings;
     let none = || {
         Err(Error::invalid_field(
             "kind",
@@ -217,7 +217,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         ))
     };
     match kind {
-        SourceKind::Rss => none(),
+        SourceKind::Rss => Ok(Arc::new(rss::Rss::from_settings(settings)?)),
         SourceKind::Mastodon => none(),
         SourceKind::Bluesky => none(),
         SourceKind::Email => none(),
