@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod error;
 pub mod http;
+pub mod reviews;
 pub mod rss;
 
 use async_trait::async_trait;
@@ -186,6 +187,8 @@ pub fn credential_fields(kind: SourceKind) -> &'static [&'static str] {
         SourceKind::Email => &["password"],
         SourceKind::Webhook => &["secret"],
         SourceKind::Reddit => &["client_secret", "password"],
+        SourceKind::GooglePlay => &["service_account_json"],
+        SourceKind::AppStore => &["private_key_p8"],
         _ => &[],
     }
 }
@@ -222,8 +225,12 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         SourceKind::Bluesky => none(),
         SourceKind::Email => none(),
         SourceKind::Webhook => none(),
-        SourceKind::GooglePlay => none(),
-        SourceKind::AppStore => none(),
+        SourceKind::GooglePlay => Ok(Arc::new(reviews::google_play::GooglePlay::from_settings(
+            settings,
+        )?)),
+        SourceKind::AppStore => Ok(Arc::new(reviews::app_store::AppStore::from_settings(
+            settings,
+        )?)),
         SourceKind::Reddit => none(),
         // Imports arrive through `earshot import`, not a running source.
         SourceKind::Import => none(),
