@@ -309,7 +309,7 @@ impl Connector for AppStore {
                 "The 5,970-character response limit is not in Apple's API reference \
                  (unverified)."
                     .into(),
-                "An edited review is not read again: the first version read is kept.".into(),
+                "An edited review keeps its id: Earshot keeps the version it read first.".into(),
                 "No private messages to reviewers.".into(),
                 "Built against Apple's documented API; not yet verified against a live App \
                  Store Connect account."

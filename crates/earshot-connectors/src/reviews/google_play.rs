@@ -411,7 +411,7 @@ impl Connector for GooglePlay {
                 "One public reply per review, at most 350 characters; a new reply replaces the \
                  previous one. Google strips HTML."
                     .into(),
-                "An edited review is not read again: the first version read is kept.".into(),
+                "An edited review keeps its id: Earshot keeps the version it read first.".into(),
                 "No private messages to reviewers.".into(),
                 "Built against Google's documented API; not yet verified against a live Play \
                  Console."
