@@ -11,7 +11,7 @@ use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use earshot_core::error::{Error, Result};
 use earshot_core::mention::{Author, MAX_TEXT_BYTES, MentionInput};
 use earshot_core::source::SourceKind;
@@ -39,6 +39,7 @@ const MAX_FEED_BYTES: usize = 16 * 1024 * 1024;
 /// Prefix of the ids made from an entry's content when the feed gives none.
 pub const HASH_PREFIX: &str = "sha256:";
 const MAX_ID_BYTES: usize = 256;
+const MAX_HANDLE_BYTES: usize = 256;
 /// Stands in for a date the feed gave but nobody can read, so the entry
 /// carrying it is skipped instead of being dated at fetch time.
 const UNREADABLE_DATE: DateTime<Utc> = DateTime::<Utc>::MIN_UTC;
@@ -223,6 +224,9 @@ impl Rss {
         if date == Some(UNREADABLE_DATE) {
             return Read::Skip(format!("entry {id}: unreadable date"));
         }
+        if date.is_some_and(|d| d.year() < 1970) {
+            return Read::Skip(format!("entry {id}: dated before 1970"));
+        }
         let title = entry.title.as_ref().map(text_of).unwrap_or_default();
         let body = entry
             .content
@@ -251,7 +255,9 @@ impl Rss {
                 return Read::Filtered;
             }
         }
-        let url = entry_link(&entry.links).map(|l| unwrap_redirect(&l.href));
+        let url = entry_link(&entry.links)
+            .map(|l| unwrap_redirect(&l.href))
+            .filter(|u| openable(u));
         let person = entry.authors.first();
         let name = person
             .and_then(|p| p.name.as_deref())
@@ -264,16 +270,14 @@ impl Rss {
         let feed_title = feed.title.as_ref().map(text_of).filter(|t| !t.is_empty());
         let handle = name
             .or(email)
-            .map(|h| h.trim_start_matches('@').trim().to_string())
-            .filter(|h| !h.is_empty())
+            .map(|h| truncate(clean(h.trim_start_matches('@').trim()), MAX_HANDLE_BYTES))
+            .filter(|h| !h.trim().is_empty())
             .unwrap_or_else(|| self.host());
         let display_name = name
-            .map(str::to_string)
+            .map(clean)
             .or(feed_title)
             .map(|n| n.chars().take(256).collect());
-        let profile_url = person
-            .and_then(|p| p.uri.clone())
-            .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+        let profile_url = person.and_then(|p| p.uri.clone()).filter(|u| openable(u));
         Read::Item(Box::new(Inbound {
             mention: MentionInput {
                 source: SourceKind::Rss,
@@ -284,7 +288,7 @@ impl Rss {
                     profile_url,
                     ..Author::default()
                 },
-                text: truncate(text, MAX_TEXT_BYTES),
+                text: truncate(clean(&text), MAX_TEXT_BYTES),
                 created_at: date.map_or(now, |d| d.min(now)),
                 url: url.clone(),
                 language: None,
@@ -557,6 +561,19 @@ fn preview(body: &[u8]) -> String {
         .chars()
         .take(60)
         .collect()
+}
+
+/// Without NUL characters, which no mention may carry (JSON feeds can).
+fn clean(text: &str) -> String {
+    text.replace('\0', "")
+}
+
+/// A link an agent can open and a mention can store: http(s), no spaces,
+/// at most 2,048 bytes.
+fn openable(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2_048
+        && !url.chars().any(char::is_whitespace)
 }
 
 fn truncate(mut text: String, max: usize) -> String {

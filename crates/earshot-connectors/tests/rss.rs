@@ -496,3 +496,43 @@ async fn the_request_asks_for_feed_types() {
     assert!(accept.starts_with("application/atom+xml"), "{accept}");
     assert!(requests[0].headers.get("if-none-match").is_none());
 }
+
+#[tokio::test]
+async fn odd_but_readable_entries_still_make_valid_mentions() {
+    let server = MockServer::start().await;
+    let long_name = "N".repeat(400);
+    let feed = json!({
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Odd",
+        "items": [
+            {"id": "https://odd.example/1", "url": "mailto:someone@example.com",
+             "content_text": "NUL\u{0}inside", "date_published": "2026-11-30T08:00:00Z",
+             "authors": [{"name": long_name}]},
+            {"id": "https://odd.example/2", "content_text": "Ancient", "date_published": "1900-01-01T00:00:00Z"},
+            {"id": "https://odd.example/3", "content_text": "From the future", "date_published": "2999-01-01T00:00:00Z"}
+        ]
+    });
+    serve(&server, &feed.to_string(), "application/feed+json").await;
+    let page = connector(&server, json!({})).poll(None).await.unwrap();
+    valid(&page);
+    assert_eq!(page.items.len(), 2);
+    let odd = page
+        .items
+        .iter()
+        .find(|i| i.mention.external_id == "https://odd.example/1")
+        .unwrap();
+    assert_eq!(odd.mention.text, "NULinside");
+    assert_eq!(odd.mention.url, None, "a mailto: link is no page to open");
+    assert_eq!(odd.mention.author.handle.len(), 256);
+    let future = page
+        .items
+        .iter()
+        .find(|i| i.mention.external_id == "https://odd.example/3")
+        .unwrap();
+    assert!(future.mention.created_at <= chrono::Utc::now());
+    assert!(
+        page.skipped[0].contains("before 1970"),
+        "{:?}",
+        page.skipped
+    );
+}

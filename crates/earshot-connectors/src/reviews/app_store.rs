@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use earshot_core::error::{Error, Result};
-use earshot_core::mention::{Author, MentionInput};
+use earshot_core::mention::MentionInput;
 use earshot_core::reply::Visibility;
 use earshot_core::source::SourceKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -218,11 +218,7 @@ impl AppStore {
             mention: MentionInput {
                 source: SourceKind::AppStore,
                 external_id: format!("{ID_PREFIX}{id}"),
-                author: Author {
-                    handle: nickname.unwrap_or("App Store user").to_string(),
-                    display_name: nickname.map(|n| n.chars().take(256).collect()),
-                    ..Author::default()
-                },
+                author: super::author(nickname, "App Store user"),
                 text,
                 created_at: super::not_after_now(at, now),
                 url: None,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use earshot_core::error::{Error, Result};
-use earshot_core::mention::{Author, MentionInput};
+use earshot_core::mention::MentionInput;
 use earshot_core::reply::Visibility;
 use earshot_core::source::SourceKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -294,11 +294,7 @@ impl GooglePlay {
             mention: MentionInput {
                 source: SourceKind::GooglePlay,
                 external_id: format!("{ID_PREFIX}{id}"),
-                author: Author {
-                    handle: author.unwrap_or("Google Play user").to_string(),
-                    display_name: author.map(|a| a.chars().take(256).collect()),
-                    ..Author::default()
-                },
+                author: super::author(author, "Google Play user"),
                 text,
                 created_at: super::not_after_now(at, now),
                 url: None,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use earshot_core::error::{Error, Result};
+use earshot_core::mention::{Author, MAX_DISPLAY_NAME_CHARS, MAX_TEXT_BYTES};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -18,6 +19,7 @@ use crate::ConnError;
 /// How often the stores are asked: Play exposes only the last week of
 /// reviews and both publish new ones with a delay, so hourly is plenty.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3600);
+const MAX_HANDLE_BYTES: usize = 256;
 
 /// A credential read from a source's settings: never printed.
 #[derive(Clone, Deserialize)]
@@ -54,7 +56,34 @@ pub fn review_text(stars: &str, title: Option<&str>, body: Option<&str>) -> Opti
         (None, Some(b)) => b.to_string(),
         (None, None) => return None,
     };
-    Some(format!("{stars} {words}"))
+    let mut text = format!("{stars} {words}").replace('\0', "");
+    while text.len() > MAX_TEXT_BYTES {
+        text.pop();
+    }
+    Some(text)
+}
+
+/// The reviewer as a mention author: their store name as handle and
+/// display name (without NULs, cut to what a mention stores), or a
+/// stand-in handle when the store gives none.
+pub(crate) fn author(name: Option<&str>, stand_in: &str) -> Author {
+    let name = name
+        .map(|n| {
+            n.replace('\0', "")
+                .trim()
+                .trim_start_matches('@')
+                .to_string()
+        })
+        .filter(|n| !n.is_empty());
+    let mut handle = name.clone().unwrap_or_else(|| stand_in.to_string());
+    while handle.len() > MAX_HANDLE_BYTES {
+        handle.pop();
+    }
+    Author {
+        handle,
+        display_name: name.map(|n| n.chars().take(MAX_DISPLAY_NAME_CHARS).collect()),
+        ..Author::default()
+    }
 }
 
 /// A base URL from config: http(s), no trailing slash.
@@ -179,6 +208,14 @@ mod tests {
             Some("★☆☆☆☆ Crashes — On start")
         );
         assert_eq!(review_text("★", Some(" "), None), None);
+        let long = review_text("★", None, Some(&"é".repeat(30_000))).unwrap_or_default();
+        assert!(long.len() <= MAX_TEXT_BYTES && long.len() > MAX_TEXT_BYTES - 2);
+        let a = author(Some(&"ü".repeat(200)), "x");
+        assert_eq!(a.handle.len(), 256);
+        assert_eq!(
+            author(Some(" \0 "), "App Store user").handle,
+            "App Store user"
+        );
     }
 
     #[test]
