@@ -380,14 +380,16 @@ impl Connector for Rss {
     }
 
     async fn poll(&self, cursor: Option<&Cursor>) -> ConnResult<Page> {
-        let first = cursor.is_none();
-        let previous = match cursor {
-            None => FeedCursor::default(),
-            Some(c) => serde_json::from_value(c.0.clone()).unwrap_or_else(|e| {
-                tracing::warn!(url = %self.url, error = %e, "unreadable feed cursor, starting afresh");
-                FeedCursor::default()
-            }),
-        };
+        let saved = cursor.and_then(|c| {
+            serde_json::from_value::<FeedCursor>(c.0.clone())
+                .map_err(|e| {
+                    tracing::warn!(url = %self.url, error = %e, "unreadable feed cursor, starting afresh");
+                })
+                .ok()
+        });
+        // An unreadable cursor starts afresh, with the first poll's backfill.
+        let first = saved.is_none();
+        let previous = saved.unwrap_or_default();
         let Some((headers, body)) = self.fetch(&previous).await? else {
             return Ok(Page::default());
         };

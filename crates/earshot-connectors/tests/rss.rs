@@ -343,6 +343,10 @@ async fn the_first_poll_takes_at_most_max_backfill_newest_entries() {
     let second = rss.poll(first.cursor.as_ref()).await.unwrap();
     assert!(second.items.is_empty());
 
+    // An unreadable saved cursor starts afresh, with the backfill.
+    let garbled = Cursor(json!({"seen": "not a list"}));
+    assert_eq!(rss.poll(Some(&garbled)).await.unwrap().items.len(), 5);
+
     // The default backfill is 20.
     let default = connector(&server, json!({})).poll(None).await.unwrap();
     assert_eq!(default.items.len(), 20);
