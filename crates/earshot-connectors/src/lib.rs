@@ -8,6 +8,8 @@ pub mod capabilities;
 pub mod error;
 pub mod http;
 pub mod mastodon;
+pub mod reviews;
+pub mod rss;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -186,6 +188,8 @@ pub fn credential_fields(kind: SourceKind) -> &'static [&'static str] {
         SourceKind::Email => &["password"],
         SourceKind::Webhook => &["secret"],
         SourceKind::Reddit => &["client_secret", "password"],
+        SourceKind::GooglePlay => &["service_account_json"],
+        SourceKind::AppStore => &["private_key_p8"],
         _ => &[],
     }
 }
@@ -210,7 +214,6 @@ pub fn split_settings(kind: SourceKind, config: Value) -> Result<SourceSettings>
 /// Builds the connector for a source, checking its settings: errors name
 /// the field (`config.base_url`).
 pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Connector>> {
-    let _ = settings;
     let none = || {
         Err(Error::invalid_field(
             "kind",
@@ -218,13 +221,17 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         ))
     };
     match kind {
-        SourceKind::Rss => none(),
+        SourceKind::Rss => Ok(Arc::new(rss::Rss::from_settings(settings)?)),
         SourceKind::Mastodon => Ok(Arc::new(mastodon::Mastodon::from_settings(settings)?)),
         SourceKind::Bluesky => none(),
         SourceKind::Email => none(),
         SourceKind::Webhook => none(),
-        SourceKind::GooglePlay => none(),
-        SourceKind::AppStore => none(),
+        SourceKind::GooglePlay => Ok(Arc::new(reviews::google_play::GooglePlay::from_settings(
+            settings,
+        )?)),
+        SourceKind::AppStore => Ok(Arc::new(reviews::app_store::AppStore::from_settings(
+            settings,
+        )?)),
         SourceKind::Reddit => none(),
         // Imports arrive through `earshot import`, not a running source.
         SourceKind::Import => none(),
