@@ -5,6 +5,7 @@
 //! in `earshot-app`.
 
 pub mod capabilities;
+pub mod email;
 pub mod error;
 pub mod http;
 
@@ -220,7 +221,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         SourceKind::Rss => none(),
         SourceKind::Mastodon => none(),
         SourceKind::Bluesky => none(),
-        SourceKind::Email => none(),
+        SourceKind::Email => Ok(Arc::new(email::Email::from_settings(settings)?)),
         SourceKind::Webhook => none(),
         SourceKind::GooglePlay => none(),
         SourceKind::AppStore => none(),
