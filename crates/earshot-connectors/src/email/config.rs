@@ -110,7 +110,10 @@ impl Config {
             ("config.smtp_port", self.smtp_port),
         ] {
             if port == Some(0) {
-                return Err(Error::invalid_field(field, "must be a port from 1 to 65535"));
+                return Err(Error::invalid_field(
+                    field,
+                    "must be a port from 1 to 65535",
+                ));
             }
         }
         if self.username.trim().is_empty() {
@@ -167,7 +170,9 @@ fn check_host(field: &str, host: &str) -> Result<()> {
     } else {
         Err(Error::invalid_field(
             field,
-            format!("`{host}` is not a host name or IP address (no scheme, no port: those have their own fields)"),
+            format!(
+                "`{host}` is not a host name or IP address (no scheme, no port: those have their own fields)"
+            ),
         ))
     }
 }

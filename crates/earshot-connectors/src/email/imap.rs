@@ -150,9 +150,7 @@ async fn read_greeting<T: Io>(client: &mut async_imap::Client<T>) -> ConnResult<
 pub async fn select(session: &mut Session, mailbox: &str) -> ConnResult<Selected> {
     let mb = timed("SELECT", session.select(mailbox)).await?;
     let uid_validity = mb.uid_validity.ok_or_else(|| {
-        ConnError::Permanent(format!(
-            "IMAP server sent no UIDVALIDITY for `{mailbox}`"
-        ))
+        ConnError::Permanent(format!("IMAP server sent no UIDVALIDITY for `{mailbox}`"))
     })?;
     Ok(Selected {
         uid_validity,

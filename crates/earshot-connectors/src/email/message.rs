@@ -61,7 +61,10 @@ pub fn read_message(
     let from = msg
         .from()
         .and_then(|a| a.first())
-        .and_then(|a| a.address().map(|addr| (addr.trim().to_lowercase(), a.name())))
+        .and_then(|a| {
+            a.address()
+                .map(|addr| (addr.trim().to_lowercase(), a.name()))
+        })
         .filter(|(addr, _)| addr.contains('@'))
         .ok_or_else(|| Skip::Malformed("no From address".into()))?;
     let (address, name) = from;
@@ -99,10 +102,11 @@ pub fn read_message(
         .or(received)
         .unwrap_or(now)
         .min(now);
-    let display_name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| n.chars().take(earshot_core::mention::MAX_DISPLAY_NAME_CHARS).collect());
+    let display_name = name.map(str::trim).filter(|n| !n.is_empty()).map(|n| {
+        n.chars()
+            .take(earshot_core::mention::MAX_DISPLAY_NAME_CHARS)
+            .collect()
+    });
     let by_brand = address.eq_ignore_ascii_case(brand);
     let reply_ref = ReplyRef {
         message_id: message_id.clone(),
@@ -154,10 +158,12 @@ fn automatic(msg: &mail_parser::Message<'_>, from: &str) -> Option<String> {
     if raw("Return-Path").is_some_and(|v| v == "<>") {
         return Some("null sender (Return-Path: <>), a delivery report".into());
     }
-    if msg
-        .content_type()
-        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")))
-    {
+    if msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    }) {
         return Some("multipart/report, a delivery or read report".into());
     }
     None
@@ -176,7 +182,10 @@ pub fn normalise_message_id(raw: &str) -> Option<String> {
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     match value {
         HeaderValue::Text(t) => normalise_message_id(t).into_iter().collect(),
-        HeaderValue::TextList(list) => list.iter().filter_map(|t| normalise_message_id(t)).collect(),
+        HeaderValue::TextList(list) => list
+            .iter()
+            .filter_map(|t| normalise_message_id(t))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -228,16 +237,34 @@ pub fn trim_quoted(body: &str) -> String {
 fn starts_quote(line: &str, next: &str) -> bool {
     let line = line.trim();
     // `--` is the signature delimiter `-- ` with its space trimmed.
-    if line == "--" || line.starts_with("-----Original Message-----") || line.starts_with("-----Ursprüngliche Nachricht-----") {
+    if line == "--"
+        || line.starts_with("-----Original Message-----")
+        || line.starts_with("-----Ursprüngliche Nachricht-----")
+    {
         return true;
     }
     let openers = ["On ", "Am ", "Le ", "El ", "Op ", "Il "];
     if !openers.iter().any(|o| line.starts_with(o)) {
         return false;
     }
-    let endings = ["wrote:", "schrieb:", "a écrit :", "a écrit:", "escribió:", "schreef:", "ha scritto:"];
-    let ends = |s: &str| endings.iter().any(|e| s.trim_end().ends_with(e));
-    ends(line) || (!line.ends_with('.') && ends(&format!("{line} {}", next.trim())))
+    // "On … wrote:", "Am … schrieb Name:", "Le … a écrit :": the
+    // attribution ends in a colon, names the verb, and carries a date or
+    // an address (so "On Monday I wrote to you twice:" stays).
+    let verbs = [
+        "wrote",
+        "schrieb",
+        "a écrit",
+        "escribió",
+        "schreef",
+        "ha scritto",
+    ];
+    let is_attribution = |s: &str| {
+        s.trim_end().ends_with(':')
+            && verbs.iter().any(|v| s.contains(v))
+            && s.contains(|c: char| c.is_ascii_digit() || c == '@')
+    };
+    is_attribution(line)
+        || (!line.ends_with('.') && is_attribution(&format!("{line} {}", next.trim())))
 }
 
 fn collapse_blank_lines(text: &str) -> String {

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use earshot_core::reply::Visibility;
 use earshot_core::source::SourceKind;
-use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -27,7 +27,9 @@ use crate::capabilities::{
     Capabilities, Idempotency, LengthLimit, PrivateGate, RateBudget, Transport, Unit,
 };
 use crate::error::{ConnError, ConnResult};
-use crate::{Connector, Cursor, EventStream, Inbound, Outbound, Page, Sent, SourceSettings, StreamEvent};
+use crate::{
+    Connector, Cursor, EventStream, Inbound, Outbound, Page, Sent, SourceSettings, StreamEvent,
+};
 use config::{Config, TlsMode};
 use imap::{BATCH, Selected, Session};
 use message::{ReplyRef, normalise_message_id, read_message, reply_subject, reply_threading};
@@ -178,7 +180,11 @@ async fn next_batch(
         None => {
             let last = match uid_next {
                 Some(next) => next.saturating_sub(1),
-                None => imap::uids_from(session, 1).await?.last().copied().unwrap_or(0),
+                None => imap::uids_from(session, 1)
+                    .await?
+                    .last()
+                    .copied()
+                    .unwrap_or(0),
             };
             return Ok(Batch {
                 items: Vec::new(),
@@ -206,9 +212,9 @@ async fn next_batch(
             let start = match c.since {
                 Some(day) => {
                     let from = day - TimeDelta::days(1);
-                    imap::first_uid_since(session, from).await?.unwrap_or(
-                        uid_next.unwrap_or(1),
-                    )
+                    imap::first_uid_since(session, from)
+                        .await?
+                        .unwrap_or(uid_next.unwrap_or(1))
                 }
                 None => 1,
             };
@@ -297,7 +303,8 @@ impl Live {
         self.queue
             .extend(batch.skipped.into_iter().map(StreamEvent::Skipped));
         if batch.moved {
-            self.queue.push_back(StreamEvent::Checkpoint(batch.cursor.to_cursor()));
+            self.queue
+                .push_back(StreamEvent::Checkpoint(batch.cursor.to_cursor()));
         }
         self.cursor = batch.cursor;
         self.more = batch.more;
@@ -348,10 +355,7 @@ impl Connector for Email {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.caps
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.caps.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Logs in and SELECTs the mailbox; streams when IDLE is on and the
@@ -406,7 +410,9 @@ impl Connector for Email {
     /// ends the stream with an error (the runtime polls, then reopens).
     async fn stream(&self, cursor: Option<&Cursor>) -> ConnResult<EventStream> {
         if !self.config.idle {
-            return Err(ConnError::Unsupported("streaming: `idle` is off for this source"));
+            return Err(ConnError::Unsupported(
+                "streaming: `idle` is off for this source",
+            ));
         }
         let cursor = MailCursor::read(cursor)?;
         let (mut session, has_idle) = imap::login(&self.config).await?;
@@ -415,7 +421,9 @@ impl Connector for Email {
             self.set_transport(Transport::Poll {
                 interval: POLL_INTERVAL,
             });
-            return Err(ConnError::Unsupported("streaming: the IMAP server has no IDLE"));
+            return Err(ConnError::Unsupported(
+                "streaming: the IMAP server has no IDLE",
+            ));
         }
         let selected = imap::select(&mut session, &self.config.mailbox).await?;
         let first = next_batch(
@@ -464,7 +472,9 @@ impl Connector for Email {
     /// its Message-ID.
     async fn send(&self, out: &Outbound) -> ConnResult<Sent> {
         if out.visibility == Visibility::Public {
-            return Err(ConnError::Unsupported("public replies: email is private only"));
+            return Err(ConnError::Unsupported(
+                "public replies: email is private only",
+            ));
         }
         let body = self.render(out)?;
         let parent: ReplyRef = if out.reply_ref.is_null() {
