@@ -286,8 +286,6 @@ struct Live {
     selected: Selected,
     cursor: MailCursor,
     queue: VecDeque<StreamEvent>,
-    /// The last batch was full: read again before going back to IDLE.
-    more: bool,
     brand: String,
     ended: bool,
 }
@@ -307,17 +305,34 @@ impl Live {
                 .push_back(StreamEvent::Checkpoint(batch.cursor.to_cursor()));
         }
         self.cursor = batch.cursor;
-        self.more = batch.more;
     }
 
-    /// Waits in IDLE until the server reports a change (or [`IDLE_RENEW`]
-    /// passes), then reads what is new.
+    /// Reads what is new; when nothing is, waits in IDLE until the server
+    /// reports a change (or [`IDLE_RENEW`] passes) and reads again. Reading
+    /// before each IDLE catches mail that arrived while the events were
+    /// being handled, which not every server reports once IDLE begins.
     async fn wake(&mut self) -> ConnResult<()> {
         let mut session = self
             .session
             .take()
             .ok_or_else(|| ConnError::Transient("IMAP session lost".into()))?;
-        if !self.more {
+        loop {
+            // A server may answer a command from its view as of the last
+            // one: NOOP brings the view up to date before we search.
+            imap::timed("NOOP", session.noop()).await?;
+            let batch = next_batch(
+                &mut session,
+                self.selected,
+                None,
+                Some(self.cursor),
+                &self.brand,
+            )
+            .await?;
+            if batch.moved {
+                self.session = Some(session);
+                self.push(batch);
+                return Ok(());
+            }
             let mut idle = session.idle();
             imap::timed("IDLE", idle.init()).await?;
             let (wait, stop) = idle.wait_with_timeout(IDLE_RENEW);
@@ -334,17 +349,6 @@ impl Live {
             }
             session = imap::timed("DONE", idle.done()).await?;
         }
-        let batch = next_batch(
-            &mut session,
-            self.selected,
-            None,
-            Some(self.cursor),
-            &self.brand,
-        )
-        .await?;
-        self.session = Some(session);
-        self.push(batch);
-        Ok(())
     }
 }
 
@@ -439,7 +443,6 @@ impl Connector for Email {
             selected,
             cursor: first.cursor,
             queue: VecDeque::new(),
-            more: false,
             brand: self.config.address.clone(),
             ended: false,
         };
