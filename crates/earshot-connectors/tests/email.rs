@@ -508,6 +508,17 @@ async fn a_wrong_password_is_an_auth_error() {
     assert!(matches!(email.start().await, Err(ConnError::Auth(_))));
 }
 
+#[tokio::test]
+async fn a_missing_mailbox_is_a_permanent_error_naming_it() {
+    let Some(server) = server() else { return };
+    let brand = unique("brand", "example.org");
+    let email = connector(&server, &brand, "No Such Folder");
+    match email.start().await {
+        Err(ConnError::Permanent(why)) => assert!(why.contains("No Such Folder"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn valid_config() -> Value {
     json!({
         "imap_host": "imap.brand.example",

@@ -20,6 +20,9 @@ use crate::error::{ConnError, ConnResult};
 
 /// How long one IMAP command (or the connect, or the TLS handshake) may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long fetching one batch may take: whole messages, attachments
+/// included, can be large.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// How many messages one poll or one wake-up fetches.
 pub const BATCH: usize = 50;
 
@@ -49,12 +52,20 @@ pub async fn timed<T>(
     what: &str,
     fut: impl Future<Output = Result<T, async_imap::error::Error>>,
 ) -> ConnResult<T> {
-    match tokio::time::timeout(COMMAND_TIMEOUT, fut).await {
+    timed_for(what, COMMAND_TIMEOUT, fut).await
+}
+
+async fn timed_for<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> ConnResult<T> {
+    match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(classify(what, e)),
         Err(_) => Err(ConnError::Transient(format!(
             "IMAP {what}: no answer within {}s",
-            COMMAND_TIMEOUT.as_secs()
+            limit.as_secs()
         ))),
     }
 }
@@ -148,7 +159,7 @@ async fn read_greeting<T: Io>(client: &mut async_imap::Client<T>) -> ConnResult<
 /// SELECTs the mailbox (read-write, so `\Recent` is the server's business;
 /// we only ever fetch with `BODY.PEEK[]`, which leaves mail unread).
 pub async fn select(session: &mut Session, mailbox: &str) -> ConnResult<Selected> {
-    let mb = timed("SELECT", session.select(mailbox)).await?;
+    let mb = timed(&format!("SELECT of `{mailbox}`"), session.select(mailbox)).await?;
     let uid_validity = mb.uid_validity.ok_or_else(|| {
         ConnError::Permanent(format!("IMAP server sent no UIDVALIDITY for `{mailbox}`"))
     })?;
@@ -189,7 +200,7 @@ pub async fn fetch(session: &mut Session, uids: &[u32]) -> ConnResult<Vec<Fetche
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let fetched: Vec<async_imap::types::Fetch> = timed("UID FETCH", async {
+    let fetched: Vec<async_imap::types::Fetch> = timed_for("UID FETCH", FETCH_TIMEOUT, async {
         session
             .uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")
             .await?
