@@ -519,6 +519,159 @@ async fn a_missing_mailbox_is_a_permanent_error_naming_it() {
     }
 }
 
+/// The server's TLS side: SMTPS, and the certificate for 127.0.0.1 (signed
+/// by a private CA) that its SMTP STARTTLS and SMTPS present.
+struct TlsServer {
+    smtps: (String, u16),
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn tls_server() -> Option<TlsServer> {
+    let vars = [
+        "EARSHOT_TEST_SMTPS",
+        "EARSHOT_TEST_MAIL_CA",
+        "EARSHOT_TEST_MAIL_CERT",
+        "EARSHOT_TEST_MAIL_KEY",
+    ];
+    match vars.map(|v| std::env::var(v).ok()) {
+        [Some(smtps), Some(ca), Some(cert), Some(key)] => Some(TlsServer {
+            smtps: host_port("EARSHOT_TEST_SMTPS", &smtps),
+            ca_pem: std::fs::read_to_string(&ca).unwrap(),
+            cert_pem: std::fs::read_to_string(&cert).unwrap(),
+            key_pem: std::fs::read_to_string(&key).unwrap(),
+        }),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{vars:?} are not set: start the test mail server with \
+             `eval \"$(scripts/mail-server.sh start)\"`"
+        ),
+        _ => {
+            eprintln!(
+                "skipped: no TLS test mail server (`eval \"$(scripts/mail-server.sh start)\"`)"
+            );
+            None
+        }
+    }
+}
+
+/// An implicit-TLS front (IMAPS) for the plain IMAP port, presenting the
+/// test certificate: mail-devel's IMAP has no TLS of its own.
+async fn imaps_front(server: &Server, tls: &TlsServer) -> u16 {
+    use tokio_rustls::rustls::ServerConfig;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = server.imap.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut plain = TcpStream::connect((upstream.0.as_str(), upstream.1))
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    port
+}
+
+/// Sends one reply to `ada` through `email`, then checks it arrived once.
+async fn reply_arrives(server: &Server, email: &dyn Connector, ada: &str) -> Result<(), ConnError> {
+    let out = Outbound {
+        idempotency_key: email.new_idempotency_key(),
+        visibility: Visibility::Private,
+        body: "Answered over TLS.".into(),
+        recipient: ada.to_string(),
+        reply_ref: json!({"message_id": "t@customer.example", "subject": "TLS", "from": ada}),
+        last_inbound_at: None,
+    };
+    email.send(&out).await?;
+    let mut imap = imap_as(server, ada).await;
+    let mail = all_mail(&mut imap, "INBOX").await;
+    assert_eq!(mail.len(), 1);
+    let id = out.idempotency_key.trim_matches(['<', '>']);
+    assert!(String::from_utf8_lossy(&mail[0].0).contains(id));
+    Ok(())
+}
+
+#[tokio::test]
+async fn implicit_tls_is_verified_and_works_with_a_private_ca() {
+    let (Some(server), Some(tls)) = (server(), tls_server()) else {
+        return;
+    };
+    let brand = unique("brand", "example.org");
+    let ada = unique("ada", "customer.example");
+    let mut config = config(&server, &brand, "INBOX");
+    config["tls"] = json!("tls");
+    config["imap_port"] = json!(imaps_front(&server, &tls).await);
+    config["smtp_port"] = json!(tls.smtps.1);
+
+    // The Mozilla roots alone do not trust a private CA.
+    let untrusted = build(SourceKind::Email, &settings(config.clone())).unwrap();
+    match untrusted.start().await {
+        Err(ConnError::Transient(why)) => assert!(why.contains("certificate"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        reply_arrives(&server, untrusted.as_ref(), &ada)
+            .await
+            .is_err()
+    );
+
+    config["ca_certificate"] = json!(tls.ca_pem);
+    let email = build(SourceKind::Email, &settings(config)).unwrap();
+    email.start().await.unwrap();
+    let cursor = email.poll(None).await.unwrap().cursor.unwrap();
+    let raw = customer_mail(
+        &ada,
+        &brand,
+        "tls@c.example",
+        "Over TLS",
+        "Read over IMAPS.",
+    );
+    deliver(&server, &ada, &brand, &raw).await;
+    let page = email.poll(Some(&cursor)).await.unwrap();
+    assert_eq!(ids(&page), vec!["tls@c.example"]);
+    reply_arrives(&server, email.as_ref(), &ada).await.unwrap();
+}
+
+#[tokio::test]
+async fn smtp_starttls_is_verified_and_works_with_a_private_ca() {
+    let (Some(server), Some(tls)) = (server(), tls_server()) else {
+        return;
+    };
+    let brand = unique("brand", "example.org");
+    let ada = unique("ada", "customer.example");
+    let mut config = config(&server, &brand, "INBOX");
+    config["tls"] = json!("starttls");
+    let untrusted = build(SourceKind::Email, &settings(config.clone())).unwrap();
+    match reply_arrives(&server, untrusted.as_ref(), &ada).await {
+        Err(ConnError::Transient(why)) => assert!(why.contains("certificate"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    config["ca_certificate"] = json!(tls.ca_pem);
+    let email = build(SourceKind::Email, &settings(config)).unwrap();
+    reply_arrives(&server, email.as_ref(), &ada).await.unwrap();
+}
+
 fn valid_config() -> Value {
     json!({
         "imap_host": "imap.brand.example",
@@ -558,6 +711,8 @@ fn config_errors_name_the_field() {
     assert!(e.contains("config.mailbox"), "{e}");
     let e = config_error(|c| c["password"] = json!(""));
     assert!(e.contains("config.password"), "{e}");
+    let e = config_error(|c| c["ca_certificate"] = json!("not a certificate"));
+    assert!(e.contains("config.ca_certificate"), "{e}");
     let e = config_error(|c| c["idle_seconds"] = json!(5));
     assert!(e.contains("idle_seconds"), "{e}");
     // The password is a credential: split off, never echoed in an error.

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use earshot_core::error::{Error, Result};
 use serde::Deserialize;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 
 use crate::{SourceSettings, parse_settings};
 
@@ -72,6 +74,10 @@ pub struct Config {
     /// Use IMAP IDLE for push when the server offers it.
     #[serde(default = "yes")]
     pub idle: bool,
+    /// PEM certificates trusted besides the Mozilla roots: a self-hosted
+    /// mail server signed by a private CA.
+    #[serde(default)]
+    pub ca_certificate: Option<String>,
     pub password: Secret,
 }
 
@@ -102,7 +108,27 @@ impl Config {
         self.address.rsplit('@').next().unwrap_or("localhost")
     }
 
+    /// The extra trust anchors from `ca_certificate`.
+    pub fn extra_roots(&self) -> Result<Vec<CertificateDer<'static>>> {
+        let Some(pem) = &self.ca_certificate else {
+            return Ok(Vec::new());
+        };
+        let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Error::invalid_field("config.ca_certificate", format!("is not PEM: {e}"))
+            })?;
+        if certs.is_empty() {
+            return Err(Error::invalid_field(
+                "config.ca_certificate",
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        Ok(certs)
+    }
+
     fn check(&self) -> Result<()> {
+        self.extra_roots()?;
         check_host("config.imap_host", &self.imap_host)?;
         check_host("config.smtp_host", &self.smtp_host)?;
         for (field, port) in [

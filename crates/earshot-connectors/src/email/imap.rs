@@ -80,10 +80,18 @@ fn classify(what: &str, e: async_imap::error::Error) -> ConnError {
     }
 }
 
-fn tls_connector() -> ConnResult<TlsConnector> {
-    let roots = RootCertStore {
+fn tls_connector(config: &Config) -> ConnResult<TlsConnector> {
+    let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let extra = config
+        .extra_roots()
+        .map_err(|e| ConnError::Permanent(e.to_string()))?;
+    for cert in extra {
+        roots
+            .add(cert)
+            .map_err(|e| ConnError::Permanent(format!("config.ca_certificate: {e}")))?;
+    }
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -93,10 +101,11 @@ fn tls_connector() -> ConnResult<TlsConnector> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-async fn wrap_tls(host: &str, tcp: TcpStream) -> ConnResult<Box<dyn Io>> {
+async fn wrap_tls(config: &Config, tcp: TcpStream) -> ConnResult<Box<dyn Io>> {
+    let host = config.imap_host.as_str();
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| ConnError::Permanent(format!("IMAP host `{host}`: {e}")))?;
-    let tls = tokio::time::timeout(COMMAND_TIMEOUT, tls_connector()?.connect(name, tcp))
+    let tls = tokio::time::timeout(COMMAND_TIMEOUT, tls_connector(config)?.connect(name, tcp))
         .await
         .map_err(|_| ConnError::Transient("IMAP TLS handshake timed out".into()))?
         .map_err(|e| ConnError::Transient(format!("IMAP TLS handshake: {e}")))?;
@@ -114,7 +123,7 @@ pub async fn login(config: &Config) -> ConnResult<(Session, bool)> {
     .map_err(|_| ConnError::Transient(format!("IMAP connect to {host}: timed out")))?
     .map_err(|e| ConnError::Transient(format!("IMAP connect to {host}: {e}")))?;
     let stream: Box<dyn Io> = match config.tls {
-        TlsMode::Tls => wrap_tls(host, tcp).await?,
+        TlsMode::Tls => wrap_tls(config, tcp).await?,
         TlsMode::Starttls => {
             let mut client = async_imap::Client::new(tcp);
             read_greeting(&mut client).await?;
@@ -123,7 +132,7 @@ pub async fn login(config: &Config) -> ConnResult<(Session, bool)> {
                 client.run_command_and_check_ok("STARTTLS", None),
             )
             .await?;
-            wrap_tls(host, client.into_inner()).await?
+            wrap_tls(config, client.into_inner()).await?
         }
         TlsMode::None => Box::new(tcp),
     };

@@ -19,6 +19,7 @@ use earshot_core::source::SourceKind;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
@@ -116,23 +117,34 @@ impl Email {
 
     fn smtp(&self) -> ConnResult<AsyncSmtpTransport<Tokio1Executor>> {
         let c = &self.config;
-        let builder = match c.tls {
-            TlsMode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host),
-            TlsMode::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host),
-            TlsMode::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                c.smtp_host.clone(),
-            )),
-        }
-        .map_err(|e| ConnError::Permanent(format!("SMTP setup for {}: {e}", c.smtp_host)))?;
-        Ok(builder
-            .port(c.smtp_port())
-            .hello_name(ClientId::Domain(c.domain().to_string()))
-            .credentials(Credentials::new(
-                c.username.clone(),
-                c.password.expose().to_string(),
-            ))
-            .timeout(Some(SMTP_TIMEOUT))
-            .build())
+        let params = || -> ConnResult<TlsParameters> {
+            let mut params = TlsParameters::builder(c.smtp_host.clone());
+            if let Some(pem) = &c.ca_certificate {
+                let cert = Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| ConnError::Permanent(format!("config.ca_certificate: {e}")))?;
+                params = params.add_root_certificate(cert);
+            }
+            params
+                .build_rustls()
+                .map_err(|e| ConnError::Permanent(format!("SMTP TLS setup: {e}")))
+        };
+        let tls = match c.tls {
+            TlsMode::Tls => Tls::Wrapper(params()?),
+            TlsMode::Starttls => Tls::Required(params()?),
+            TlsMode::None => Tls::None,
+        };
+        Ok(
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.smtp_host.clone())
+                .port(c.smtp_port())
+                .tls(tls)
+                .hello_name(ClientId::Domain(c.domain().to_string()))
+                .credentials(Credentials::new(
+                    c.username.clone(),
+                    c.password.expose().to_string(),
+                ))
+                .timeout(Some(SMTP_TIMEOUT))
+                .build(),
+        )
     }
 }
 
