@@ -498,6 +498,55 @@ async fn idle_wakes_on_new_mail() {
     assert!(c2["uid"].as_u64() > c1["uid"].as_u64());
 }
 
+/// A TCP relay to the IMAP port whose connections can be cut, the way a
+/// network drop or a server restart ends them.
+async fn cuttable_relay(server: &Server) -> (u16, Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = Arc::new(tokio::sync::Notify::new());
+    let (upstream, cut_all) = (server.imap.clone(), cut.clone());
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let (upstream, cut) = (upstream.clone(), cut_all.clone());
+            tokio::spawn(async move {
+                let mut plain = TcpStream::connect((upstream.0.as_str(), upstream.1))
+                    .await
+                    .unwrap();
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut tcp, &mut plain) => {}
+                    _ = cut.notified() => {}
+                }
+            });
+        }
+    });
+    (port, cut)
+}
+
+#[tokio::test]
+async fn a_dropped_connection_ends_the_stream_with_an_error() {
+    let Some(server) = server() else { return };
+    let brand = unique("brand", "example.org");
+    let (port, cut) = cuttable_relay(&server).await;
+    let mut config = config(&server, &brand, "INBOX");
+    config["imap_port"] = json!(port);
+    let email = build(SourceKind::Email, &settings(config)).unwrap();
+    let cursor = email.poll(None).await.unwrap().cursor.unwrap();
+    let mut stream = email.stream(Some(&cursor)).await.unwrap();
+    let cut_soon = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cut.notify_waiters();
+    };
+    let (event, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(10), stream.next()),
+        cut_soon
+    );
+    match event.expect("the drop is noticed within 10 s") {
+        Some(Err(ConnError::Transient(why))) => assert!(why.contains("IMAP"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(stream.next().await.is_none(), "the stream has ended");
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_an_auth_error() {
     let Some(server) = server() else { return };

@@ -297,9 +297,14 @@ fn truncate_to(text: &mut String, max: usize) {
     text.truncate(end);
 }
 
-/// `Re: <subject>`, without stacking a second `Re:`.
+/// `Re: <subject>`, without stacking a second `Re:`. Control characters
+/// (a decoded subject can carry line breaks) become spaces.
 pub fn reply_subject(subject: &str) -> String {
-    let s = subject.trim();
+    let cleaned: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let s = cleaned.trim();
     let lower = s.to_ascii_lowercase();
     if lower.starts_with("re:") || lower.starts_with("re :") {
         s.to_string()

@@ -258,6 +258,7 @@ fn a_reply_subject_gets_one_re() {
     assert_eq!(reply_subject("Re: Order 1234"), "Re: Order 1234");
     assert_eq!(reply_subject("RE: Order 1234"), "RE: Order 1234");
     assert_eq!(reply_subject("  "), "Re: your message");
+    assert_eq!(reply_subject("Order\r\nBcc: x@y"), "Re: Order  Bcc: x@y");
 }
 
 fn settings(config: serde_json::Value) -> SourceSettings {
