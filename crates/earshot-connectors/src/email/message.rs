@@ -142,7 +142,7 @@ pub fn read_message(
 fn automatic(msg: &mail_parser::Message<'_>, from: &str) -> Option<String> {
     let raw = |name: &str| msg.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
     if let Some(v) = raw("Auto-Submitted")
-        && !v.starts_with("no")
+        && v.split(';').next().map(str::trim) != Some("no")
     {
         return Some(format!("Auto-Submitted: {v}"));
     }
