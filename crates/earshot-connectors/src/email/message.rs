@@ -65,7 +65,7 @@ pub fn read_message(
             a.address()
                 .map(|addr| (addr.trim().to_lowercase(), a.name()))
         })
-        .filter(|(addr, _)| addr.contains('@'))
+        .filter(|(addr, _)| addr.contains('@') && !addr.contains('\0'))
         .ok_or_else(|| Skip::Malformed("no From address".into()))?;
     let (address, name) = from;
     if let Some(why) = automatic(&msg, &address) {
@@ -79,6 +79,8 @@ pub fn read_message(
         (false, true) => subject.clone(),
         (false, false) => format!("{subject}\n\n{new_words}"),
     };
+    // NUL cannot be stored (PostgreSQL text) and is never a customer's words.
+    text.retain(|c| c != '\0');
     if text.trim().is_empty() {
         return Err(Skip::Malformed("no subject and no text".into()));
     }
@@ -99,11 +101,13 @@ pub fn read_message(
         .date()
         .filter(|d| d.is_valid())
         .and_then(|d| DateTime::from_timestamp(d.to_timestamp(), 0))
+        .filter(|t| t.timestamp() >= 0)
         .or(received)
         .unwrap_or(now)
         .min(now);
     let display_name = name.map(str::trim).filter(|n| !n.is_empty()).map(|n| {
         n.chars()
+            .filter(|c| *c != '\0')
             .take(earshot_core::mention::MAX_DISPLAY_NAME_CHARS)
             .collect()
     });

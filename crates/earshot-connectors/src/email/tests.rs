@@ -117,6 +117,10 @@ fn a_date_in_the_future_is_clamped_and_a_missing_one_is_the_arrival_time() {
     let undated = b"From: a@customer.example\nSubject: hi\n\nno date here\n";
     let item = read_message(undated, Some(received), BRAND, now()).unwrap();
     assert_eq!(item.mention.created_at, received);
+    let ancient = b"From: a@customer.example\nDate: Mon, 1 Jan 1900 00:00:00 +0000\n\nold clock\n";
+    let item = read_message(ancient, Some(received), BRAND, now()).unwrap();
+    assert_eq!(item.mention.created_at, received);
+    item.mention.validate(now()).unwrap();
 }
 
 #[test]
@@ -160,6 +164,14 @@ fn unreadable_mail_is_malformed() {
             String::from_utf8_lossy(raw)
         );
     }
+}
+
+#[test]
+fn nul_characters_never_reach_a_mention() {
+    let raw = b"From: \"Ada\0\" <a@customer.example>\nSubject: hi\n\nbroken\0 bytes\n";
+    let item = read_message(raw, None, BRAND, now()).unwrap();
+    assert!(!item.mention.text.contains('\0'));
+    item.mention.validate(now()).unwrap();
 }
 
 #[test]
