@@ -5,6 +5,7 @@
 //! in `earshot-app`.
 
 pub mod capabilities;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod mastodon;
@@ -224,7 +225,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         SourceKind::Rss => Ok(Arc::new(rss::Rss::from_settings(settings)?)),
         SourceKind::Mastodon => Ok(Arc::new(mastodon::Mastodon::from_settings(settings)?)),
         SourceKind::Bluesky => none(),
-        SourceKind::Email => none(),
+        SourceKind::Email => Ok(Arc::new(email::Email::from_settings(settings)?)),
         SourceKind::Webhook => none(),
         SourceKind::GooglePlay => Ok(Arc::new(reviews::google_play::GooglePlay::from_settings(
             settings,
