@@ -150,8 +150,10 @@ fn automatic(msg: &mail_parser::Message<'_>, from: &str) -> Option<String> {
     {
         return Some(format!("Auto-Submitted: {v}"));
     }
+    // Not `list`: a support address run as a group (a Google Group) stamps
+    // it on every customer's mail.
     if let Some(v) = raw("Precedence")
-        && matches!(v.as_str(), "bulk" | "auto_reply" | "list" | "junk")
+        && matches!(v.as_str(), "bulk" | "auto_reply" | "junk")
     {
         return Some(format!("Precedence: {v}"));
     }

@@ -140,6 +140,16 @@ fn automatic_mail_is_skipped_with_why() {
 }
 
 #[test]
+fn mail_through_a_group_address_is_still_the_customers() {
+    let raw = b"Message-ID: <g@customer.example>\nFrom: ada@customer.example\n\
+                To: support@brand.example\nPrecedence: list\nList-Id: <support.brand.example>\n\
+                Subject: refund\n\nMy refund never came.\n";
+    let item = read_message(raw, None, BRAND, now()).unwrap();
+    assert!(!item.by_brand);
+    assert!(item.mention.text.contains("refund never came"));
+}
+
+#[test]
 fn mail_from_our_own_address_is_the_brands() {
     let raw = b"Message-ID: <b@brand.example>\nFrom: Support <Support@Brand.Example>\n\
                 To: ada@customer.example\nSubject: Re: x\n\nWe are on it.\n";
