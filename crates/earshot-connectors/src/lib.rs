@@ -4,6 +4,7 @@
 //! that call them (one supervised task per source, the outbox worker) live
 //! in `earshot-app`.
 
+pub mod bluesky;
 pub mod capabilities;
 pub mod error;
 pub mod http;
@@ -209,7 +210,6 @@ pub fn split_settings(kind: SourceKind, config: Value) -> Result<SourceSettings>
 /// Builds the connector for a source, checking its settings: errors name
 /// the field (`config.base_url`).
 pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Connector>> {
-    let _ = settings;
     let none = || {
         Err(Error::invalid_field(
             "kind",
@@ -219,7 +219,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
     match kind {
         SourceKind::Rss => none(),
         SourceKind::Mastodon => none(),
-        SourceKind::Bluesky => none(),
+        SourceKind::Bluesky => Ok(Arc::new(bluesky::Bluesky::from_settings(settings)?)),
         SourceKind::Email => none(),
         SourceKind::Webhook => none(),
         SourceKind::GooglePlay => none(),
