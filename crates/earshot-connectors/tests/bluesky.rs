@@ -3,6 +3,10 @@
 //! Jetstream (the WebSocket replay peer). Fixtures: tests/fixtures/bluesky
 //! (sources named in its README).
 
+#[path = "support/jetstream_mix.rs"]
+mod jetstream_mix;
+// The shared replay peer trips two pedantic lints; it is not ours to change.
+#[allow(clippy::type_complexity, clippy::result_large_err)]
 mod support;
 
 use std::time::Duration;
@@ -906,4 +910,34 @@ fn tids_are_13_sortable_characters_that_grow_with_time() {
     let keys: Vec<String> = (0..50).map(|_| server_free.new_idempotency_key()).collect();
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     assert!(keys.iter().all(|k| k.len() == 13 && k.starts_with('3')));
+}
+
+/// End to end through a WebSocket: the replay peer sends a synthesised
+/// firehose (100 keyword rules) as fast as it can; prints posts/s. Run:
+/// `cargo test --release -p earshot-connectors --test bluesky -- --ignored --nocapture firehose_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: run by hand"]
+async fn firehose_throughput() {
+    let n = 200_000;
+    let frames = jetstream_mix::frames(n);
+    let server = pds().await;
+    let replay = WsReplay::start(vec![Script::drop_after(frames)]).await;
+    let mut config = json!({"direct_messages": false});
+    config["keywords"] = json!(jetstream_mix::rules());
+    let bsky = connector(&server.uri(), &replay.url, config);
+    let started = std::time::Instant::now();
+    let (events, end) = drain(bsky.stream(None).await.unwrap()).await;
+    let elapsed = started.elapsed();
+    assert!(end.is_some());
+    let hits = items(&events).len();
+    println!(
+        "jetstream end-to-end: {n} events in {:.2} s = {:.0} events/s ({hits} items, {} checkpoints)",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        events
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::Checkpoint(_)))
+            .count(),
+    );
+    assert!(hits > 0);
 }
