@@ -149,6 +149,34 @@ async fn start_logs_in_with_the_app_password_and_declares_bluesky_limits() {
     assert_eq!((caps.rate.requests, caps.rate.per.as_secs()), (3000, 300));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 
+    // A restart checks the session it holds instead of logging in again
+    // (createSession allows 30 per 5 minutes).
+    Mock::given(method("GET"))
+        .and(path("/xrpc/com.atproto.server.getSession"))
+        .and(header("authorization", "Bearer access-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"did": OUR_DID, "handle": "acme.bsky.social"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    bsky.start().await.unwrap();
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/xrpc/com.atproto.server.createSession",
+            "/xrpc/com.atproto.server.getSession"
+        ]
+    );
+
     let off = connector(
         &server.uri(),
         "ws://127.0.0.1:9",
@@ -940,4 +968,46 @@ async fn firehose_throughput() {
             .count(),
     );
     assert!(hits > 0);
+}
+
+#[tokio::test]
+async fn an_account_without_notifications_ingests_the_first_one_that_comes() {
+    let server = pds().await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.notification.listNotifications"))
+        .and(query_param("limit", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"notifications": []})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.notification.listNotifications"))
+        .and(query_param("limit", "50"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(include_str!("fixtures/bluesky/notifications_page2.json")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.notification.listNotifications"))
+        .and(query_param("cursor", "page3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"notifications": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let bsky = connector(
+        &server.uri(),
+        "ws://127.0.0.1:9",
+        json!({"direct_messages": false}),
+    );
+    let first = bsky.poll(None).await.unwrap();
+    assert!(first.items.is_empty());
+    let second = bsky.poll(first.cursor.as_ref()).await.unwrap();
+    assert_eq!(second.items.len(), 3);
+    assert!(!second.more);
+    assert_eq!(
+        second.cursor.unwrap().0["notifications_seen"]["uri"],
+        format!("at://{CUSTOMER_DID}/app.bsky.feed.post/3lnotif00003")
+    );
 }

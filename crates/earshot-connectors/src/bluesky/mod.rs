@@ -614,7 +614,16 @@ impl Inner {
             }
         }
         items.reverse();
-        Ok((items, newest.or(seen), more))
+        // A first look at an account with no notifications yet: every later
+        // one is new.
+        let first_look = seen.is_none();
+        let mark = newest.or(seen).or_else(|| {
+            first_look.then(|| Seen {
+                indexed_at: DateTime::UNIX_EPOCH,
+                uri: String::new(),
+            })
+        });
+        Ok((items, mark, more))
     }
 
     /// DMs in the chat log after `cursor`, and the log's new cursor.
@@ -974,7 +983,9 @@ impl Connector for Bluesky {
     }
 
     async fn start(&self) -> ConnResult<Capabilities> {
-        let session = self.inner.xrpc.create_session().await?;
+        // createSession is limited to 30 per 5 minutes: a reconnect checks
+        // the session it has (refreshing it when expired) instead.
+        let session = self.inner.xrpc.check_session().await?;
         if let Ok(mut cache) = self.inner.handles.lock() {
             cache.insert(session.did.clone(), session.handle.clone());
         }

@@ -135,6 +135,22 @@ impl Xrpc {
         }
     }
 
+    /// Checks the session we hold with `getSession` (refreshed when
+    /// expired), or logs in when we hold none or it was revoked.
+    pub async fn check_session(&self) -> XrpcResult<Session> {
+        if self.session.lock().await.is_none() {
+            return self.create_session().await;
+        }
+        match self
+            .query(Service::Pds, "com.atproto.server.getSession", &[])
+            .await
+        {
+            Ok(_) => self.session().await,
+            Err(e) if matches!(e.error, ConnError::Auth(_)) => self.create_session().await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// Trades the refresh token for new tokens; logs in again when the
     /// refresh token has expired too.
     async fn refresh(&self, old: &Session) -> XrpcResult<Session> {
