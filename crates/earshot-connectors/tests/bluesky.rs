@@ -318,6 +318,17 @@ async fn the_firehose_yields_keyword_mention_reply_and_brand_posts_only() {
     );
     assert!(french.mention.created_at <= chrono::Utc::now());
     assert_eq!(french.mention.language.as_deref(), Some("fr"));
+    // Authors not yet known are named with one batched getProfiles call.
+    let lookups: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/xrpc/app.bsky.actor.getProfiles")
+        .map(|r| r.url.query().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(lookups.len(), 1, "{lookups:?}");
+    assert_eq!(lookups[0].matches("actors=").count(), 4, "{lookups:?}");
     // Every item validates as a mention.
     for item in &got {
         item.mention.clone().validate(chrono::Utc::now()).unwrap();
@@ -1010,4 +1021,40 @@ async fn an_account_without_notifications_ingests_the_first_one_that_comes() {
         second.cursor.unwrap().0["notifications_seen"]["uri"],
         format!("at://{CUSTOMER_DID}/app.bsky.feed.post/3lnotif00003")
     );
+}
+
+#[tokio::test]
+async fn a_hit_from_a_new_author_is_released_within_a_second_on_an_open_stream() {
+    let server = pds().await;
+    let lines = jsonl(JETSTREAM);
+    let replay = WsReplay::start(vec![Script::hold_after(vec![lines[0].clone()])]).await;
+    let bsky = connector(
+        &server.uri(),
+        &replay.url,
+        json!({"direct_messages": false}),
+    );
+    let mut stream = bsky.stream(None).await.unwrap();
+    let started = std::time::Instant::now();
+    let item = loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(StreamEvent::Item(item))) => break item,
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(item.mention.author.handle, "customer.bsky.social");
+    // The checkpoint comes after the item it covers.
+    match tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+    {
+        Some(Ok(StreamEvent::Checkpoint(c))) => {
+            assert_eq!(c.0["jetstream_time_us"], 1_733_050_000_000_001i64)
+        }
+        other => panic!("{other:?}"),
+    }
 }

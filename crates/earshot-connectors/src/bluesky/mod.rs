@@ -50,6 +50,10 @@ const CHECKPOINT_EVERY_US: i64 = 1_000_000;
 const DM_POLL_EVERY: Duration = Duration::from_secs(30);
 /// A silent socket for this long is a dead one (Jetstream is never quiet).
 const STREAM_IDLE: Duration = Duration::from_secs(90);
+/// Hits from authors whose handle is not cached wait for one batched
+/// `getProfiles` call: at most this many authors, for at most this long.
+const RESOLVE_BATCH: usize = 25;
+const RESOLVE_WAIT: Duration = Duration::from_secs(1);
 /// How many URIs the stream remembers to drop replays of the overlap.
 const RECENT_IDS: usize = 10_000;
 /// Catch-up paging stops here and says `more`.
@@ -720,16 +724,18 @@ impl Inner {
         Ok((items, Some(cursor), more))
     }
 
-    /// An item from a firehose hit, with its author's handle.
-    async fn hit_inbound(
+    /// The handle cached for `did`, if any.
+    fn cached_handle(&self, did: &str) -> Option<String> {
+        self.handles.lock().ok()?.get(did).cloned()
+    }
+
+    /// An item from a firehose hit, its author named by `handle`.
+    fn hit_item(
         &self,
         hit: &Hit<'_>,
         time_us: i64,
+        handle: &str,
     ) -> std::result::Result<Inbound, String> {
-        let handles = self.handles(&[&hit.did]).await;
-        let handle = handles
-            .get(hit.did.as_ref())
-            .map_or(hit.did.as_ref(), String::as_str);
         let fallback = DateTime::from_timestamp_micros(time_us).unwrap_or_else(Utc::now);
         post_inbound(
             Writer {

@@ -13,8 +13,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::jetstream::{Interest, Outcome};
-use super::{CHECKPOINT_EVERY_US, DM_POLL_EVERY, Inner, STREAM_IDLE};
-use crate::{ConnError, ConnResult, Cursor, EventStream, StreamEvent, http};
+use super::{CHECKPOINT_EVERY_US, DM_POLL_EVERY, Inner, RESOLVE_BATCH, RESOLVE_WAIT, STREAM_IDLE};
+use crate::{ConnError, ConnResult, Cursor, EventStream, Inbound, StreamEvent, http};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -64,6 +64,12 @@ struct State {
     checkpointed_us: i64,
     pending: VecDeque<ConnResult<StreamEvent>>,
     chat: Option<tokio::time::Interval>,
+    /// Items waiting for their authors' handles (named by DID until then),
+    /// in stream order; no checkpoint passes them.
+    held: Vec<Inbound>,
+    /// Distinct uncached authors among `held`.
+    unresolved: Vec<String>,
+    flush_at: Option<Instant>,
     done: bool,
 }
 
@@ -71,6 +77,7 @@ enum Wake {
     Frame(Option<Result<Message, tungstenite::Error>>),
     Idle,
     Chat,
+    Resolve,
 }
 
 pub(super) fn events(
@@ -94,6 +101,9 @@ pub(super) fn events(
         checkpointed_us: resume_us.unwrap_or(0),
         pending: VecDeque::new(),
         chat,
+        held: Vec::new(),
+        unresolved: Vec::new(),
+        flush_at: None,
         done: false,
     };
     futures_util::stream::unfold(state, |mut st| async move {
@@ -107,7 +117,14 @@ pub(super) fn events(
             let wake = {
                 let socket = &mut st.socket;
                 let chat = &mut st.chat;
+                let flush_at = st.flush_at;
                 tokio::select! {
+                    _ = async {
+                        match flush_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending::<()>().await,
+                        }
+                    } => Wake::Resolve,
                     frame = tokio::time::timeout(STREAM_IDLE, socket.next()) => match frame {
                         Ok(frame) => Wake::Frame(frame),
                         Err(_) => Wake::Idle,
@@ -128,15 +145,19 @@ pub(super) fn events(
                     )))
                 }
                 Wake::Frame(Some(Ok(Message::Close(_))) | None) => {
-                    st.fail("Jetstream closed the stream".into())
+                    st.fail("Jetstream closed the stream".into()).await
                 }
                 Wake::Frame(Some(Ok(_))) => {}
-                Wake::Frame(Some(Err(e))) => st.fail(format!("Jetstream stream failed: {e}")),
-                Wake::Idle => st.fail(format!(
-                    "Jetstream sent nothing for {} s",
-                    STREAM_IDLE.as_secs()
-                )),
+                Wake::Frame(Some(Err(e))) => st.fail(format!("Jetstream stream failed: {e}")).await,
+                Wake::Idle => {
+                    st.fail(format!(
+                        "Jetstream sent nothing for {} s",
+                        STREAM_IDLE.as_secs()
+                    ))
+                    .await
+                }
                 Wake::Chat => st.on_chat().await,
+                Wake::Resolve => st.resolve().await,
             }
         }
     })
@@ -144,9 +165,30 @@ pub(super) fn events(
 }
 
 impl State {
-    fn fail(&mut self, why: String) {
+    async fn fail(&mut self, why: String) {
+        self.resolve().await;
         self.pending.push_back(Err(ConnError::Transient(why)));
         self.done = true;
+    }
+
+    /// Names the held items' authors with one `getProfiles` call per 25
+    /// and releases them, then checkpoints.
+    async fn resolve(&mut self) {
+        self.flush_at = None;
+        if self.held.is_empty() {
+            return;
+        }
+        let dids: Vec<&str> = self.unresolved.iter().map(String::as_str).collect();
+        let handles = self.inner.handles(&dids).await;
+        for mut item in self.held.drain(..) {
+            if let Some(handle) = handles.get(&item.mention.author.handle) {
+                item.mention.author.handle = handle.clone();
+            }
+            self.pending
+                .push_back(Ok(StreamEvent::Item(Box::new(item))));
+        }
+        self.unresolved.clear();
+        self.checkpoint();
     }
 
     fn checkpoint(&mut self) {
@@ -181,19 +223,36 @@ impl State {
                     .map(|mut recent| recent.insert(&uri))
                     .unwrap_or(true);
                 if fresh {
-                    let item = self.inner.hit_inbound(&hit, time.unwrap_or(0)).await;
-                    self.pending.push_back(Ok(match item {
-                        Ok(item) => StreamEvent::Item(Box::new(item)),
-                        Err(why) => StreamEvent::Skipped(why),
-                    }));
-                    self.checkpoint();
-                    return;
+                    let cached = self.inner.cached_handle(&hit.did);
+                    let handle = cached.as_deref().unwrap_or(&hit.did);
+                    match self.inner.hit_item(&hit, time.unwrap_or(0), handle) {
+                        Err(why) => self.pending.push_back(Ok(StreamEvent::Skipped(why))),
+                        Ok(item) if cached.is_some() && self.held.is_empty() => {
+                            self.pending
+                                .push_back(Ok(StreamEvent::Item(Box::new(item))));
+                            self.checkpoint();
+                            return;
+                        }
+                        Ok(item) => {
+                            if cached.is_none() && !self.unresolved.iter().any(|d| *d == hit.did) {
+                                self.unresolved.push(hit.did.to_string());
+                            }
+                            self.held.push(item);
+                            if self.unresolved.len() >= RESOLVE_BATCH {
+                                self.resolve().await;
+                                return;
+                            }
+                            self.flush_at
+                                .get_or_insert_with(|| Instant::now() + RESOLVE_WAIT);
+                        }
+                    }
                 }
             }
         }
-        if self
-            .last_time_us
-            .is_some_and(|t| t - self.checkpointed_us >= CHECKPOINT_EVERY_US)
+        if self.held.is_empty()
+            && self
+                .last_time_us
+                .is_some_and(|t| t - self.checkpointed_us >= CHECKPOINT_EVERY_US)
         {
             self.checkpoint();
         }
@@ -202,6 +261,8 @@ impl State {
     /// Reads the chat log; a failing chat service is logged and retried at
     /// the next tick rather than ending the firehose, except a lost login.
     async fn on_chat(&mut self) {
+        // Its checkpoint must not pass firehose items still held.
+        self.resolve().await;
         let log = self
             .cursor
             .get("chat_log")
