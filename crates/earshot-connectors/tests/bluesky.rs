@@ -952,14 +952,34 @@ fn tids_are_13_sortable_characters_that_grow_with_time() {
 }
 
 /// End to end through a WebSocket: the replay peer sends a synthesised
-/// firehose (100 keyword rules) as fast as it can; prints posts/s. Run:
+/// firehose (100 keyword rules) as fast as it can; prints posts/s.
+/// `EARSHOT_PROFILE_DELAY_MS` (default 0) delays every getProfiles answer,
+/// as a remote AppView would. Run:
 /// `cargo test --release -p earshot-connectors --test bluesky -- --ignored --nocapture firehose_throughput`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check: run by hand"]
 async fn firehose_throughput() {
     let n = 200_000;
     let frames = jetstream_mix::frames(n);
-    let server = pds().await;
+    let delay: u64 = std::env::var("EARSHOT_PROFILE_DELAY_MS")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0);
+    let server = MockServer::start().await;
+    Mock::given(path("/xrpc/com.atproto.server.createSession"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "did": OUR_DID, "handle": "acme.bsky.social",
+            "accessJwt": "access-1", "refreshJwt": "refresh-1",
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/xrpc/app.bsky.actor.getProfiles"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"profiles": []}))
+                .set_delay(Duration::from_millis(delay)),
+        )
+        .mount(&server)
+        .await;
     let replay = WsReplay::start(vec![Script::drop_after(frames)]).await;
     let mut config = json!({"direct_messages": false});
     config["keywords"] = json!(jetstream_mix::rules());
@@ -969,8 +989,15 @@ async fn firehose_throughput() {
     let elapsed = started.elapsed();
     assert!(end.is_some());
     let hits = items(&events).len();
+    let lookups = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/xrpc/app.bsky.actor.getProfiles")
+        .count();
     println!(
-        "jetstream end-to-end: {n} events in {:.2} s = {:.0} events/s ({hits} items, {} checkpoints)",
+        "jetstream end-to-end (getProfiles delay {delay} ms, {lookups} lookups): {n} events in {:.2} s = {:.0} events/s ({hits} items, {} checkpoints)",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         events
