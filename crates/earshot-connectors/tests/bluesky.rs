@@ -1085,3 +1085,15 @@ async fn a_hit_from_a_new_author_is_released_within_a_second_on_an_open_stream()
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_unreachable_jetstream_is_a_transient_error() {
+    let server = pds().await;
+    // wss: the rustls (ring) configuration is built before the connection fails.
+    let bsky = connector(&server.uri(), "wss://127.0.0.1:9", json!({}));
+    match bsky.stream(None).await {
+        Err(ConnError::Transient(why)) => assert!(why.contains("Jetstream"), "{why}"),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+}
