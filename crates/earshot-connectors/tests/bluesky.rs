@@ -222,6 +222,10 @@ fn config_errors_name_the_field() {
     assert!(bad(c).contains("keyword"));
     assert!(bad(json!({"identifier": "acme.bsky.social"})).contains("app_password"));
     assert!(bad(json!({"identifier": " ", "app_password": "x"})).contains("config.identifier"));
+    // `build` dispatches the kind to this connector.
+    let settings = split_settings(SourceKind::Bluesky, base()).unwrap();
+    let built = earshot_connectors::build(SourceKind::Bluesky, &settings).unwrap();
+    assert_eq!(built.kind(), SourceKind::Bluesky);
 }
 
 #[tokio::test]

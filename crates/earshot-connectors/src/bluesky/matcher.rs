@@ -15,8 +15,9 @@ pub struct KeywordMatcher {
 struct Rule {
     phrase: String,
     /// The phrase starts (ends) with a word character, so the text must
-    /// not continue the word there: `care` does not match `careful`, but
-    /// `#care` matches `#careful` only as a prefix would in any client.
+    /// not continue the word there: `care` does not match `careful`.
+    /// `#care` is bounded at its end only: it matches `see#care`, not
+    /// `#careful`.
     bounded_start: bool,
     bounded_end: bool,
 }
