@@ -264,6 +264,7 @@ async fn the_firehose_yields_keyword_mention_reply_and_brand_posts_only() {
             "at://did:plc:otheruserbbbbbbbbbbbbbbb/app.bsky.feed.post/3lothrrply003".into(),
             format!("at://{OUR_DID}/app.bsky.feed.post/3lbrandrply01"),
             "at://did:plc:frenchddddddddddddddddddd/app.bsky.feed.post/3lfrenkw00001".into(),
+            "at://did:plc:otheruserbbbbbbbbbbbbbbb/app.bsky.feed.post/3lothrquot005".into(),
         ]
     );
     let kinds: Vec<(InboundKind, bool)> = got.iter().map(|i| (i.kind, i.by_brand)).collect();
@@ -275,6 +276,8 @@ async fn the_firehose_yields_keyword_mention_reply_and_brand_posts_only() {
             (InboundKind::Mention, false),
             (InboundKind::Mention, true),
             (InboundKind::Keyword, false),
+            // A quote of our post (the second quote, of someone else's post, is not ours).
+            (InboundKind::Mention, false),
         ]
     );
 
@@ -352,7 +355,7 @@ async fn the_firehose_yields_keyword_mention_reply_and_brand_posts_only() {
     // Checkpoints carry the whole cursor, at the last event read.
     let checkpoint = last_checkpoint(&events);
     assert_eq!(checkpoint.0["chat_log"], "kept");
-    assert_eq!(checkpoint.0["jetstream_time_us"], 1_733_050_000_000_012i64);
+    assert_eq!(checkpoint.0["jetstream_time_us"], 1_733_050_000_000_014i64);
 }
 
 #[tokio::test]

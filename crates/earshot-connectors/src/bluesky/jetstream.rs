@@ -1,7 +1,7 @@
 //! Jetstream: the public JSON firehose, read over a WebSocket. It cannot
 //! filter on text, so every post is parsed (borrowing from the frame) and
 //! matched here against our keywords, our DID in mention facets, and
-//! replies to our posts.
+//! replies to and quotes of our posts.
 
 use std::borrow::Cow;
 
@@ -53,6 +53,31 @@ pub struct Post<'a> {
     pub reply: Option<ReplyRefs<'a>>,
     #[serde(default, borrow)]
     pub langs: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub embed: Option<Embed<'a>>,
+}
+
+/// The part of a post's embed that can quote another post:
+/// `app.bsky.embed.record` (`record` is the quoted post's strong ref) or
+/// `app.bsky.embed.recordWithMedia` (`record.record`).
+#[derive(Debug, Deserialize)]
+pub struct Embed<'a> {
+    #[serde(default, borrow)]
+    pub record: Option<EmbeddedRecord<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmbeddedRecord<'a> {
+    #[serde(default, borrow)]
+    pub uri: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub record: Option<QuotedRef<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QuotedRef<'a> {
+    #[serde(default, borrow)]
+    pub uri: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +111,15 @@ pub struct StrongRef<'a> {
 }
 
 impl Post<'_> {
+    /// The URI of the post this one quotes, if it quotes one.
+    pub fn quoted(&self) -> Option<&str> {
+        let record = self.embed.as_ref()?.record.as_ref()?;
+        record
+            .uri
+            .as_deref()
+            .or_else(|| record.record.as_ref()?.uri.as_deref())
+    }
+
     /// The post @mentions `did` in a mention facet.
     pub fn mentions(&self, did: &str) -> bool {
         self.facets.iter().any(|f| {
@@ -182,7 +216,8 @@ impl Interest {
         let replies_to_us = post
             .reply
             .as_ref()
-            .is_some_and(|r| self.is_ours(&r.parent.uri) || self.is_ours(&r.root.uri));
+            .is_some_and(|r| self.is_ours(&r.parent.uri) || self.is_ours(&r.root.uri))
+            || post.quoted().is_some_and(|uri| self.is_ours(uri));
         let by_brand = event.did == self.our_did;
         let kind = if by_brand {
             // Our own post is an item only as an answer in a thread.
