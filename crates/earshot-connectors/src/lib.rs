@@ -4,6 +4,7 @@
 //! that call them (one supervised task per source, the outbox worker) live
 //! in `earshot-app`.
 
+pub mod bluesky;
 pub mod capabilities;
 pub mod email;
 pub mod error;
@@ -224,7 +225,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
     match kind {
         SourceKind::Rss => Ok(Arc::new(rss::Rss::from_settings(settings)?)),
         SourceKind::Mastodon => Ok(Arc::new(mastodon::Mastodon::from_settings(settings)?)),
-        SourceKind::Bluesky => none(),
+        SourceKind::Bluesky => Ok(Arc::new(bluesky::Bluesky::from_settings(settings)?)),
         SourceKind::Email => Ok(Arc::new(email::Email::from_settings(settings)?)),
         SourceKind::Webhook => none(),
         SourceKind::GooglePlay => Ok(Arc::new(reviews::google_play::GooglePlay::from_settings(
