@@ -7,7 +7,7 @@
 //! Reddit has required approval for every new OAuth app since November
 //! 2025, so nothing here runs until an admin adds a source with the
 //! credentials of an app Reddit approved. Plain `reqwest` + `serde`: the
-//! connector uses eight endpoints, and no client crate handles Reddit's
+//! connector uses seven endpoints, and no client crate handles Reddit's
 //! body-level `RATELIMIT` errors or its rate-limit headers.
 
 use std::collections::{BTreeMap, HashSet};
