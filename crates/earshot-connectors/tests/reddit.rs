@@ -965,3 +965,27 @@ fn bad_settings_name_their_field() {
     let settings = split_settings(SourceKind::Reddit, ok).unwrap();
     assert!(build(SourceKind::Reddit, &settings).is_ok());
 }
+
+#[tokio::test]
+async fn a_connection_lost_after_sending_is_unknown_but_a_lost_read_is_transient() {
+    // The API is a peer that reads the request and hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = tcp.read(&mut buf).await;
+        }
+    });
+    let s = Servers::start().await;
+    s.mount_token("tok-A", 3600).await;
+    let c = s.connector(json!({"api_url": format!("http://{addr}")}));
+    let err = c
+        .send(&outbound(Visibility::Public, "hello", alice_ref()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnError::Unknown(_)), "{err:?}");
+    let err = c.poll(None).await.unwrap_err();
+    assert!(matches!(err, ConnError::Transient(_)), "{err:?}");
+}
