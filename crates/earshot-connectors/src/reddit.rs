@@ -633,7 +633,7 @@ impl Reddit {
             .map(strip_user_prefix)
             .unwrap_or_default()
             .replace('\0', "");
-        if author.is_empty() || author == "[deleted]" {
+        if author.is_empty() || author == "[deleted]" || author == "[removed]" {
             return Err(format!("{}: deleted (no author)", t.name));
         }
         let body = t.selftext.as_deref().or(t.body.as_deref()).unwrap_or("");
@@ -893,13 +893,19 @@ impl Reddit {
     }
 }
 
-/// The new anchor after reading `things` (newest first): the newest one,
-/// and the names seen within the overlap window of it.
+/// The new anchor after reading `things` (newest first): the newest one
+/// still listed (a live `before` anchor), the newest time ever read (never
+/// earlier, so the overlap re-read after a vanished anchor cannot reach
+/// back into items already yielded), and the names seen within the overlap
+/// window of it.
 fn advance(old: &Anchor, things: &[Thing]) -> Anchor {
     let mut next = old.clone();
     if let Some(newest) = things.first() {
         next.fullname = Some(newest.name.clone());
-        next.created_utc = Some(newest.created_utc);
+        next.created_utc = Some(
+            old.created_utc
+                .map_or(newest.created_utc, |t| t.max(newest.created_utc)),
+        );
     }
     let mut seen = old.seen.clone();
     for t in things.iter().rev() {
@@ -1304,5 +1310,11 @@ mod tests {
             vec![("t3_b".to_string(), 2500.0), ("t3_c".to_string(), 3000.0)]
         );
         assert_eq!(advance(&next, &[]), next, "an empty read keeps the anchor");
+        // The anchor vanished and the newest live post is older: it becomes
+        // the `before` anchor, the time bound stays.
+        let moved = advance(&next, &[thing("t3_old", 900.0)]);
+        assert_eq!(moved.fullname.as_deref(), Some("t3_old"));
+        assert_eq!(moved.created_utc, Some(3000.0));
+        assert!(moved.seen.iter().all(|(n, _)| n != "t3_old"));
     }
 }
