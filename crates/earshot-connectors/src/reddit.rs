@@ -823,6 +823,11 @@ impl Reddit {
         let text = self.render(out)?;
         let reply = Self::reply_ref(out)?;
         match out.visibility {
+            // A reply to a private message lands among our sent messages.
+            Visibility::Public if thing_to_answer(&reply)?.starts_with("t4_") => {
+                let to = recipient(out, &reply)?;
+                self.find_sent_message(&to, &text).await
+            }
             Visibility::Public => {
                 let thing = thing_to_answer(&reply)?;
                 let mut url =

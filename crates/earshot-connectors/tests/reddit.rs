@@ -905,6 +905,20 @@ async fn reconcile_finds_an_earlier_comment_by_its_parent_and_text() {
         "the same words under another thing are not ours"
     );
 
+    let in_conversation = c
+        .reconcile(&outbound(
+            Visibility::Public,
+            "We sent you a replacement.",
+            json!({"thing_id": "t4_m203", "author": "carol"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        in_conversation.map(|s| s.remote_id).as_deref(),
+        Some("t4_s1"),
+        "a reply to a private message is found among sent messages"
+    );
+
     let message = c
         .reconcile(&outbound(
             Visibility::Private,
