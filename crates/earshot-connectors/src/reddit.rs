@@ -440,7 +440,8 @@ impl Reddit {
             .access_token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ConnError::Auth("Reddit's token answer has no access_token".into()))?;
-        let lifetime = Duration::from_secs(grant.expires_in.unwrap_or(3600));
+        // Capped at a day, so an absurd answer cannot overflow the clock.
+        let lifetime = Duration::from_secs(grant.expires_in.unwrap_or(3600).min(86_400));
         let margin = TOKEN_MARGIN.min(lifetime / 10);
         Ok(Access {
             token,
@@ -553,8 +554,7 @@ impl Reddit {
             next.mentions = Some(read);
         }
 
-        // A post in two listed subreddits' listings (crossposts are their
-        // own posts) or an inbox reply seen twice is one item.
+        // One thing is one item, however many reads carried it.
         let mut seen = HashSet::new();
         found.retain(|item| seen.insert(item.mention.external_id.clone()));
         found.sort_by_key(|item| item.mention.created_at);
