@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod http;
 pub mod mastodon;
+pub mod reddit;
 pub mod reviews;
 pub mod rss;
 
@@ -234,7 +235,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         SourceKind::AppStore => Ok(Arc::new(reviews::app_store::AppStore::from_settings(
             settings,
         )?)),
-        SourceKind::Reddit => none(),
+        SourceKind::Reddit => Ok(Arc::new(reddit::Reddit::from_settings(settings)?)),
         // Imports arrive through `earshot import`, not a running source.
         SourceKind::Import => none(),
     }
