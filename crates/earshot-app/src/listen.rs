@@ -115,6 +115,8 @@ async fn supervise(
     stop: CancellationToken,
 ) {
     let mut tasks: HashMap<SourceId, Running> = HashMap::new();
+    // What was announced before now is in the list read next.
+    while changes.try_recv().is_ok() {}
     restart_all(&app, options, &mut tasks).await;
     loop {
         tokio::select! {
