@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod deliveries;
 mod group_commit;
 pub mod ingest;
+pub mod listen;
 pub mod live;
 pub mod notify;
 pub mod presence;
@@ -24,12 +25,15 @@ pub mod priority;
 pub mod replies;
 pub mod routing;
 pub mod runtime;
+pub mod secrets;
 pub mod sla;
+pub mod sources;
 
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
 use earshot_core::pipeline::Pipeline;
+use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
 use earshot_workflow::{Clock, PresenceRegistry};
@@ -46,6 +50,8 @@ pub struct App {
     /// Teams, rules, SLA, approvals, handoffs, audit: the same database as
     /// `store`, seen through the workflow contract.
     pub workflow: Arc<dyn WorkflowStore>,
+    /// Configured sources (connector instances), their health and cursors.
+    pub sources: Arc<dyn SourceStore>,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -59,19 +65,29 @@ pub struct App {
     pub channels: channels::Channels,
     /// Which webhook targets are allowed (public addresses only by default).
     pub delivery_policy: deliveries::DeliveryPolicy,
+    /// Seals sources' credentials at rest.
+    pub secrets: secrets::SecretBox,
+    /// Builds a source's connector from its settings
+    /// (`earshot_connectors::build` unless a test injects its own).
+    pub connectors: listen::ConnectorFactory,
+    /// Tells the source runtime that a source was created, edited,
+    /// paused, resumed or deleted, so it restarts or stops its task.
+    pub source_changes: broadcast::Sender<earshot_core::ids::SourceId>,
     group_commit: Arc<group_commit::GroupCommit>,
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore>(
+    pub fn new<S: Store + WorkflowStore + SourceStore>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let (live, _) = broadcast::channel(1024);
+        let (source_changes, _) = broadcast::channel(256);
         App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
+            sources: store.clone(),
             workflow: store,
             accounts: None,
             pipeline,
@@ -80,7 +96,25 @@ impl App {
             presence: Arc::default(),
             channels: channels::Channels::default(),
             delivery_policy: Default::default(),
+            secrets: secrets::SecretBox::random(),
+            connectors: listen::default_factory(),
+            source_changes,
         }
+    }
+
+    /// Seals source credentials with this key (the binary's: from
+    /// `EARSHOT_SECRET_KEY` or the data dir's `secret.key`). Without it a
+    /// random key is used, which nothing can open after a restart.
+    pub fn with_secrets(mut self, secrets: secrets::SecretBox) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Builds connectors with `factory` instead of `earshot_connectors::build`
+    /// (tests hand in scripted connectors).
+    pub fn with_connectors(mut self, factory: listen::ConnectorFactory) -> Self {
+        self.connectors = factory;
+        self
     }
 
     pub fn with_delivery_policy(mut self, policy: deliveries::DeliveryPolicy) -> Self {

@@ -8,6 +8,8 @@ pub mod bluesky;
 pub mod capabilities;
 pub mod email;
 pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod http;
 pub mod mastodon;
 pub mod reddit;
