@@ -8,6 +8,7 @@
 
 mod accounts;
 mod ingest;
+mod outbox;
 mod rows;
 mod search;
 mod sql;
@@ -355,6 +356,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "awaiting_customer",
         include_str!("../migrations/sqlite/0013_awaiting_customer.sql"),
         include_str!("../migrations/postgres/0013_awaiting_customer.sql"),
+    ),
+    (
+        15,
+        "outbox",
+        include_str!("../migrations/sqlite/0015_outbox.sql"),
+        include_str!("../migrations/postgres/0015_outbox.sql"),
     ),
 ];
 
