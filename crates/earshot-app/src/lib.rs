@@ -19,6 +19,7 @@ mod group_commit;
 pub mod ingest;
 pub mod live;
 pub mod notify;
+pub mod outbox;
 pub mod presence;
 pub mod priority;
 pub mod replies;
@@ -29,11 +30,12 @@ pub mod sla;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
+use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
 use earshot_workflow::{Clock, PresenceRegistry};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 pub use live::LiveEvent;
 
@@ -46,6 +48,10 @@ pub struct App {
     /// Teams, rules, SLA, approvals, handoffs, audit: the same database as
     /// `store`, seen through the workflow contract.
     pub workflow: Arc<dyn WorkflowStore>,
+    /// Replies on their way out through a connector: the same database.
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Wakes the outbox worker when a reply is queued.
+    pub outbox_wake: Arc<Notify>,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -63,7 +69,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore>(
+    pub fn new<S: Store + WorkflowStore + OutboxStore>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -72,6 +78,8 @@ impl App {
         App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
+            outbox: store.clone(),
+            outbox_wake: Arc::default(),
             workflow: store,
             accounts: None,
             pipeline,

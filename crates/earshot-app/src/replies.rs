@@ -84,10 +84,14 @@ pub async fn submit_reply(
         } else {
             ReplyRoute::Draft
         };
+        let queued = matches!(route, ReplyRoute::Queue(_));
         let saved = app
             .store
             .add_reply(case_id, &reply, route, &p.name, now)
             .await?;
+        if queued {
+            app.outbox_wake.notify_one();
+        }
         return Ok(ReplyOutcome {
             reply: saved,
             pending_approval: false,
@@ -178,10 +182,14 @@ async fn held_reply_for_decision(
 pub async fn approve(app: &App, p: &Principal, reply_id: ReplyId) -> Result<Reply> {
     let (reply, _) = held_reply_for_decision(app, p, reply_id).await?;
     let route = app.channels.route(None, reply.visibility);
+    let queued = matches!(route, ReplyRoute::Queue(_));
     let sent = app
         .workflow
         .approve_and_send(reply_id, &p.name, route, app.clock.now())
         .await?;
+    if queued {
+        app.outbox_wake.notify_one();
+    }
     let _ = app.live.send(LiveEvent::CaseUpdated {
         case_id: reply.case_id,
     });

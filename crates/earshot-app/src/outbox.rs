@@ -1,0 +1,471 @@
+//! The outbox worker: replies leave through their source's connector,
+//! exactly once. Each pass claims the due rows under a lease; for each it
+//! renders the text as the platform will count it (too long, unsupported or
+//! a closed private gate fail at once, never sent), asks the platform
+//! whether an attempt that may have landed did (`reconcile`), and only then
+//! sends, with the idempotency key made when the reply was queued. What the
+//! platform answered becomes an [`OutboxResult`] through [`decide`], a pure
+//! function of the error, the attempts so far and the clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use earshot_connectors::{ConnError, Outbound, Sent};
+use earshot_core::auth::Role;
+use earshot_core::error::{ErrorCode, Result};
+use earshot_core::ids::SourceId;
+use earshot_core::outbox::{OutboxItem, OutboxResult};
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::channels::Channel;
+use crate::{App, LiveEvent};
+
+/// How long a claimed row is a worker's: twice a request's timeout, so a
+/// live worker always answers within it.
+pub const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Attempts before a reply is given up as dead.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// How long after its first attempt a reply is given up as dead.
+pub const MAX_AGE: TimeDelta = TimeDelta::hours(24);
+/// Full-jitter backoff between attempts: base and cap.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
+/// A reply whose channel is not running is looked at again after this.
+pub const NO_CHANNEL_RETRY: TimeDelta = TimeDelta::seconds(30);
+/// Consecutive authentication failures that pause a source.
+pub const AUTH_FAILURES_TO_PAUSE: u32 = 2;
+const BATCH: u32 = 20;
+
+/// What one failed attempt comes to: retry (when and why), failed for good,
+/// or dead. `attempts` counts the attempts before this one; `in_doubt` says
+/// the attempt may have landed (no answer after sending, or a reconcile
+/// that could not look), so the next one reconciles first.
+pub fn decide(
+    error: &ConnError,
+    attempts: u32,
+    first_attempt_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    in_doubt: bool,
+    rng: &mut impl Rng,
+) -> OutboxResult {
+    let text = error.to_string();
+    match error {
+        ConnError::TooLong { .. }
+        | ConnError::Unsupported(_)
+        | ConnError::GateClosed(_)
+        | ConnError::Permanent(_) => return OutboxResult::Failed { error: text },
+        ConnError::RateLimited { .. }
+        | ConnError::Transient(_)
+        | ConnError::Unknown(_)
+        | ConnError::Auth(_) => {}
+    }
+    let first = first_attempt_at.unwrap_or(now);
+    if attempts + 1 >= MAX_ATTEMPTS || now - first >= MAX_AGE {
+        return OutboxResult::Dead { error: text };
+    }
+    let wait = error.retry_after().unwrap_or_else(|| {
+        earshot_connectors::http::backoff(attempts, BACKOFF_BASE, BACKOFF_CAP, rng)
+    });
+    OutboxResult::Retry {
+        at: now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1)),
+        error: text,
+        unknown: in_doubt || matches!(error, ConnError::Unknown(_)),
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxTickReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub dead: usize,
+    /// Claimed but given back: their channel is not running.
+    pub waiting: usize,
+    /// Sources paused after repeated authentication failures.
+    pub paused: Vec<SourceId>,
+}
+
+/// One worker's state across passes: its lease name and the consecutive
+/// authentication failures per source.
+pub struct OutboxWorker {
+    owner: String,
+    auth_failures: HashMap<SourceId, u32>,
+}
+
+impl Default for OutboxWorker {
+    fn default() -> Self {
+        OutboxWorker {
+            owner: format!("outbox-{}", uuid::Uuid::now_v7()),
+            auth_failures: HashMap::new(),
+        }
+    }
+}
+
+impl OutboxWorker {
+    /// One pass over the rows due at `now`.
+    pub async fn tick(&mut self, app: &App, now: DateTime<Utc>) -> Result<OutboxTickReport> {
+        let mut report = OutboxTickReport::default();
+        loop {
+            let claimed = app.outbox.claim_due(now, LEASE, BATCH, &self.owner).await?;
+            let full = claimed.len() == BATCH as usize;
+            for item in claimed {
+                self.deliver(app, item, now, &mut report).await?;
+            }
+            if !full {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn deliver(
+        &mut self,
+        app: &App,
+        item: OutboxItem,
+        now: DateTime<Utc>,
+        report: &mut OutboxTickReport,
+    ) -> Result<()> {
+        let channel = item.source_id.and_then(|id| app.channels.get(id));
+        let Some(channel) = channel else {
+            // Paused, stopping or not started yet: it waits, no attempt counted.
+            app.outbox
+                .release(item.id, &self.owner, now + NO_CHANNEL_RETRY, now)
+                .await?;
+            report.waiting += 1;
+            return Ok(());
+        };
+        let out = Outbound {
+            idempotency_key: item.idempotency_key.clone(),
+            visibility: item.visibility,
+            body: item.body.clone(),
+            recipient: item.recipient.clone(),
+            reply_ref: item.reply_ref.clone(),
+            last_inbound_at: item.last_inbound_at,
+        };
+        let result = match channel.connector.render(&out) {
+            // Too long, unsupported, a closed gate: never sent.
+            Err(e) => OutboxResult::Failed {
+                error: e.to_string(),
+            },
+            Ok(text) => {
+                let out = Outbound { body: text, ..out };
+                match attempt(&channel, &out, item.needs_reconcile).await {
+                    Ok(sent) => {
+                        self.auth_failures.remove(&channel.source_id);
+                        OutboxResult::Sent {
+                            remote_id: sent.remote_id,
+                            url: sent.url,
+                        }
+                    }
+                    Err((error, in_doubt)) => {
+                        if matches!(error, ConnError::Auth(_)) {
+                            self.auth_failed(app, &channel, &error, now, report).await?;
+                        } else {
+                            self.auth_failures.remove(&channel.source_id);
+                        }
+                        decide(
+                            &error,
+                            item.attempts,
+                            item.first_attempt_at,
+                            now,
+                            in_doubt,
+                            &mut rand::rng(),
+                        )
+                    }
+                }
+            }
+        };
+        match &result {
+            OutboxResult::Sent { .. } => report.sent += 1,
+            OutboxResult::Retry { error, .. } => {
+                tracing::warn!(outbox_id = %item.id, attempts = item.attempts + 1, %error, "reply delivery will be retried");
+                report.retrying += 1;
+            }
+            OutboxResult::Failed { error } => {
+                tracing::warn!(outbox_id = %item.id, %error, "reply delivery failed");
+                report.failed += 1;
+            }
+            OutboxResult::Dead { error } => {
+                tracing::warn!(outbox_id = %item.id, %error, "reply delivery given up");
+                report.dead += 1;
+            }
+        }
+        match app
+            .outbox
+            .complete(item.id, &self.owner, &result, now)
+            .await
+        {
+            Ok(_) => {}
+            // Our lease ran out and another worker holds the row: its word counts.
+            Err(e) if e.code == ErrorCode::Conflict => {
+                tracing::warn!(outbox_id = %item.id, error = %e.message, "outbox lease lost");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        if matches!(result, OutboxResult::Sent { .. }) {
+            // Answered: the case stops climbing the queue at once.
+            crate::priority::refresh_case(app, item.case_id, now).await?;
+        }
+        let _ = app.live.send(LiveEvent::CaseUpdated {
+            case_id: item.case_id,
+        });
+        Ok(())
+    }
+
+    /// Counts an authentication failure on the source; the second in a row
+    /// takes its channel down (nothing more is sent through it until it
+    /// starts again with working credentials) and tells the admins.
+    async fn auth_failed(
+        &mut self,
+        app: &App,
+        channel: &Channel,
+        error: &ConnError,
+        now: DateTime<Utc>,
+        report: &mut OutboxTickReport,
+    ) -> Result<()> {
+        let count = self.auth_failures.entry(channel.source_id).or_default();
+        *count += 1;
+        if *count < AUTH_FAILURES_TO_PAUSE {
+            return Ok(());
+        }
+        self.auth_failures.remove(&channel.source_id);
+        app.channels.unregister(channel.source_id);
+        report.paused.push(channel.source_id);
+        tracing::error!(source_id = %channel.source_id, kind = %channel.kind, %error,
+            "source paused: its credentials were refused twice in a row");
+        let text = format!(
+            "Source {} ({}) is paused: the platform refused its credentials twice in a row \
+             ({error}). Replies wait in the outbox until it is reconnected.",
+            channel.source_id, channel.kind
+        );
+        let payload = serde_json::json!({"source_id": channel.source_id, "kind": channel.kind,
+            "error": error.to_string()});
+        if let Some(accounts) = &app.accounts {
+            for admin in accounts
+                .users()
+                .await?
+                .iter()
+                .filter(|u| u.role == Role::Admin)
+            {
+                app.workflow
+                    .notify(
+                        &admin.name,
+                        "source_auth_paused",
+                        None,
+                        &text,
+                        &payload,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reconciles first when the last attempt may have landed, then sends. The
+/// error says whether this attempt itself may have landed.
+async fn attempt(
+    channel: &Channel,
+    out: &Outbound,
+    needs_reconcile: bool,
+) -> std::result::Result<Sent, (ConnError, bool)> {
+    if needs_reconcile {
+        match channel.connector.reconcile(out).await {
+            Ok(Some(sent)) => return Ok(sent),
+            Ok(None) => {}
+            // Could not look: still in doubt, so no send yet.
+            Err(e) => return Err((e, true)),
+        }
+    }
+    channel.connector.send(out).await.map_err(|e| {
+        let in_doubt = matches!(e, ConnError::Unknown(_));
+        (e, in_doubt)
+    })
+}
+
+/// Runs the worker: a pass every `every`, and at once when a reply is
+/// queued (`wake`).
+pub fn spawn_outbox_worker(
+    app: App,
+    every: Duration,
+    wake: Arc<Notify>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut worker = OutboxWorker::default();
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = wake.notified() => {}
+            }
+            if let Err(e) = worker.tick(&app, app.clock.now()).await {
+                tracing::warn!(error = %e.message, "outbox pass failed");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use earshot_connectors::{LengthLimit, Unit};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+    }
+
+    fn rng() -> StdRng {
+        StdRng::seed_from_u64(7)
+    }
+
+    fn retry_at(r: &OutboxResult) -> DateTime<Utc> {
+        match r {
+            OutboxResult::Retry { at, .. } => *at,
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_waits_as_told() {
+        let e = ConnError::RateLimited {
+            retry_after: Some(Duration::from_secs(90)),
+            message: "HTTP 429: slow down".into(),
+        };
+        let r = decide(&e, 0, None, t0(), false, &mut rng());
+        assert_eq!(
+            r,
+            OutboxResult::Retry {
+                at: t0() + TimeDelta::seconds(90),
+                error: "rate limited: HTTP 429: slow down".into(),
+                unknown: false,
+            }
+        );
+        // Without a word from the platform: the backoff.
+        let e = ConnError::RateLimited {
+            retry_after: None,
+            message: "x".into(),
+        };
+        let at = retry_at(&decide(&e, 0, None, t0(), false, &mut rng()));
+        assert!(at >= t0() && at <= t0() + TimeDelta::seconds(2));
+    }
+
+    #[test]
+    fn transient_errors_back_off_with_full_jitter_up_to_the_cap() {
+        let e = ConnError::Transient("HTTP 503: busy".into());
+        for attempts in 0..9 {
+            let at = retry_at(&decide(&e, attempts, Some(t0()), t0(), false, &mut rng()));
+            let ceiling = (2i64 << attempts).min(900);
+            assert!(
+                at >= t0() && at <= t0() + TimeDelta::seconds(ceiling),
+                "attempt {attempts}: {at}"
+            );
+        }
+        // The waits spread out rather than all landing on the ceiling.
+        let mut r = rng();
+        let waits: std::collections::HashSet<_> = (0..20)
+            .map(|_| retry_at(&decide(&e, 8, Some(t0()), t0(), false, &mut r)))
+            .collect();
+        assert!(waits.len() > 10, "{waits:?}");
+    }
+
+    #[test]
+    fn no_answer_after_sending_retries_in_doubt() {
+        let e = ConnError::Unknown("timed out".into());
+        let r = decide(&e, 2, Some(t0()), t0(), false, &mut rng());
+        assert!(
+            matches!(r, OutboxResult::Retry { unknown: true, .. }),
+            "{r:?}"
+        );
+        // A reconcile that could not look leaves the doubt in place.
+        let e = ConnError::Transient("HTTP 502".into());
+        let r = decide(&e, 2, Some(t0()), t0(), true, &mut rng());
+        assert!(
+            matches!(r, OutboxResult::Retry { unknown: true, .. }),
+            "{r:?}"
+        );
+        let r = decide(&e, 2, Some(t0()), t0(), false, &mut rng());
+        assert!(
+            matches!(r, OutboxResult::Retry { unknown: false, .. }),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn refusals_fail_at_once_in_the_platforms_words() {
+        let limit = LengthLimit::new(500, Unit::Chars);
+        for (e, words) in [
+            (
+                ConnError::Permanent("HTTP 422: Validation failed".into()),
+                "HTTP 422: Validation failed",
+            ),
+            (
+                ConnError::TooLong { length: 501, limit },
+                "is 501 Chars long, the platform accepts 500",
+            ),
+            (
+                ConnError::GateClosed("the recipient does not accept messages".into()),
+                "private message not allowed: the recipient does not accept messages",
+            ),
+            (
+                ConnError::Unsupported("replies of this visibility"),
+                "not supported by this connector: replies of this visibility",
+            ),
+        ] {
+            assert_eq!(
+                decide(&e, 0, None, t0(), false, &mut rng()),
+                OutboxResult::Failed {
+                    error: words.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn dead_after_ten_attempts_or_a_day_with_the_last_error() {
+        let e = ConnError::Transient("HTTP 500: boom".into());
+        assert!(matches!(
+            decide(&e, 8, Some(t0()), t0(), false, &mut rng()),
+            OutboxResult::Retry { .. }
+        ));
+        assert_eq!(
+            decide(&e, 9, Some(t0()), t0(), false, &mut rng()),
+            OutboxResult::Dead {
+                error: "HTTP 500: boom".into()
+            }
+        );
+        let a_day_later = t0() + MAX_AGE;
+        assert!(matches!(
+            decide(
+                &e,
+                1,
+                Some(t0()),
+                a_day_later - TimeDelta::seconds(1),
+                false,
+                &mut rng()
+            ),
+            OutboxResult::Retry { .. }
+        ));
+        assert_eq!(
+            decide(&e, 1, Some(t0()), a_day_later, false, &mut rng()),
+            OutboxResult::Dead {
+                error: "HTTP 500: boom".into()
+            }
+        );
+        let auth = ConnError::Auth("HTTP 401: The access token is invalid".into());
+        assert!(matches!(
+            decide(&auth, 9, Some(t0()), t0(), false, &mut rng()),
+            OutboxResult::Dead { .. }
+        ));
+    }
+}
