@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use earshot_core::accounts::Accounts;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
+use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
 use earshot_workflow::{Clock, PresenceRegistry};
@@ -52,6 +53,8 @@ pub struct App {
     pub outbox: Arc<dyn OutboxStore>,
     /// Wakes the outbox worker when a reply is queued.
     pub outbox_wake: Arc<Notify>,
+    /// Configured sources (connector instances), their health and cursors.
+    pub sources: Arc<dyn SourceStore>,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -69,7 +72,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + OutboxStore>(
+    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -80,6 +83,7 @@ impl App {
             store: store.clone(),
             outbox: store.clone(),
             outbox_wake: Arc::default(),
+            sources: store.clone(),
             workflow: store,
             accounts: None,
             pipeline,

@@ -7,7 +7,6 @@
 //! platform answered becomes an [`OutboxResult`] through [`decide`], a pure
 //! function of the error, the attempts so far and the clock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use earshot_core::auth::Role;
 use earshot_core::error::{ErrorCode, Result};
 use earshot_core::ids::SourceId;
 use earshot_core::outbox::{OutboxItem, OutboxResult};
+use earshot_core::sources::{Attempt, HealthReport, SourceState};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -90,25 +90,22 @@ pub struct OutboxTickReport {
     pub paused: Vec<SourceId>,
 }
 
-/// One worker's state across passes: its lease name and the consecutive
-/// authentication failures per source.
+/// One worker: the name its leases are taken under, unique per process.
 pub struct OutboxWorker {
     owner: String,
-    auth_failures: HashMap<SourceId, u32>,
 }
 
 impl Default for OutboxWorker {
     fn default() -> Self {
         OutboxWorker {
             owner: format!("outbox-{}", uuid::Uuid::now_v7()),
-            auth_failures: HashMap::new(),
         }
     }
 }
 
 impl OutboxWorker {
     /// One pass over the rows due at `now`.
-    pub async fn tick(&mut self, app: &App, now: DateTime<Utc>) -> Result<OutboxTickReport> {
+    pub async fn tick(&self, app: &App, now: DateTime<Utc>) -> Result<OutboxTickReport> {
         let mut report = OutboxTickReport::default();
         loop {
             let claimed = app.outbox.claim_due(now, LEASE, BATCH, &self.owner).await?;
@@ -123,7 +120,7 @@ impl OutboxWorker {
     }
 
     async fn deliver(
-        &mut self,
+        &self,
         app: &App,
         item: OutboxItem,
         now: DateTime<Utc>,
@@ -131,12 +128,7 @@ impl OutboxWorker {
     ) -> Result<()> {
         let channel = item.source_id.and_then(|id| app.channels.get(id));
         let Some(channel) = channel else {
-            // Paused, stopping or not started yet: it waits, no attempt counted.
-            app.outbox
-                .release(item.id, &self.owner, now + NO_CHANNEL_RETRY, now)
-                .await?;
-            report.waiting += 1;
-            return Ok(());
+            return self.no_channel(app, &item, now, report).await;
         };
         let out = Outbound {
             idempotency_key: item.idempotency_key.clone(),
@@ -155,7 +147,7 @@ impl OutboxWorker {
                 let out = Outbound { body: text, ..out };
                 match attempt(&channel, &out, item.needs_reconcile).await {
                     Ok(sent) => {
-                        self.auth_failures.remove(&channel.source_id);
+                        self.credentials_work(app, channel.source_id, now).await?;
                         OutboxResult::Sent {
                             remote_id: sent.remote_id,
                             url: sent.url,
@@ -164,8 +156,6 @@ impl OutboxWorker {
                     Err((error, in_doubt)) => {
                         if matches!(error, ConnError::Auth(_)) {
                             self.auth_failed(app, &channel, &error, now, report).await?;
-                        } else {
-                            self.auth_failures.remove(&channel.source_id);
                         }
                         decide(
                             &error,
@@ -182,7 +172,8 @@ impl OutboxWorker {
         match &result {
             OutboxResult::Sent { .. } => report.sent += 1,
             OutboxResult::Retry { error, .. } => {
-                tracing::warn!(outbox_id = %item.id, attempts = item.attempts + 1, %error, "reply delivery will be retried");
+                tracing::warn!(outbox_id = %item.id, attempts = item.attempts + 1, %error,
+                    "reply delivery will be retried");
                 report.retrying += 1;
             }
             OutboxResult::Failed { error } => {
@@ -194,13 +185,49 @@ impl OutboxWorker {
                 report.dead += 1;
             }
         }
-        match app
-            .outbox
-            .complete(item.id, &self.owner, &result, now)
-            .await
-        {
+        self.record(app, &item, &result, now).await
+    }
+
+    /// A claimed row whose source has no running channel: it waits (no
+    /// attempt counted) while the source exists, and is given up once the
+    /// source is gone, so an agent can post it by hand.
+    async fn no_channel(
+        &self,
+        app: &App,
+        item: &OutboxItem,
+        now: DateTime<Utc>,
+        report: &mut OutboxTickReport,
+    ) -> Result<()> {
+        let exists = match item.source_id {
+            Some(id) => app.sources.source(id).await?.is_some(),
+            None => false,
+        };
+        if exists {
+            // Paused, stopping or not started yet.
+            app.outbox
+                .release(item.id, &self.owner, now + NO_CHANNEL_RETRY, now)
+                .await?;
+            report.waiting += 1;
+            return Ok(());
+        }
+        report.dead += 1;
+        let result = OutboxResult::Dead {
+            error: "its source no longer exists; post it by hand".into(),
+        };
+        self.record(app, item, &result, now).await
+    }
+
+    /// Records `result` on the row this worker holds. A lease that ran out
+    /// and passed to another worker is that worker's business now.
+    async fn record(
+        &self,
+        app: &App,
+        item: &OutboxItem,
+        result: &OutboxResult,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        match app.outbox.complete(item.id, &self.owner, result, now).await {
             Ok(_) => {}
-            // Our lease ran out and another worker holds the row: its word counts.
             Err(e) if e.code == ErrorCode::Conflict => {
                 tracing::warn!(outbox_id = %item.id, error = %e.message, "outbox lease lost");
                 return Ok(());
@@ -217,31 +244,70 @@ impl OutboxWorker {
         Ok(())
     }
 
-    /// Counts an authentication failure on the source; the second in a row
-    /// takes its channel down (nothing more is sent through it until it
-    /// starts again with working credentials) and tells the admins.
+    /// The platform took a post with the source's credentials: earlier
+    /// authentication failures no longer count towards pausing it.
+    async fn credentials_work(&self, app: &App, id: SourceId, now: DateTime<Utc>) -> Result<()> {
+        let Some(source) = app.sources.source(id).await? else {
+            return Ok(());
+        };
+        if source.health.consecutive_auth_failures == 0 {
+            return Ok(());
+        }
+        let worked = HealthReport {
+            state: source.health.state,
+            attempt: Attempt::Succeeded,
+            capabilities: None,
+        };
+        app.sources.record_source_health(id, &worked, now).await?;
+        Ok(())
+    }
+
+    /// Counts an authentication failure on the source (the same count its
+    /// listening adds to). The second in a row pauses it (`auth_paused`,
+    /// until an admin fixes the credentials and resumes it), takes its
+    /// channel down so nothing more is sent through it, and tells the admins.
     async fn auth_failed(
-        &mut self,
+        &self,
         app: &App,
         channel: &Channel,
         error: &ConnError,
         now: DateTime<Utc>,
         report: &mut OutboxTickReport,
     ) -> Result<()> {
-        let count = self.auth_failures.entry(channel.source_id).or_default();
-        *count += 1;
-        if *count < AUTH_FAILURES_TO_PAUSE {
+        let Some(source) = app.sources.source(channel.source_id).await? else {
+            return Ok(());
+        };
+        let failed = HealthReport {
+            state: source.health.state,
+            attempt: Attempt::Failed {
+                error: error.to_string(),
+                auth: true,
+            },
+            capabilities: None,
+        };
+        let health = app
+            .sources
+            .record_source_health(channel.source_id, &failed, now)
+            .await?;
+        if health.consecutive_auth_failures < AUTH_FAILURES_TO_PAUSE {
             return Ok(());
         }
-        self.auth_failures.remove(&channel.source_id);
+        let paused = HealthReport {
+            state: SourceState::AuthPaused,
+            attempt: Attempt::StateOnly,
+            capabilities: None,
+        };
+        app.sources
+            .record_source_health(channel.source_id, &paused, now)
+            .await?;
         app.channels.unregister(channel.source_id);
         report.paused.push(channel.source_id);
         tracing::error!(source_id = %channel.source_id, kind = %channel.kind, %error,
             "source paused: its credentials were refused twice in a row");
         let text = format!(
             "Source {} ({}) is paused: the platform refused its credentials twice in a row \
-             ({error}). Replies wait in the outbox until it is reconnected.",
-            channel.source_id, channel.kind
+             ({error}). Replies wait in the outbox until an admin fixes them and resumes it.",
+            source.name, channel.kind
         );
         let payload = serde_json::json!({"source_id": channel.source_id, "kind": channel.kind,
             "error": error.to_string()});
@@ -297,7 +363,7 @@ pub fn spawn_outbox_worker(
     wake: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut worker = OutboxWorker::default();
+        let worker = OutboxWorker::default();
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

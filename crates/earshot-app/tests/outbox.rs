@@ -21,19 +21,18 @@ use earshot_connectors::{
 };
 use earshot_core::accounts::{Accounts, NewUser};
 use earshot_core::analysis::{Analysis, Analyzer, Sentiment};
-use earshot_core::auth::Role;
+use earshot_core::auth::{Principal, Role};
 use earshot_core::ids::{CaseId, ReplyId, SourceId};
-use earshot_core::mention::{Author, NewMention, ReachMetrics};
+use earshot_core::mention::{Author, MentionOrigin, NewMention, ReachMetrics};
 use earshot_core::outbox::{OutboxItem, OutboxStatus};
 use earshot_core::pipeline::Pipeline;
 use earshot_core::priority::{Priority, PriorityWeights};
-use earshot_core::reply::{DeliveredVia, ReplyRoute, ReplyStatus, Visibility};
+use earshot_core::reply::{DeliveredVia, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
+use earshot_core::sources::{NewSource, SourceState, SourceStore};
 use earshot_core::store::{AnalyzedMention, NewReply, Store};
 use earshot_store::{Location, SqlStore};
 use earshot_workflow::FakeClock;
-
-const SOURCE: SourceId = SourceId(1);
 
 /// One scripted answer to `send`.
 #[derive(Debug, Clone)]
@@ -160,6 +159,7 @@ impl Analyzer for Complaints {
 
 struct Harness {
     app: App,
+    source: SourceId,
     store: SqlStore,
     clock: FakeClock,
     fake: Arc<Scripted>,
@@ -211,15 +211,31 @@ async fn harness(db: Option<(SqlStore, Option<tempfile::TempDir>)>) -> Option<Ha
         Arc::new(clock.clone()),
     )
     .with_accounts(Arc::new(store.clone()));
+    let source = app
+        .sources
+        .create_source(
+            &NewSource {
+                kind: SourceKind::Webhook,
+                name: "brand hooks".into(),
+                config: serde_json::Map::new(),
+                credentials: None,
+                paused: false,
+            },
+            t0(),
+        )
+        .await
+        .unwrap()
+        .id;
     let fake = Arc::new(Scripted::default());
     app.channels.register(Channel {
-        source_id: SOURCE,
+        source_id: source,
         kind: SourceKind::Webhook,
         connector: fake.clone(),
         capabilities: fake.capabilities(),
     });
     Some(Harness {
         app,
+        source,
         store,
         clock,
         fake,
@@ -227,8 +243,8 @@ async fn harness(db: Option<(SqlStore, Option<tempfile::TempDir>)>) -> Option<Ha
     })
 }
 
-/// A case for `handle` and a reply routed through the channels, as the
-/// reply use cases route it.
+/// A case for `handle`, heard through the harness's source, and a reply
+/// sent on it through the reply use case (as the API and the desk send).
 async fn queue(h: &Harness, handle: &str, body: &str) -> (CaseId, ReplyId) {
     let mention = NewMention {
         source: SourceKind::Webhook,
@@ -244,6 +260,10 @@ async fn queue(h: &Harness, handle: &str, body: &str) -> (CaseId, ReplyId) {
         thread_id: None,
         parent_id: None,
         metrics: ReachMetrics::default(),
+        origin: Some(MentionOrigin {
+            source_id: h.source,
+            reply_ref: serde_json::json!({"status_id": format!("s-{handle}")}),
+        }),
     };
     let analysis = Complaints.analyze("");
     let out = h
@@ -260,24 +280,26 @@ async fn queue(h: &Harness, handle: &str, body: &str) -> (CaseId, ReplyId) {
         .await
         .unwrap();
     let case_id = out[0].case.unwrap().id;
-    let route = h.app.channels.route(Some(SOURCE), Visibility::Public);
-    assert!(matches!(route, ReplyRoute::Queue(_)), "{route:?}");
-    let reply = h
-        .store
-        .add_reply(
-            case_id,
-            &NewReply {
-                visibility: Visibility::Public,
-                body: body.into(),
-                send: true,
-            },
-            route,
-            "ann",
-            h.clock.now(),
-        )
-        .await
-        .unwrap();
-    (case_id, reply.id)
+    let admin = Principal {
+        name: "token:ci".into(),
+        role: Role::Admin,
+    };
+    let outcome = earshot_app::replies::submit_reply(
+        &h.app,
+        &admin,
+        case_id,
+        NewReply {
+            visibility: Visibility::Public,
+            body: body.into(),
+            send: true,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!outcome.pending_approval);
+    assert_eq!(outcome.reply.status, ReplyStatus::Queued);
+    (case_id, outcome.reply.id)
 }
 
 async fn row(h: &Harness, reply_id: ReplyId) -> OutboxItem {
@@ -288,7 +310,7 @@ async fn reply(h: &Harness, case_id: CaseId) -> earshot_core::reply::Reply {
     h.store.case_detail(case_id).await.unwrap().unwrap().replies[0].clone()
 }
 
-async fn tick(h: &Harness, worker: &mut OutboxWorker) -> earshot_app::outbox::OutboxTickReport {
+async fn tick(h: &Harness, worker: &OutboxWorker) -> earshot_app::outbox::OutboxTickReport {
     worker.tick(&h.app, h.clock.now()).await.unwrap()
 }
 
@@ -300,14 +322,18 @@ async fn a_queued_reply_is_sent_exactly_once_with_its_key(h: Harness) {
     let queued = row(&h, reply_id).await;
     assert_eq!(queued.idempotency_key, "key-1", "made by the connector");
     assert_eq!(queued.recipient, "jane");
-    let mut worker = OutboxWorker::default();
-    let report = tick(&h, &mut worker).await;
+    let worker = OutboxWorker::default();
+    let report = tick(&h, &worker).await;
     assert_eq!(report.sent, 1);
     let sends = h.fake.sends.lock().unwrap().clone();
     assert_eq!(sends.len(), 1);
     assert_eq!(sends[0].idempotency_key, "key-1");
     assert_eq!(sends[0].body, "Jane, the refund is on its way");
     assert_eq!(sends[0].recipient, "jane");
+    assert_eq!(
+        sends[0].reply_ref,
+        serde_json::json!({"status_id": "s-jane"})
+    );
     let sent = reply(&h, case_id).await;
     assert_eq!(sent.status, ReplyStatus::Sent);
     assert_eq!(sent.delivered_via, Some(DeliveredVia::Channel));
@@ -320,7 +346,7 @@ async fn a_queued_reply_is_sent_exactly_once_with_its_key(h: Harness) {
     assert_eq!(case.first_response_at, Some(t0()));
     // Later passes leave it alone.
     h.clock.advance(TimeDelta::hours(2));
-    assert_eq!(tick(&h, &mut worker).await.sent, 0);
+    assert_eq!(tick(&h, &worker).await.sent, 0);
     assert_eq!(h.fake.sends(), 1);
     assert_eq!(h.fake.posted(), ["key-1"]);
 }
@@ -331,17 +357,17 @@ async fn a_rate_limit_is_waited_out_as_told_then_posted_once(h: Harness) {
         message: "HTTP 429: Too many requests".into(),
     })]);
     let (case_id, reply_id) = queue(&h, "kim", "Kim, checking now").await;
-    let mut worker = OutboxWorker::default();
-    assert_eq!(tick(&h, &mut worker).await.retrying, 1);
+    let worker = OutboxWorker::default();
+    assert_eq!(tick(&h, &worker).await.retrying, 1);
     let waiting = row(&h, reply_id).await;
     assert_eq!(waiting.status, OutboxStatus::Queued);
     assert_eq!(waiting.next_attempt_at, t0() + TimeDelta::seconds(120));
     assert_eq!(reply(&h, case_id).await.status, ReplyStatus::Queued);
     h.clock.advance(TimeDelta::seconds(119));
-    tick(&h, &mut worker).await;
+    tick(&h, &worker).await;
     assert_eq!(h.fake.sends(), 1, "not before the platform said");
     h.clock.advance(TimeDelta::seconds(1));
-    assert_eq!(tick(&h, &mut worker).await.sent, 1);
+    assert_eq!(tick(&h, &worker).await.sent, 1);
     assert_eq!(h.fake.sends(), 2);
     assert_eq!(h.fake.posted(), ["key-1"], "one post");
     assert_eq!(row(&h, reply_id).await.attempts, 2);
@@ -353,32 +379,32 @@ async fn server_errors_back_off(h: Harness) {
         Step::Fail(ConnError::Transient("HTTP 503: busy".into())),
     ]);
     let (_, reply_id) = queue(&h, "lee", "Lee, checking now").await;
-    let mut worker = OutboxWorker::default();
-    tick(&h, &mut worker).await;
+    let worker = OutboxWorker::default();
+    tick(&h, &worker).await;
     let first = row(&h, reply_id).await;
     assert_eq!(first.attempts, 1);
     assert_eq!(first.last_error.as_deref(), Some("HTTP 503: busy"));
     assert!(first.next_attempt_at <= t0() + TimeDelta::seconds(2));
     h.clock.set(first.next_attempt_at);
-    tick(&h, &mut worker).await;
+    tick(&h, &worker).await;
     let second = row(&h, reply_id).await;
     assert_eq!(second.attempts, 2);
     assert!(second.next_attempt_at <= first.next_attempt_at + TimeDelta::seconds(4));
     h.clock.set(second.next_attempt_at);
-    assert_eq!(tick(&h, &mut worker).await.sent, 1);
+    assert_eq!(tick(&h, &worker).await.sent, 1);
     assert_eq!(h.fake.posted().len(), 1);
 }
 
 async fn a_timeout_after_sending_is_reconciled_never_posted_twice(h: Harness) {
     h.fake.script([Step::PostThenTimeout]);
     let (case_id, reply_id) = queue(&h, "max", "Max, done").await;
-    let mut worker = OutboxWorker::default();
-    tick(&h, &mut worker).await;
+    let worker = OutboxWorker::default();
+    tick(&h, &worker).await;
     let unknown = row(&h, reply_id).await;
     assert_eq!(unknown.status, OutboxStatus::Unknown);
     assert_eq!(reply(&h, case_id).await.status, ReplyStatus::Sending);
     h.clock.set(unknown.next_attempt_at);
-    assert_eq!(tick(&h, &mut worker).await.sent, 1);
+    assert_eq!(tick(&h, &worker).await.sent, 1);
     assert_eq!(h.fake.reconciles(), 1);
     assert_eq!(h.fake.sends(), 1, "found by reconcile, not sent again");
     assert_eq!(h.fake.posted(), ["key-1"]);
@@ -408,10 +434,10 @@ async fn a_crash_mid_send_is_reconciled_before_any_resend(h: Harness) {
         })
         .await
         .unwrap();
-    let mut worker = OutboxWorker::default();
-    assert_eq!(tick(&h, &mut worker).await, Default::default(), "leased");
+    let worker = OutboxWorker::default();
+    assert_eq!(tick(&h, &worker).await, Default::default(), "leased");
     h.clock.advance(TimeDelta::seconds(61));
-    assert_eq!(tick(&h, &mut worker).await.sent, 1);
+    assert_eq!(tick(&h, &worker).await.sent, 1);
     assert_eq!(h.fake.reconciles(), 1);
     assert_eq!(h.fake.sends(), 1, "never resent");
     assert_eq!(reply(&h, case_id).await.status, ReplyStatus::Sent);
@@ -421,8 +447,8 @@ async fn a_crash_mid_send_is_reconciled_before_any_resend(h: Harness) {
 async fn too_long_fails_at_once_without_a_send(h: Harness) {
     let body = "x".repeat(61);
     let (case_id, reply_id) = queue(&h, "oli", &body).await;
-    let mut worker = OutboxWorker::default();
-    assert_eq!(tick(&h, &mut worker).await.failed, 1);
+    let worker = OutboxWorker::default();
+    assert_eq!(tick(&h, &worker).await.failed, 1);
     assert_eq!(h.fake.sends(), 0);
     let failed = reply(&h, case_id).await;
     assert_eq!(failed.status, ReplyStatus::Failed);
@@ -432,7 +458,7 @@ async fn too_long_fails_at_once_without_a_send(h: Harness) {
     );
     assert_eq!(row(&h, reply_id).await.status, OutboxStatus::Failed);
     h.clock.advance(TimeDelta::hours(1));
-    tick(&h, &mut worker).await;
+    tick(&h, &worker).await;
     assert_eq!(h.fake.sends(), 0);
 }
 
@@ -456,18 +482,21 @@ async fn two_auth_failures_pause_the_source_and_tell_the_admins(h: Harness) {
     h.fake
         .script([Step::Fail(refused.clone()), Step::Fail(refused)]);
     let (case_id, reply_id) = queue(&h, "pat", "Pat, done").await;
-    let mut worker = OutboxWorker::default();
+    let worker = OutboxWorker::default();
     assert!(
-        tick(&h, &mut worker).await.paused.is_empty(),
+        tick(&h, &worker).await.paused.is_empty(),
         "one is not enough"
     );
     h.clock.set(row(&h, reply_id).await.next_attempt_at);
-    let report = tick(&h, &mut worker).await;
-    assert_eq!(report.paused, [SOURCE]);
+    let report = tick(&h, &worker).await;
+    assert_eq!(report.paused, [h.source]);
     assert!(
-        h.app.channels.get(SOURCE).is_none(),
+        h.app.channels.get(h.source).is_none(),
         "nothing more goes out"
     );
+    let source = h.store.source(h.source).await.unwrap().unwrap();
+    assert_eq!(source.health.state, SourceState::AuthPaused);
+    assert_eq!(source.health.consecutive_auth_failures, 2);
     let notes = h.app.workflow.notifications("root", true).await.unwrap();
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].kind, "source_auth_paused");
@@ -478,7 +507,7 @@ async fn two_auth_failures_pause_the_source_and_tell_the_admins(h: Harness) {
     );
     // The reply waits for the source, no attempt counted.
     h.clock.advance(TimeDelta::hours(1));
-    assert_eq!(tick(&h, &mut worker).await.waiting, 1);
+    assert_eq!(tick(&h, &worker).await.waiting, 1);
     assert_eq!(h.fake.sends(), 2);
     let waiting = row(&h, reply_id).await;
     assert_eq!(waiting.attempts, 2);
@@ -490,12 +519,12 @@ async fn dead_after_ten_attempts_with_the_last_error(h: Harness) {
     h.fake
         .script((1..=10).map(|n| Step::Fail(ConnError::Transient(format!("HTTP 500: boom {n}")))));
     let (case_id, reply_id) = queue(&h, "quin", "Quin, done").await;
-    let mut worker = OutboxWorker::default();
+    let worker = OutboxWorker::default();
     for _ in 0..9 {
-        assert_eq!(tick(&h, &mut worker).await.retrying, 1);
+        assert_eq!(tick(&h, &worker).await.retrying, 1);
         h.clock.set(row(&h, reply_id).await.next_attempt_at);
     }
-    assert_eq!(tick(&h, &mut worker).await.dead, 1);
+    assert_eq!(tick(&h, &worker).await.dead, 1);
     let dead = row(&h, reply_id).await;
     assert_eq!(dead.status, OutboxStatus::Dead);
     assert_eq!(dead.attempts, 10);
@@ -507,8 +536,24 @@ async fn dead_after_ten_attempts_with_the_last_error(h: Harness) {
     assert_eq!(delivery.status, OutboxStatus::Dead);
     assert_eq!(delivery.attempts, 10);
     h.clock.advance(TimeDelta::days(2));
-    tick(&h, &mut worker).await;
+    tick(&h, &worker).await;
     assert_eq!(h.fake.sends(), 10);
+}
+
+async fn a_reply_whose_source_was_deleted_is_given_up(h: Harness) {
+    let (case_id, reply_id) = queue(&h, "rae", "Rae, done").await;
+    h.app.channels.unregister(h.source);
+    h.store.delete_source(h.source).await.unwrap();
+    let worker = OutboxWorker::default();
+    assert_eq!(tick(&h, &worker).await.dead, 1);
+    assert_eq!(h.fake.sends(), 0);
+    assert_eq!(row(&h, reply_id).await.status, OutboxStatus::Dead);
+    let failed = reply(&h, case_id).await;
+    assert_eq!(failed.status, ReplyStatus::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("its source no longer exists; post it by hand")
+    );
 }
 
 /// Two workers (as on two nodes) run passes at once over many replies:
@@ -519,7 +564,7 @@ async fn two_workers_never_send_one_reply_twice(h: Harness) {
         queue(&h, &format!("cust{n}"), "Hello, done").await;
     }
     let run = |app: App, now: DateTime<Utc>| async move {
-        let mut worker = OutboxWorker::default();
+        let worker = OutboxWorker::default();
         let mut sent = 0;
         for _ in 0..5 {
             sent += worker.tick(&app, now).await.unwrap().sent;
@@ -573,5 +618,6 @@ both_databases!(
     too_long_fails_at_once_without_a_send,
     two_auth_failures_pause_the_source_and_tell_the_admins,
     dead_after_ten_attempts_with_the_last_error,
+    a_reply_whose_source_was_deleted_is_given_up,
     two_workers_never_send_one_reply_twice,
 );

@@ -11,6 +11,7 @@ mod ingest;
 mod outbox;
 mod rows;
 mod search;
+mod sources;
 mod sql;
 mod workflow_store;
 
@@ -356,6 +357,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "awaiting_customer",
         include_str!("../migrations/sqlite/0013_awaiting_customer.sql"),
         include_str!("../migrations/postgres/0013_awaiting_customer.sql"),
+    ),
+    (
+        14,
+        "sources",
+        include_str!("../migrations/sqlite/0014_sources.sql"),
+        include_str!("../migrations/postgres/0014_sources.sql"),
     ),
     (
         15,

@@ -14,6 +14,7 @@ use earshot_core::mention::Mention;
 use earshot_core::outbox::{Delivery, OutboxTarget};
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
+use earshot_core::sources::Checkpoint;
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
     TokenInfo, TokenSummary, page_size,
@@ -129,9 +130,10 @@ impl SqlStore {
 // top, into the integer its SQL binds (rows wrap them again on read).
 #[async_trait]
 impl Store for SqlStore {
-    async fn ingest(
+    async fn ingest_checkpointed(
         &self,
         batch: &[AnalyzedMention],
+        checkpoints: &[Checkpoint],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>> {
         // A retry happens only when a concurrent PostgreSQL writer stored one
@@ -140,6 +142,8 @@ impl Store for SqlStore {
             let mut tx = self.write_tx().await?;
             match crate::ingest::ingest(self.dialect, &mut tx, batch, now).await? {
                 crate::ingest::Outcome::Done(outcomes) => {
+                    crate::sources::save_checkpoints(&mut tx, batch, &outcomes, checkpoints, now)
+                        .await?;
                     commit(tx).await?;
                     return Ok(outcomes);
                 }
@@ -711,13 +715,30 @@ pub(crate) async fn queue_outbox(
     target: &OutboxTarget,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let case = q("SELECT author_handle FROM cases WHERE id = $1")
-        .bind(reply.case_id.0)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(|e| db_error("read case", e))?;
-    let recipient: String = col(&case, "author_handle")?;
-    let reply_ref = serde_json::Value::Object(serde_json::Map::new());
+    // The customer's latest post heard through this source: whom to answer
+    // and how to thread it. A case with none (its mentions came through the
+    // API) answers the case's author, unthreaded.
+    let heard = q("SELECT author_handle, reply_ref FROM mentions \
+         WHERE case_id = $1 AND source_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1")
+    .bind(reply.case_id.0)
+    .bind(target.source_id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| db_error("read answered mention", e))?;
+    let (recipient, reply_ref) = match heard {
+        Some(row) => (
+            col::<String>(&row, "author_handle")?,
+            col::<Option<String>>(&row, "reply_ref")?.unwrap_or_else(|| "{}".into()),
+        ),
+        None => {
+            let case = q("SELECT author_handle FROM cases WHERE id = $1")
+                .bind(reply.case_id.0)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(|e| db_error("read case", e))?;
+            (col::<String>(&case, "author_handle")?, "{}".into())
+        }
+    };
     q(
         "INSERT INTO outbox (reply_id, source_id, idempotency_key, visibility, body, recipient, \
          reply_ref, status, next_attempt_at, created_at, updated_at) \
@@ -730,7 +751,7 @@ pub(crate) async fn queue_outbox(
     .bind(reply.visibility.as_str())
     .bind(reply.body.clone())
     .bind(recipient)
-    .bind(reply_ref.to_string())
+    .bind(reply_ref)
     .bind(ms(now))
     .execute(&mut **tx)
     .await

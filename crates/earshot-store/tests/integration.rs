@@ -184,6 +184,7 @@ fn mention(id: &str, handle: &str, text: &str, a: Analysis) -> AnalyzedMention {
         thread_id: None,
         parent_id: None,
         metrics: ReachMetrics::default(),
+        origin: None,
     };
     let priority = Priority::compute(
         &PriorityInputs {
@@ -1100,3 +1101,7 @@ mod contract;
 // The reply outbox (issue 12), on both backends.
 #[path = "integration/outbox.rs"]
 mod outbox;
+
+// The source registry and checkpoints (issue 12), on both backends.
+#[path = "integration/sources.rs"]
+mod sources;
