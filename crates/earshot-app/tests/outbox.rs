@@ -246,6 +246,31 @@ async fn harness(db: Option<(SqlStore, Option<tempfile::TempDir>)>) -> Option<Ha
 /// A case for `handle`, heard through the harness's source, and a reply
 /// sent on it through the reply use case (as the API and the desk send).
 async fn queue(h: &Harness, handle: &str, body: &str) -> (CaseId, ReplyId) {
+    let case_id = heard_case(h, handle).await;
+    let admin = Principal {
+        name: "token:ci".into(),
+        role: Role::Admin,
+    };
+    let outcome = earshot_app::replies::submit_reply(
+        &h.app,
+        &admin,
+        case_id,
+        NewReply {
+            visibility: Visibility::Public,
+            body: body.into(),
+            send: true,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(!outcome.pending_approval);
+    assert_eq!(outcome.reply.status, ReplyStatus::Queued);
+    (case_id, outcome.reply.id)
+}
+
+/// A case opened by `handle`'s complaint, heard through the harness's source.
+async fn heard_case(h: &Harness, handle: &str) -> CaseId {
     let mention = NewMention {
         source: SourceKind::Webhook,
         external_id: format!("post-by-{handle}"),
@@ -279,27 +304,7 @@ async fn queue(h: &Harness, handle: &str, body: &str) -> (CaseId, ReplyId) {
         )
         .await
         .unwrap();
-    let case_id = out[0].case.unwrap().id;
-    let admin = Principal {
-        name: "token:ci".into(),
-        role: Role::Admin,
-    };
-    let outcome = earshot_app::replies::submit_reply(
-        &h.app,
-        &admin,
-        case_id,
-        NewReply {
-            visibility: Visibility::Public,
-            body: body.into(),
-            send: true,
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(!outcome.pending_approval);
-    assert_eq!(outcome.reply.status, ReplyStatus::Queued);
-    (case_id, outcome.reply.id)
+    out[0].case.unwrap().id
 }
 
 async fn row(h: &Harness, reply_id: ReplyId) -> OutboxItem {
@@ -556,6 +561,58 @@ async fn a_reply_whose_source_was_deleted_is_given_up(h: Harness) {
     );
 }
 
+async fn an_approved_reply_is_queued_for_the_source_and_sent_once(h: Harness) {
+    let case_id = heard_case(&h, "sam").await;
+    h.app
+        .workflow
+        .set_sensitive(case_id, true, "rules", t0())
+        .await
+        .unwrap();
+    let bob = Principal {
+        name: "token:bob".into(),
+        role: Role::Agent,
+    };
+    let held = earshot_app::replies::submit_reply(
+        &h.app,
+        &bob,
+        case_id,
+        NewReply {
+            visibility: Visibility::Private,
+            body: "Sam, your refund is on its way".into(),
+            send: true,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(held.pending_approval);
+    assert!(
+        h.app
+            .outbox
+            .for_reply(held.reply.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let sue = Principal {
+        name: "token:sue".into(),
+        role: Role::Supervisor,
+    };
+    let approved = earshot_app::replies::approve(&h.app, &sue, held.reply.id)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, ReplyStatus::Queued);
+    let queued = row(&h, held.reply.id).await;
+    assert_eq!(queued.source_id, Some(h.source));
+    assert_eq!(queued.visibility, Visibility::Private);
+    assert_eq!(queued.reply_ref, serde_json::json!({"status_id": "s-sam"}));
+    let worker = OutboxWorker::default();
+    assert_eq!(tick(&h, &worker).await.sent, 1);
+    assert_eq!(tick(&h, &worker).await.sent, 0);
+    assert_eq!(h.fake.posted(), [queued.idempotency_key]);
+    assert_eq!(reply(&h, case_id).await.status, ReplyStatus::Sent);
+}
+
 /// Two workers (as on two nodes) run passes at once over many replies:
 /// each is posted exactly once.
 async fn two_workers_never_send_one_reply_twice(h: Harness) {
@@ -619,5 +676,6 @@ both_databases!(
     two_auth_failures_pause_the_source_and_tell_the_admins,
     dead_after_ten_attempts_with_the_last_error,
     a_reply_whose_source_was_deleted_is_given_up,
+    an_approved_reply_is_queued_for_the_source_and_sent_once,
     two_workers_never_send_one_reply_twice,
 );
