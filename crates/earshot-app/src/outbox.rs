@@ -24,8 +24,8 @@ use tokio::sync::Notify;
 use crate::channels::Channel;
 use crate::{App, LiveEvent};
 
-/// How long a claimed row is a worker's: twice a request's timeout, so a
-/// live worker always answers within it.
+/// How long a claimed row is a worker's: longer than a reconcile and a
+/// send together may take ([`CALL_TIMEOUT`] each).
 pub const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// Attempts before a reply is given up as dead.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -334,6 +334,11 @@ impl OutboxWorker {
     }
 }
 
+/// The longest one connector call may take here: a reconcile and a send
+/// together stay inside the lease, so no other worker takes the row over
+/// while this one may still post it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+
 /// Reconciles first when the last attempt may have landed, then sends. The
 /// error says whether this attempt itself may have landed.
 async fn attempt(
@@ -342,17 +347,23 @@ async fn attempt(
     needs_reconcile: bool,
 ) -> std::result::Result<Sent, (ConnError, bool)> {
     if needs_reconcile {
-        match channel.connector.reconcile(out).await {
-            Ok(Some(sent)) => return Ok(sent),
-            Ok(None) => {}
+        match tokio::time::timeout(CALL_TIMEOUT, channel.connector.reconcile(out)).await {
+            Ok(Ok(Some(sent))) => return Ok(sent),
+            Ok(Ok(None)) => {}
             // Could not look: still in doubt, so no send yet.
-            Err(e) => return Err((e, true)),
+            Ok(Err(e)) => return Err((e, true)),
+            Err(_) => return Err((ConnError::Transient("reconcile timed out".into()), true)),
         }
     }
-    channel.connector.send(out).await.map_err(|e| {
-        let in_doubt = matches!(e, ConnError::Unknown(_));
-        (e, in_doubt)
-    })
+    match tokio::time::timeout(CALL_TIMEOUT, channel.connector.send(out)).await {
+        Ok(Ok(sent)) => Ok(sent),
+        Ok(Err(e)) => {
+            let in_doubt = matches!(e, ConnError::Unknown(_));
+            Err((e, in_doubt))
+        }
+        // It may have gone out before we stopped waiting.
+        Err(_) => Err((ConnError::Unknown("send timed out".into()), true)),
+    }
 }
 
 /// Runs the worker: a pass every `every`, and at once when a reply is
@@ -533,5 +544,65 @@ mod tests {
             decide(&auth, 9, Some(t0()), t0(), false, &mut rng()),
             OutboxResult::Dead { .. }
         ));
+    }
+
+    /// A connector whose calls never answer.
+    struct Hangs;
+
+    #[async_trait::async_trait]
+    impl earshot_connectors::Connector for Hangs {
+        fn kind(&self) -> earshot_core::source::SourceKind {
+            earshot_core::source::SourceKind::Webhook
+        }
+        fn capabilities(&self) -> earshot_connectors::Capabilities {
+            earshot_connectors::Capabilities::listen_only(
+                earshot_connectors::Transport::Push,
+                earshot_connectors::RateBudget {
+                    requests: 1,
+                    per: Duration::from_secs(1),
+                },
+            )
+        }
+        async fn start(&self) -> earshot_connectors::ConnResult<earshot_connectors::Capabilities> {
+            Ok(self.capabilities())
+        }
+        async fn poll(
+            &self,
+            _: Option<&earshot_connectors::Cursor>,
+        ) -> earshot_connectors::ConnResult<earshot_connectors::Page> {
+            std::future::pending().await
+        }
+        async fn send(&self, _: &Outbound) -> earshot_connectors::ConnResult<Sent> {
+            std::future::pending().await
+        }
+        async fn reconcile(&self, _: &Outbound) -> earshot_connectors::ConnResult<Option<Sent>> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_never_answers_ends_inside_the_lease_and_stays_in_doubt() {
+        let connector = Arc::new(Hangs);
+        let channel = Channel {
+            source_id: SourceId(1),
+            kind: earshot_core::source::SourceKind::Webhook,
+            capabilities: earshot_connectors::Connector::capabilities(&*connector),
+            connector,
+        };
+        let out = Outbound {
+            idempotency_key: "k".into(),
+            visibility: earshot_core::reply::Visibility::Public,
+            body: "hi".into(),
+            recipient: "ida".into(),
+            reply_ref: serde_json::Value::Null,
+            last_inbound_at: None,
+        };
+        let started = tokio::time::Instant::now();
+        let (e, in_doubt) = attempt(&channel, &out, true).await.unwrap_err();
+        assert!(in_doubt, "{e}");
+        assert_eq!(started.elapsed(), CALL_TIMEOUT);
+        let (e, in_doubt) = attempt(&channel, &out, false).await.unwrap_err();
+        assert!(in_doubt && matches!(e, ConnError::Unknown(_)), "{e}");
+        assert!(CALL_TIMEOUT * 2 < LEASE.to_std().unwrap());
     }
 }
