@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use earshot_connectors::{ConnError, Outbound, Sent};
-use earshot_core::auth::Role;
 use earshot_core::error::{ErrorCode, Result};
 use earshot_core::ids::SourceId;
 use earshot_core::outbox::{OutboxItem, OutboxResult};
-use earshot_core::sources::{Attempt, HealthReport, SourceState};
+use earshot_core::sources::{Attempt, HealthReport, SourcePatch, SourceState};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -263,9 +262,10 @@ impl OutboxWorker {
     }
 
     /// Counts an authentication failure on the source (the same count its
-    /// listening adds to). The second in a row pauses it (`auth_paused`,
-    /// until an admin fixes the credentials and resumes it), takes its
-    /// channel down so nothing more is sent through it, and tells the admins.
+    /// listening adds to). The second in a row pauses the source as the
+    /// source runtime does (paused, `auth_paused`, until an admin fixes the
+    /// credentials and resumes it): its channel goes down so nothing more
+    /// is sent through it, its task stops, and the admins are told.
     async fn auth_failed(
         &self,
         app: &App,
@@ -274,7 +274,8 @@ impl OutboxWorker {
         now: DateTime<Utc>,
         report: &mut OutboxTickReport,
     ) -> Result<()> {
-        let Some(source) = app.sources.source(channel.source_id).await? else {
+        let id = channel.source_id;
+        let Some(source) = app.sources.source(id).await? else {
             return Ok(());
         };
         let failed = HealthReport {
@@ -285,52 +286,27 @@ impl OutboxWorker {
             },
             capabilities: None,
         };
-        let health = app
-            .sources
-            .record_source_health(channel.source_id, &failed, now)
-            .await?;
+        let health = app.sources.record_source_health(id, &failed, now).await?;
         if health.consecutive_auth_failures < AUTH_FAILURES_TO_PAUSE {
             return Ok(());
         }
-        let paused = HealthReport {
+        let pause = SourcePatch {
+            paused: Some(true),
+            ..SourcePatch::default()
+        };
+        let paused = app.sources.update_source(id, &pause, now).await?;
+        let state = HealthReport {
             state: SourceState::AuthPaused,
             attempt: Attempt::StateOnly,
             capabilities: None,
         };
-        app.sources
-            .record_source_health(channel.source_id, &paused, now)
-            .await?;
-        app.channels.unregister(channel.source_id);
-        report.paused.push(channel.source_id);
-        tracing::error!(source_id = %channel.source_id, kind = %channel.kind, %error,
-            "source paused: its credentials were refused twice in a row");
-        let text = format!(
-            "Source {} ({}) is paused: the platform refused its credentials twice in a row \
-             ({error}). Replies wait in the outbox until an admin fixes them and resumes it.",
-            source.name, channel.kind
-        );
-        let payload = serde_json::json!({"source_id": channel.source_id, "kind": channel.kind,
-            "error": error.to_string()});
-        if let Some(accounts) = &app.accounts {
-            for admin in accounts
-                .users()
-                .await?
-                .iter()
-                .filter(|u| u.role == Role::Admin)
-            {
-                app.workflow
-                    .notify(
-                        &admin.name,
-                        "source_auth_paused",
-                        None,
-                        &text,
-                        &payload,
-                        now,
-                    )
-                    .await?;
-            }
-        }
-        Ok(())
+        app.sources.record_source_health(id, &state, now).await?;
+        app.channels.unregister(id);
+        crate::listen::changed(app, id);
+        report.paused.push(id);
+        tracing::error!(source_id = %id, kind = %channel.kind, %error,
+            "source paused: its credentials were refused twice in a row while replying");
+        crate::listen::notify_admins(app, &paused, &error.to_string()).await
     }
 }
 

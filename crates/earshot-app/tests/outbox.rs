@@ -500,6 +500,7 @@ async fn two_auth_failures_pause_the_source_and_tell_the_admins(h: Harness) {
         "nothing more goes out"
     );
     let source = h.store.source(h.source).await.unwrap().unwrap();
+    assert!(source.paused);
     assert_eq!(source.health.state, SourceState::AuthPaused);
     assert_eq!(source.health.consecutive_auth_failures, 2);
     let notes = h.app.workflow.notifications("root", true).await.unwrap();
