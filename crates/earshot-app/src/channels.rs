@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use earshot_connectors::{Capabilities, Connector};
 use earshot_core::ids::SourceId;
+use earshot_core::outbox::OutboxTarget;
 use earshot_core::reply::{ReplyRoute, Visibility};
 use earshot_core::source::SourceKind;
 
@@ -60,12 +61,17 @@ impl Channels {
     }
 
     /// Where a sent reply goes: the outbox when a running connector can
-    /// deliver it, otherwise to the agent to post by hand.
+    /// deliver it (with the idempotency key that connector makes, kept for
+    /// every attempt), otherwise to the agent to post by hand.
     pub fn route(&self, source_id: Option<SourceId>, visibility: Visibility) -> ReplyRoute {
-        if self.delivers(source_id, visibility) {
-            ReplyRoute::Queue
-        } else {
-            ReplyRoute::Manual
+        match source_id.and_then(|id| self.get(id)) {
+            Some(c) if c.capabilities.limit(visibility).is_some() => {
+                ReplyRoute::Queue(OutboxTarget {
+                    source_id: c.source_id,
+                    idempotency_key: c.connector.new_idempotency_key(),
+                })
+            }
+            _ => ReplyRoute::Manual,
         }
     }
 }

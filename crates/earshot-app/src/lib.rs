@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod listen;
 pub mod live;
 pub mod notify;
+pub mod outbox;
 pub mod presence;
 pub mod priority;
 pub mod replies;
@@ -32,12 +33,13 @@ pub mod sources;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
+use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
 use earshot_workflow::{Clock, PresenceRegistry};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 pub use live::LiveEvent;
 
@@ -50,6 +52,10 @@ pub struct App {
     /// Teams, rules, SLA, approvals, handoffs, audit: the same database as
     /// `store`, seen through the workflow contract.
     pub workflow: Arc<dyn WorkflowStore>,
+    /// Replies on their way out through a connector: the same database.
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Wakes the outbox worker when a reply is queued.
+    pub outbox_wake: Arc<Notify>,
     /// Configured sources (connector instances), their health and cursors.
     pub sources: Arc<dyn SourceStore>,
     /// Users and sessions of the desk, when it is enabled.
@@ -77,7 +83,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + SourceStore>(
+    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -87,6 +93,8 @@ impl App {
         App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
+            outbox: store.clone(),
+            outbox_wake: Arc::default(),
             sources: store.clone(),
             workflow: store,
             accounts: None,

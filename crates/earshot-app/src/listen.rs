@@ -286,7 +286,7 @@ async fn failed(app: &App, id: SourceId, error: &ConnError) -> Result<bool> {
 }
 
 /// Tells every admin in-app that a source stopped listening.
-async fn notify_admins(app: &App, source: &SourceRecord, error: &str) -> Result<()> {
+pub(crate) async fn notify_admins(app: &App, source: &SourceRecord, error: &str) -> Result<()> {
     let mut admins: Vec<String> = app
         .workflow
         .users()

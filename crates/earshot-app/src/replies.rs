@@ -3,8 +3,8 @@
 
 use earshot_core::auth::{Principal, Role};
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::ids::{CaseId, ReplyId};
-use earshot_core::mention::reject_nul;
+use earshot_core::ids::{CaseId, ReplyId, SourceId};
+use earshot_core::mention::{Mention, reject_nul};
 use earshot_core::reply::{DeliveredVia, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::store::NewReply;
 use earshot_core::workflow_store::ApprovalRecord;
@@ -80,14 +80,19 @@ pub async fn submit_reply(
     let now = app.clock.now();
     if needs_approval.is_empty() {
         let route = if reply.send {
-            app.channels.route(None, reply.visibility)
+            app.channels
+                .route(answering_source(&detail.mentions), reply.visibility)
         } else {
             ReplyRoute::Draft
         };
+        let queued = matches!(route, ReplyRoute::Queue(_));
         let saved = app
             .store
             .add_reply(case_id, &reply, route, &p.name, now)
             .await?;
+        if queued {
+            app.outbox_wake.notify_one();
+        }
         return Ok(ReplyOutcome {
             reply: saved,
             pending_approval: false,
@@ -138,13 +143,24 @@ pub async fn submit_reply(
     })
 }
 
-/// The held reply `reply_id` and its author's name, once `p` is allowed to
-/// approve or turn it down (role, team and location scope, not their own).
+/// The source a reply on this case goes out through: the one that heard
+/// the customer's latest post (mentions that came through the API, an
+/// import or the demo name none).
+pub fn answering_source(mentions: &[Mention]) -> Option<SourceId> {
+    mentions
+        .iter()
+        .rev()
+        .find_map(|m| m.mention.origin.as_ref().map(|o| o.source_id))
+}
+
+/// The held reply `reply_id`, its author's name and the source it would go
+/// out through, once `p` is allowed to approve or turn it down (role, team
+/// and location scope, not their own).
 async fn held_reply_for_decision(
     app: &App,
     p: &Principal,
     reply_id: ReplyId,
-) -> Result<(Reply, String)> {
+) -> Result<(Reply, String, Option<SourceId>)> {
     let reply = app
         .workflow
         .reply(reply_id)
@@ -170,18 +186,22 @@ async fn held_reply_for_decision(
         &sc,
     )
     .map_err(|e| Error::new(e.error_code(), e.to_string()))?;
-    Ok((reply, author_name))
+    Ok((reply, author_name, answering_source(&detail.mentions)))
 }
 
 /// Approves a held reply and sends it; the approver is recorded on the
 /// reply, in the case events and in the audit log.
 pub async fn approve(app: &App, p: &Principal, reply_id: ReplyId) -> Result<Reply> {
-    let (reply, _) = held_reply_for_decision(app, p, reply_id).await?;
-    let route = app.channels.route(None, reply.visibility);
+    let (reply, _, source) = held_reply_for_decision(app, p, reply_id).await?;
+    let route = app.channels.route(source, reply.visibility);
+    let queued = matches!(route, ReplyRoute::Queue(_));
     let sent = app
         .workflow
         .approve_and_send(reply_id, &p.name, route, app.clock.now())
         .await?;
+    if queued {
+        app.outbox_wake.notify_one();
+    }
     let _ = app.live.send(LiveEvent::CaseUpdated {
         case_id: reply.case_id,
     });
@@ -197,7 +217,7 @@ pub async fn reject(
     reason: &str,
 ) -> Result<ApprovalRecord> {
     reject_nul("reason", reason)?;
-    let (reply, author_name) = held_reply_for_decision(app, p, reply_id).await?;
+    let (reply, author_name, _) = held_reply_for_decision(app, p, reply_id).await?;
     let now = app.clock.now();
     let record = app
         .workflow

@@ -1,6 +1,6 @@
 //! The background workers of one node: the SLA ticker, outbound webhook
-//! delivery, the priority refresher and the source runtime (one
-//! supervised task per source, see [`crate::listen`]). Each runs as its
+//! delivery, the priority refresher, the reply outbox and the source
+//! runtime (one supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
 use std::time::Duration;
@@ -18,6 +18,8 @@ pub struct Intervals {
     pub deliveries: Duration,
     /// The waiting factor of each active case's priority.
     pub priority: Duration,
+    /// The outbox's periodic pass (it also wakes whenever a reply is queued).
+    pub outbox: Duration,
 }
 
 impl Default for Intervals {
@@ -26,6 +28,7 @@ impl Default for Intervals {
             sla_tick: Duration::from_secs(30),
             deliveries: Duration::from_secs(10),
             priority: Duration::from_secs(60),
+            outbox: Duration::from_secs(5),
         }
     }
 }
@@ -61,6 +64,14 @@ impl Runtime {
                 (
                     "priority",
                     crate::priority::spawn_refresher(app.clone(), every.priority),
+                ),
+                (
+                    "outbox",
+                    crate::outbox::spawn_outbox_worker(
+                        app.clone(),
+                        every.outbox,
+                        app.outbox_wake.clone(),
+                    ),
                 ),
             ],
         };

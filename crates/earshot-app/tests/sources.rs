@@ -85,6 +85,7 @@ fn idle() -> Intervals {
         sla_tick: hour,
         deliveries: hour,
         priority: hour,
+        outbox: hour,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ids;
 pub mod intake;
 pub mod mention;
+pub mod outbox;
 pub mod personalise;
 pub mod pipeline;
 pub mod priority;

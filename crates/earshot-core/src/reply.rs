@@ -125,14 +125,15 @@ impl DeliveredVia {
 
 /// What happens to a reply the agent sends, decided by the application
 /// from the case's source and the connectors it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyRoute {
     /// Keep it as a draft (not sent, or held for approval).
     Draft,
     /// Held for a supervisor's approval.
     PendingApproval,
-    /// A connector will deliver it: into the outbox.
-    Queue,
+    /// A connector will deliver it: into the outbox, for this source with
+    /// this idempotency key.
+    Queue(crate::outbox::OutboxTarget),
     /// Nothing can deliver it: the agent posts it by hand.
     Manual,
 }
@@ -158,6 +159,9 @@ pub struct Reply {
     pub channel_message_id: Option<String>,
     /// A link to the post once sent, when known.
     pub channel_url: Option<String>,
+    /// Its outbox row, when a connector delivers it (case detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::outbox::Delivery>,
 }
 
 /// A reply the brand already posted elsewhere (an imported conversation):

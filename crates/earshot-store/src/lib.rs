@@ -8,6 +8,7 @@
 
 mod accounts;
 mod ingest;
+mod outbox;
 mod rows;
 mod search;
 mod sources;
@@ -362,6 +363,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "sources",
         include_str!("../migrations/sqlite/0014_sources.sql"),
         include_str!("../migrations/postgres/0014_sources.sql"),
+    ),
+    (
+        15,
+        "outbox",
+        include_str!("../migrations/sqlite/0015_outbox.sql"),
+        include_str!("../migrations/postgres/0015_outbox.sql"),
     ),
 ];
 

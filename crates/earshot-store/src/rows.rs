@@ -243,6 +243,7 @@ pub fn reply(row: &AnyRow) -> Result<Reply> {
         },
         channel_message_id: col(row, "channel_message_id")?,
         channel_url: col(row, "channel_url")?,
+        delivery: None,
     })
 }
 

@@ -11,6 +11,7 @@ use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::mention::Mention;
+use earshot_core::outbox::{Delivery, OutboxTarget};
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
 use earshot_core::sources::Checkpoint;
@@ -267,7 +268,7 @@ impl Store for SqlStore {
                 rows::mention,
             )
             .await?;
-        let replies = self
+        let mut replies = self
             .all(
                 q(format!(
                     "SELECT {REPLY_COLUMNS} FROM replies WHERE case_id = $1 ORDER BY id"
@@ -276,6 +277,13 @@ impl Store for SqlStore {
                 rows::reply,
             )
             .await?;
+        let deliveries = crate::outbox::of_case(&self.pool, id).await?;
+        for reply in &mut replies {
+            reply.delivery = deliveries
+                .iter()
+                .find(|d| d.reply_id == reply.id)
+                .map(Delivery::from);
+        }
         let notes = self
             .all(
                 q(
@@ -468,7 +476,7 @@ impl Store for SqlStore {
         let status = match route {
             ReplyRoute::Draft => ReplyStatus::Draft,
             ReplyRoute::PendingApproval => ReplyStatus::PendingApproval,
-            ReplyRoute::Queue => ReplyStatus::Queued,
+            ReplyRoute::Queue(_) => ReplyStatus::Queued,
             ReplyRoute::Manual => ReplyStatus::Manual,
         };
         let row = q(format!(
@@ -485,10 +493,10 @@ impl Store for SqlStore {
         .await
         .map_err(|e| db_error("add reply", e))?;
         let saved = rows::reply(&row)?;
-        if route == ReplyRoute::Queue {
-            queue_outbox(&mut tx, &saved, case.source, &case.author_handle, now).await?;
+        if let ReplyRoute::Queue(target) = &route {
+            queue_outbox(&mut tx, &saved, target, now).await?;
         }
-        if matches!(route, ReplyRoute::Queue | ReplyRoute::Manual) {
+        if matches!(route, ReplyRoute::Queue(_) | ReplyRoute::Manual) {
             // An agent took the case up; the customer's clock runs on until
             // the reply is actually sent.
             q(
@@ -509,7 +517,7 @@ impl Store for SqlStore {
             match route {
                 ReplyRoute::Draft => "reply.drafted",
                 ReplyRoute::PendingApproval => "reply.held",
-                ReplyRoute::Queue => "reply.queued",
+                ReplyRoute::Queue(_) => "reply.queued",
                 ReplyRoute::Manual => "reply.to_post_by_hand",
             },
             None,
@@ -533,60 +541,8 @@ impl Store for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
-        let reply_id = reply_id.0;
         let mut tx = self.write_tx().await?;
-        let reply = reply_in(&mut tx, reply_id).await?;
-        let expected = match via {
-            DeliveredVia::Channel => &[ReplyStatus::Queued, ReplyStatus::Sending][..],
-            DeliveredVia::Hand => &[ReplyStatus::Manual, ReplyStatus::Failed][..],
-            DeliveredVia::Imported => &[][..],
-        };
-        if !expected.contains(&reply.status) {
-            return Err(Error::new(
-                if reply.status == ReplyStatus::Sent {
-                    ErrorCode::Conflict
-                } else {
-                    ErrorCode::InvalidTransition
-                },
-                format!(
-                    "reply {reply_id} is {}; it cannot be recorded as sent {}",
-                    reply.status.as_str(),
-                    match via {
-                        DeliveredVia::Hand => "by hand",
-                        _ => "by its channel",
-                    }
-                ),
-            ));
-        }
-        q(
-            "UPDATE replies SET status = 'sent', sent_at = $1, delivered_via = $2, \
-           channel_message_id = $3, channel_url = $4, error = NULL WHERE id = $5"
-                .to_string(),
-        )
-        .bind(ms(now))
-        .bind(via.as_str())
-        .bind(message_id.map(str::to_owned))
-        .bind(url.map(str::to_owned))
-        .bind(reply_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_error("mark reply sent", e))?;
-        answered(&mut tx, reply.case_id.0, now, now).await?;
-        insert_event(
-            &mut tx,
-            Some(reply.case_id.0),
-            actor,
-            match via {
-                DeliveredVia::Hand => "reply.posted_by_hand",
-                _ => "reply.sent",
-            },
-            Some(serde_json::json!({"reply_id": reply_id, "status": reply.status})),
-            Some(serde_json::json!({"reply_id": reply_id, "status": "sent",
-                "delivered_via": via, "channel_message_id": message_id, "channel_url": url})),
-            now,
-        )
-        .await?;
-        let sent = reply_in(&mut tx, reply_id).await?;
+        let sent = mark_sent_in(&mut tx, reply_id.0, via, message_id, url, actor, now).await?;
         commit(tx).await?;
         Ok(sent)
     }
@@ -750,29 +706,124 @@ impl Store for SqlStore {
     }
 }
 
-/// Queues a reply for its channel in the caller's transaction.
+/// Queues a reply for its channel in the caller's transaction: the outbox
+/// row carries the source, the idempotency key made for it, the customer's
+/// handle and what the connector needs to thread the answer.
 pub(crate) async fn queue_outbox(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     reply: &Reply,
-    source: earshot_core::SourceKind,
-    recipient: &str,
+    target: &OutboxTarget,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    // The customer's latest post heard through this source: whom to answer
+    // and how to thread it. A case with none (its mentions came through the
+    // API) answers the case's author, unthreaded.
+    let heard = q("SELECT author_handle, reply_ref FROM mentions \
+         WHERE case_id = $1 AND source_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1")
+    .bind(reply.case_id.0)
+    .bind(target.source_id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(|e| db_error("read answered mention", e))?;
+    let (recipient, reply_ref) = match heard {
+        Some(row) => (
+            col::<String>(&row, "author_handle")?,
+            col::<Option<String>>(&row, "reply_ref")?.unwrap_or_else(|| "{}".into()),
+        ),
+        None => {
+            let case = q("SELECT author_handle FROM cases WHERE id = $1")
+                .bind(reply.case_id.0)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(|e| db_error("read case", e))?;
+            (col::<String>(&case, "author_handle")?, "{}".into())
+        }
+    };
     q(
-        "INSERT INTO outbox (reply_id, source, recipient, visibility, body, created_at) \
-       VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO outbox (reply_id, source_id, idempotency_key, visibility, body, recipient, \
+         reply_ref, status, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8, $8)"
             .to_string(),
     )
     .bind(reply.id.0)
-    .bind(source.as_str())
-    .bind(recipient.to_string())
+    .bind(target.source_id.0)
+    .bind(target.idempotency_key.clone())
     .bind(reply.visibility.as_str())
     .bind(reply.body.clone())
+    .bind(recipient)
+    .bind(reply_ref)
     .bind(ms(now))
     .execute(&mut **tx)
     .await
     .map_err(|e| db_error("queue reply", e))?;
     Ok(())
+}
+
+/// Marks a reply sent in the caller's transaction: by its channel (from
+/// `queued` or `sending`) or by hand (from `manual` or `failed`), with the
+/// post's id and link, the case's first response and last brand answer,
+/// and the event. A reply already sent is refused (409).
+pub(crate) async fn mark_sent_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    reply_id: i64,
+    via: DeliveredVia,
+    message_id: Option<&str>,
+    url: Option<&str>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Reply> {
+    let reply = reply_in(tx, reply_id).await?;
+    let expected = match via {
+        DeliveredVia::Channel => &[ReplyStatus::Queued, ReplyStatus::Sending][..],
+        DeliveredVia::Hand => &[ReplyStatus::Manual, ReplyStatus::Failed][..],
+        DeliveredVia::Imported => &[][..],
+    };
+    if !expected.contains(&reply.status) {
+        return Err(Error::new(
+            if reply.status == ReplyStatus::Sent {
+                ErrorCode::Conflict
+            } else {
+                ErrorCode::InvalidTransition
+            },
+            format!(
+                "reply {reply_id} is {}; it cannot be recorded as sent {}",
+                reply.status.as_str(),
+                match via {
+                    DeliveredVia::Hand => "by hand",
+                    _ => "by its channel",
+                }
+            ),
+        ));
+    }
+    q(
+        "UPDATE replies SET status = 'sent', sent_at = $1, delivered_via = $2, \
+       channel_message_id = $3, channel_url = $4, error = NULL WHERE id = $5"
+            .to_string(),
+    )
+    .bind(ms(now))
+    .bind(via.as_str())
+    .bind(message_id.map(str::to_owned))
+    .bind(url.map(str::to_owned))
+    .bind(reply_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("mark reply sent", e))?;
+    answered(tx, reply.case_id.0, now, now).await?;
+    insert_event(
+        tx,
+        Some(reply.case_id.0),
+        actor,
+        match via {
+            DeliveredVia::Hand => "reply.posted_by_hand",
+            _ => "reply.sent",
+        },
+        Some(serde_json::json!({"reply_id": reply_id, "status": reply.status})),
+        Some(serde_json::json!({"reply_id": reply_id, "status": "sent",
+            "delivered_via": via, "channel_message_id": message_id, "channel_url": url})),
+        now,
+    )
+    .await?;
+    reply_in(tx, reply_id).await
 }
 
 /// The brand's answer reached the customer at `at`: the first response (if

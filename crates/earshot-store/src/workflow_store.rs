@@ -14,7 +14,6 @@ use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::ids::{CaseId, MentionId, ReplyId};
 use earshot_core::reply::{Reply, ReplyRoute, ReplyStatus};
 use earshot_core::sla_policy::SlaPolicy;
-use earshot_core::source::SourceKind;
 use earshot_core::workflow_store::{
     ApprovalRecord, AssignmentStrategy, AuditQuery, AuditRecord, CaseSlaRecord, DueDelivery,
     Handoff, HandoffKind, Notification, RuleSetVersion, SlaCheckpoint, TeamRecord, UserProfile,
@@ -1029,7 +1028,7 @@ impl WorkflowStore for SqlStore {
             ));
         }
         let status = match route {
-            ReplyRoute::Queue => ReplyStatus::Queued,
+            ReplyRoute::Queue(_) => ReplyStatus::Queued,
             ReplyRoute::Manual => ReplyStatus::Manual,
             ReplyRoute::Draft | ReplyRoute::PendingApproval => {
                 return Err(Error::internal(
@@ -1037,15 +1036,6 @@ impl WorkflowStore for SqlStore {
                 ));
             }
         };
-        let case = q("SELECT source, author_handle FROM cases WHERE id = $1")
-            .bind(reply.case_id.0)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| db_error("read case", e))?;
-        let source: String = col(&case, "source")?;
-        let source = SourceKind::parse(&source)
-            .ok_or_else(|| Error::internal(format!("stored source {source:?}")))?;
-        let recipient: String = col(&case, "author_handle")?;
         q("UPDATE replies SET status = $1, approved_by = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(approver.to_string())
@@ -1060,8 +1050,8 @@ impl WorkflowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("approve reply", e))?;
-        if route == ReplyRoute::Queue {
-            crate::sql::queue_outbox(&mut tx, &reply, source, &recipient, now).await?;
+        if let ReplyRoute::Queue(target) = &route {
+            crate::sql::queue_outbox(&mut tx, &reply, target, now).await?;
         }
         let after = json!({"reply_id": reply_id, "status": status, "approved_by": approver,
             "author": reply.author, "visibility": reply.visibility});

@@ -206,6 +206,14 @@ fn mention(id: &str, handle: &str, text: &str, a: Analysis) -> AnalyzedMention {
     }
 }
 
+/// Routed to the outbox of source 1 with idempotency key `key`.
+fn queue(key: &str) -> ReplyRoute {
+    ReplyRoute::Queue(earshot_core::outbox::OutboxTarget {
+        source_id: earshot_core::ids::SourceId(1),
+        idempotency_key: key.into(),
+    })
+}
+
 fn complaint(id: &str, handle: &str, text: &str) -> AnalyzedMention {
     mention(id, handle, text, analysis(Sentiment::Negative, true))
 }
@@ -475,7 +483,7 @@ async fn assignment_notes_and_replies(s: &SqlStore) {
                 body: "Eve, the refund for the second charge is on its way".into(),
                 send: true,
             },
-            ReplyRoute::Queue,
+            queue("key-eve"),
             "agent1",
             queued_at,
         )
@@ -557,7 +565,7 @@ async fn channel_limits_are_enforced(s: &SqlStore) {
                 body: "x".repeat(301),
                 send: true,
             },
-            ReplyRoute::Queue,
+            queue("key-long"),
             "agent1",
             t0(),
         )
@@ -1089,6 +1097,10 @@ mod workflow_store;
 // The contract methods the scenarios above leave uncovered, one by one.
 #[path = "integration/contract.rs"]
 mod contract;
+
+// The reply outbox (issue 12), on both backends.
+#[path = "integration/outbox.rs"]
+mod outbox;
 
 // The source registry and checkpoints (issue 12), on both backends.
 #[path = "integration/sources.rs"]

@@ -276,7 +276,7 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
         draft.id
     );
     assert!(
-        s.approve_and_send(second.id, "sue", ReplyRoute::Queue, minutes(3))
+        s.approve_and_send(second.id, "sue", super::queue("key-second"), minutes(3))
             .await
             .is_err()
     );

@@ -67,6 +67,29 @@ pub struct ReplyView {
     pub original_url: String,
     /// Why "I posted it" was just refused, shown by its form.
     pub posted_error: String,
+    /// How its connector's delivery stands ("delivery: queued · 2 attempts
+    /// · next try 12:05 UTC · last error: HTTP 503"), for outbox replies.
+    pub delivery: String,
+}
+
+/// The outbox's word on a reply: status, attempts, the post's id, the next
+/// try and the platform's last reason.
+pub fn delivery_line(d: &earshot_core::outbox::Delivery) -> String {
+    let mut parts = vec![format!("delivery: {}", d.status.as_str())];
+    parts.push(match d.attempts {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    });
+    if let Some(id) = &d.remote_id {
+        parts.push(format!("post id {id}"));
+    }
+    if let Some(at) = d.next_attempt_at {
+        parts.push(format!("next try {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    if let Some(e) = &d.last_error {
+        parts.push(format!("last error: {e}"));
+    }
+    parts.join(" \u{b7} ")
 }
 
 /// Only http(s) links become `href`s; anything else is dropped.
@@ -118,6 +141,7 @@ pub fn reply_view(r: &Reply, source: SourceKind, now: DateTime<Utc>) -> ReplyVie
         by_hand: matches!(r.status, ReplyStatus::Manual | ReplyStatus::Failed),
         original_url: String::new(),
         posted_error: String::new(),
+        delivery: r.delivery.as_ref().map(delivery_line).unwrap_or_default(),
     }
 }
 
@@ -295,7 +319,8 @@ async fn render(
             reply: None,
         })
         .collect();
-    let delivers = state.app.channels.delivers(None, Visibility::Public);
+    let source_id = earshot_app::replies::answering_source(&mentions);
+    let delivers = state.app.channels.delivers(source_id, Visibility::Public);
     thread.extend(replies.iter().map(|r| {
         let mut rv = reply_view(r, case.source, now);
         if rv.by_hand {
@@ -1126,6 +1151,7 @@ mod tests {
             delivered_via: None,
             channel_message_id: None,
             channel_url: None,
+            delivery: None,
         }
     }
 

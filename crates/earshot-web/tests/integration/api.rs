@@ -344,6 +344,31 @@ async fn the_openapi_document_lists_the_endpoints() {
         assert!(doc["paths"][path].is_object(), "missing {path}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Each reply a connector delivers shows its outbox row.
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["Reply"]["properties"]["delivery"].is_object(),
+        "{}",
+        schemas["Reply"]
+    );
+    for field in [
+        "status",
+        "attempts",
+        "remote_id",
+        "url",
+        "last_error",
+        "next_attempt_at",
+    ] {
+        assert!(
+            schemas["Delivery"]["properties"][field].is_object(),
+            "Delivery.{field}: {}",
+            schemas["Delivery"]
+        );
+    }
+    assert_eq!(
+        schemas["OutboxStatus"]["enum"],
+        serde_json::json!(["queued", "sending", "unknown", "sent", "failed", "dead"])
+    );
 }
 
 async fn concurrent_posts_share_commits_and_each_gets_its_own_answer() {

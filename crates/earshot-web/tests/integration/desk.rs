@@ -515,6 +515,99 @@ async fn a_reply_no_connector_delivers_waits_to_be_posted_by_hand() {
 }
 both_databases!(a_reply_no_connector_delivers_waits_to_be_posted_by_hand);
 
+async fn a_reply_a_connector_delivers_is_queued_then_sent_by_the_outbox() {
+    use earshot_connectors::Connector;
+    use earshot_connectors::fake::FakeConnector;
+    use earshot_core::source::SourceKind;
+    use earshot_core::sources::{NewSource, SourceStore};
+    use earshot_workflow::Clock;
+
+    let app = spawn_app().await;
+    let now = app.clock.now();
+    let source = app
+        .store
+        .create_source(
+            &NewSource {
+                kind: SourceKind::Webhook,
+                name: "brand hooks".into(),
+                config: serde_json::Map::new(),
+                credentials: None,
+                paused: false,
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .id;
+    // Ida's post, heard through that source.
+    let input: earshot_core::mention::MentionInput =
+        serde_json::from_value(mention("d1", "ida", COMPLAINT)).unwrap();
+    let mut heard = input.validate(now).unwrap();
+    heard.origin = Some(earshot_core::mention::MentionOrigin {
+        source_id: source,
+        reply_ref: serde_json::json!({"post": "d1"}),
+    });
+    let stored = earshot_app::ingest::ingest(&app.state.app, vec![heard])
+        .await
+        .unwrap();
+    let id = stored[0].outcome.case.unwrap().id.0;
+    // With a connector running for the source, a reply is queued for it,
+    // and the page no longer says Earshot cannot post there.
+    let fake = FakeConnector::new(SourceKind::Webhook, earshot_connectors::Transport::Push);
+    app.state
+        .app
+        .channels
+        .register(earshot_app::channels::Channel {
+            source_id: source,
+            kind: SourceKind::Webhook,
+            connector: std::sync::Arc::new(fake.clone()),
+            capabilities: fake.capabilities(),
+        });
+    let ann = Agent::new(&app, "ann").await;
+    let (page, rid) = ann
+        .reply_and_follow(id, "Ida, order 4411 is refunded today.")
+        .await;
+    assert_eq!(element(&page, "reply-outcome"), "Queued for webhook");
+    assert_eq!(element(&page, &format!("reply-state-{rid}")), "queued");
+    assert!(!page.contains("id=\"no-connector\""));
+    assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
+    assert!(page.contains("and sends this as a private message"));
+    let r = reply_json(&app, id, rid).await;
+    assert_eq!(r["status"], "queued", "{r}");
+    assert_eq!(r["delivery"]["status"], "queued", "{r}");
+    assert_eq!(r["delivery"]["attempts"], 0, "{r}");
+    assert!(
+        fake.sent().is_empty(),
+        "nothing leaves before the worker runs"
+    );
+
+    // The outbox worker delivers it, once, threaded under Ida's post.
+    let report = earshot_app::outbox::OutboxWorker::default()
+        .tick(&app.state.app, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, "Ida, order 4411 is refunded today.");
+    assert_eq!(sent[0].recipient, "ida");
+    assert_eq!(sent[0].reply_ref, serde_json::json!({"post": "d1"}));
+    let r = reply_json(&app, id, rid).await;
+    assert_eq!(r["status"], "sent", "{r}");
+    assert_eq!(r["delivered_via"], "channel", "{r}");
+    assert_eq!(r["delivery"]["status"], "sent", "{r}");
+    assert_eq!(r["delivery"]["attempts"], 1, "{r}");
+    let remote_id = r["delivery"]["remote_id"].as_str().unwrap().to_string();
+    assert_eq!(r["channel_message_id"], remote_id.as_str(), "{r}");
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    assert_eq!(element(&page, &format!("reply-state-{rid}")), "sent");
+    assert_eq!(
+        element(&page, &format!("reply-delivery-{rid}")),
+        format!("delivery: sent \u{b7} 1 attempt \u{b7} post id {remote_id}")
+    );
+}
+both_databases!(a_reply_a_connector_delivers_is_queued_then_sent_by_the_outbox);
+
 async fn marking_a_reply_posted_needs_the_sessions_csrf_token_and_its_case() {
     let app = spawn_app().await;
     let id = open_case(&app).await;
