@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod error;
 pub mod http;
+pub mod webhook;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -209,7 +210,6 @@ pub fn split_settings(kind: SourceKind, config: Value) -> Result<SourceSettings>
 /// Builds the connector for a source, checking its settings: errors name
 /// the field (`config.base_url`).
 pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Connector>> {
-    let _ = settings;
     let none = || {
         Err(Error::invalid_field(
             "kind",
@@ -221,7 +221,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         SourceKind::Mastodon => none(),
         SourceKind::Bluesky => none(),
         SourceKind::Email => none(),
-        SourceKind::Webhook => none(),
+        SourceKind::Webhook => Ok(Arc::new(webhook::InboundWebhook::from_settings(settings)?)),
         SourceKind::GooglePlay => none(),
         SourceKind::AppStore => none(),
         SourceKind::Reddit => none(),
@@ -242,6 +242,17 @@ pub fn parse_settings<T: serde::de::DeserializeOwned>(settings: &SourceSettings)
         } else {
             format!("config.{path}")
         };
-        Error::invalid_field(&field, e.inner().to_string())
+        let why = e.inner().to_string();
+        // serde says "missing field `x`" about the object holding it.
+        match why
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            Some(missing) => Error::new(
+                earshot_core::error::ErrorCode::MissingField,
+                format!("{field}.{missing}: is required"),
+            ),
+            None => Error::invalid_field(&field, why),
+        }
     })
 }
