@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use earshot_core::error::{Error, Result};
+use earshot_core::sources::Checkpoint;
 use earshot_core::store::{AnalyzedMention, IngestOutcome, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,6 +20,7 @@ type Answer = Result<(Vec<AnalyzedMention>, Vec<IngestOutcome>)>;
 
 struct Job {
     batch: Vec<AnalyzedMention>,
+    checkpoints: Vec<Checkpoint>,
     now: DateTime<Utc>,
     reply: oneshot::Sender<Answer>,
 }
@@ -38,7 +40,19 @@ impl GroupCommit {
 
     /// Stores a batch (in the next group transaction) and returns it with
     /// its outcomes, in input order.
+    #[cfg(test)]
     pub(crate) async fn ingest(&self, batch: Vec<AnalyzedMention>, now: DateTime<Utc>) -> Answer {
+        self.ingest_checkpointed(batch, Vec::new(), now).await
+    }
+
+    /// [`GroupCommit::ingest`] with sources' checkpoints, committed in the
+    /// same transaction as the batch: if the batch fails, so do they.
+    pub(crate) async fn ingest_checkpointed(
+        &self,
+        batch: Vec<AnalyzedMention>,
+        checkpoints: Vec<Checkpoint>,
+        now: DateTime<Utc>,
+    ) -> Answer {
         // The writer starts on first use, inside the server's runtime.
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = mpsc::channel(1024);
@@ -47,7 +61,12 @@ impl GroupCommit {
         });
         let (reply, answer) = oneshot::channel();
         sender
-            .send(Job { batch, now, reply })
+            .send(Job {
+                batch,
+                checkpoints,
+                now,
+                reply,
+            })
             .await
             .map_err(|_| Error::internal("the ingestion writer has stopped"))?;
         answer
@@ -72,12 +91,18 @@ async fn write_groups(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
         let now = group.iter().map(|j| j.now).max().unwrap_or_else(Utc::now);
         let sizes: Vec<usize> = group.iter().map(|j| j.batch.len()).collect();
         let mut combined = Vec::with_capacity(size);
+        let mut checkpoints: Vec<Vec<Checkpoint>> = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
         for job in group {
             combined.extend(job.batch);
+            checkpoints.push(job.checkpoints);
             replies.push(job.reply);
         }
-        match store.ingest(&combined, now).await {
+        let all_checkpoints: Vec<Checkpoint> = checkpoints.iter().flatten().cloned().collect();
+        match store
+            .ingest_checkpointed(&combined, &all_checkpoints, now)
+            .await
+        {
             Ok(outcomes) => {
                 let mut mentions = combined.into_iter();
                 let mut outcomes = outcomes.into_iter();
@@ -97,11 +122,13 @@ async fn write_groups(store: Arc<dyn Store>, mut jobs: mpsc::Receiver<Job>) {
             Err(_) => {
                 // One request's bad record must not fail the others that
                 // shared its commit: each is stored again on its own.
+                // Each keeps its own checkpoints: a failing batch leaves its
+                // source's cursor where it was.
                 let mut mentions = combined.into_iter();
-                for (reply, n) in replies.into_iter().zip(sizes) {
+                for ((reply, n), own) in replies.into_iter().zip(sizes).zip(checkpoints) {
                     let batch: Vec<AnalyzedMention> = mentions.by_ref().take(n).collect();
                     let answer = store
-                        .ingest(&batch, now)
+                        .ingest_checkpointed(&batch, &own, now)
                         .await
                         .map(|outcomes| (batch, outcomes));
                     let _ = reply.send(answer);
@@ -164,6 +191,7 @@ mod tests {
                 thread_id: None,
                 parent_id: None,
                 metrics: ReachMetrics::default(),
+                origin: None,
             },
             analysis,
             priority,

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use earshot_core::mention::NewMention;
 use earshot_core::pipeline::Known;
 use earshot_core::reply::ExternalReply;
+use earshot_core::sources::Checkpoint;
 use earshot_core::store::{AnalyzedMention, IngestOutcome};
 
 use crate::{App, LiveEvent};
@@ -22,11 +23,14 @@ pub struct Ingested {
 }
 
 /// How a batch enters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestOptions {
     /// Past conversations (an archive import): stored, searchable and
     /// analysed, with no case and so no SLA clock.
     pub historical: bool,
+    /// Sources' progress past this batch (a connector's cursor), committed
+    /// with it: stored together or not at all.
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 /// Analyses, stores and routes `mentions` (already validated), in order.
@@ -43,15 +47,18 @@ pub async fn ingest_with(
     mentions: Vec<NewMention>,
     options: IngestOptions,
 ) -> Result<Vec<Ingested>> {
-    if mentions.is_empty() {
+    if mentions.is_empty() && options.checkpoints.is_empty() {
         return Ok(Vec::new());
     }
-    let known = known(app, options).await?;
+    let known = known(app, &options).await?;
     let pipeline = app.pipeline.clone();
     let analyzed = tokio::task::spawn_blocking(move || pipeline.prepare_batch(mentions, &known))
         .await
         .map_err(|e| Error::internal(format!("analysis task failed: {e}")))?;
-    let (analyzed, outcomes) = app.group_commit.ingest(analyzed, app.clock.now()).await?;
+    let (analyzed, outcomes) = app
+        .group_commit
+        .ingest_checkpointed(analyzed, options.checkpoints, app.clock.now())
+        .await?;
     crate::routing::route_ingested(app, &outcomes).await;
     for o in outcomes.iter().filter(|o| !o.duplicate) {
         let _ = app.live.send(LiveEvent::MentionIngested {
@@ -68,7 +75,7 @@ pub async fn ingest_with(
 
 /// What ingestion knows about authors: the brand's VIP and press lists
 /// (customer value in the priority), read once per batch.
-async fn known(app: &App, options: IngestOptions) -> Result<Known> {
+async fn known(app: &App, options: &IngestOptions) -> Result<Known> {
     let list = |name: &'static str| async move {
         Ok::<HashSet<String>, Error>(
             app.workflow

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
 use earshot_core::pipeline::Pipeline;
+use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
 use earshot_workflow::{Clock, PresenceRegistry};
@@ -46,6 +47,8 @@ pub struct App {
     /// Teams, rules, SLA, approvals, handoffs, audit: the same database as
     /// `store`, seen through the workflow contract.
     pub workflow: Arc<dyn WorkflowStore>,
+    /// Configured sources (connector instances), their health and cursors.
+    pub sources: Arc<dyn SourceStore>,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -63,7 +66,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore>(
+    pub fn new<S: Store + WorkflowStore + SourceStore>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -72,6 +75,7 @@ impl App {
         App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
+            sources: store.clone(),
             workflow: store,
             accounts: None,
             pipeline,

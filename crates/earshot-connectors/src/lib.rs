@@ -6,6 +6,8 @@
 
 pub mod capabilities;
 pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod http;
 pub mod webhook;
 

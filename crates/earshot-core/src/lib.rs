@@ -22,6 +22,7 @@ pub mod priority;
 pub mod reply;
 pub mod sla_policy;
 pub mod source;
+pub mod sources;
 pub mod store;
 pub mod workflow_store;
 
@@ -29,7 +30,7 @@ pub use analysis::{Analysis, Analyzer, Sentiment, UrgencyKind, UrgencySignal};
 pub use case::{Case, CaseStatus, TransitionError};
 pub use error::{Error, ErrorCode};
 pub use ids::{CaseId, HandoffId, MentionId, NoteId, PolicyId, ReplyId, WebhookId};
-pub use mention::{Author, Mention, MentionInput, NewMention, ReachMetrics};
+pub use mention::{Author, Mention, MentionInput, MentionOrigin, NewMention, ReachMetrics};
 pub use priority::{Priority, PriorityComponent, PriorityInputs, PriorityWeights};
 pub use reply::{Event, Note, Reply, ReplyStatus, Visibility};
 pub use source::{SourceCapabilities, SourceKind};

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Analysis;
 use crate::error::{Error, Result};
-use crate::ids::{CaseId, MentionId};
+use crate::ids::{CaseId, MentionId, SourceId};
 use crate::source::SourceKind;
 
 /// Who wrote a mention, as the platform describes them.
@@ -86,6 +86,22 @@ pub struct NewMention {
     pub thread_id: Option<String>,
     pub parent_id: Option<String>,
     pub metrics: ReachMetrics,
+    /// The configured source that heard it, for mentions a running
+    /// connector delivered (`None` for the API, imports and the demo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<MentionOrigin>,
+}
+
+/// Which source heard a mention and what a reply to it needs: the outbox
+/// answers through that source's connector with this reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MentionOrigin {
+    #[schema(value_type = i64)]
+    pub source_id: SourceId,
+    /// The connector's thread reference (its shape is documented per
+    /// connector: a status id, strong refs, a Message-ID…).
+    #[schema(value_type = Object)]
+    pub reply_ref: serde_json::Value,
 }
 
 impl MentionInput {
@@ -163,6 +179,7 @@ impl MentionInput {
             thread_id,
             parent_id,
             metrics: self.metrics,
+            origin: None,
         })
     }
 }
@@ -289,6 +306,44 @@ impl NewMention {
             self.author.handle.to_lowercase()
         )
     }
+}
+
+/// Shortest normalised text that gets a [`fingerprint`]: shorter posts
+/// ("thanks!", "help") are too alike across customers to mean a cross-post.
+pub const MIN_FINGERPRINT_CHARS: usize = 20;
+
+/// `text` as compared across platforms: lowercase, without URLs, @mentions
+/// and punctuation, whitespace collapsed. A cross-post carries the same
+/// words whatever each platform adds around them.
+pub fn normalise_for_fingerprint(text: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let lower = word.to_lowercase();
+        if lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("www.")
+            || lower.starts_with('@')
+        {
+            continue;
+        }
+        let kept: String = lower.chars().filter(|c| c.is_alphanumeric()).collect();
+        if !kept.is_empty() {
+            words.push(kept);
+        }
+    }
+    words.join(" ")
+}
+
+/// A hash of the normalised text (hex, 128 bits of SHA-256), or `None`
+/// when fewer than [`MIN_FINGERPRINT_CHARS`] characters remain.
+pub fn fingerprint(text: &str) -> Option<String> {
+    use sha2::Digest;
+    let normal = normalise_for_fingerprint(text);
+    if normal.chars().count() < MIN_FINGERPRINT_CHARS {
+        return None;
+    }
+    let digest = sha2::Sha256::digest(normal.as_bytes());
+    Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A stored mention with its analysis.
@@ -489,6 +544,25 @@ mod tests {
         let mut v = minimal();
         v["text"] = "\u{200B}ok\u{200D}".into();
         assert!(input(v).unwrap().validate(now()).is_ok());
+    }
+
+    #[test]
+    fn cross_posts_share_a_fingerprint_and_short_texts_have_none() {
+        let a = fingerprint("@AcmeSupport My parcel never arrived!!! https://t.co/xyz");
+        let b =
+            fingerprint("my parcel   NEVER arrived @acme@mastodon.social https://example.org/p");
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("my parcel arrived broken and late"));
+        assert_eq!(
+            normalise_for_fingerprint("Hello, @bob! See https://x.y/z — it's   broken."),
+            "hello see its broken"
+        );
+        assert_eq!(fingerprint("thanks so much!!"), None);
+        assert_eq!(
+            fingerprint("@brand https://a.example/very/long/link/only"),
+            None
+        );
     }
 
     #[test]

@@ -160,6 +160,7 @@ mod tests {
             thread_id: None,
             parent_id: None,
             metrics: Default::default(),
+            origin: None,
         }
     }
 

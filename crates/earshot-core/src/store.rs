@@ -14,6 +14,7 @@ use crate::mention::{Mention, NewMention};
 use crate::priority::Priority;
 use crate::reply::{DeliveredVia, Event, ExternalReply, Note, Reply, ReplyRoute, Visibility};
 use crate::source::SourceKind;
+use crate::sources::Checkpoint;
 
 /// A validated, analysed mention with the priority it carries into its case.
 #[derive(Debug, Clone)]
@@ -162,6 +163,17 @@ pub trait Store: Send + Sync + 'static {
     async fn ingest(
         &self,
         batch: &[AnalyzedMention],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>> {
+        self.ingest_checkpointed(batch, &[], now).await
+    }
+    /// [`Store::ingest`] that also saves each source's checkpoint (cursor,
+    /// counts, last success) in the same transaction: the mentions and the
+    /// cursor past them are committed together or not at all.
+    async fn ingest_checkpointed(
+        &self,
+        batch: &[AnalyzedMention],
+        checkpoints: &[Checkpoint],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>>;
     async fn mentions(&self, query: &MentionQuery) -> Result<Vec<Mention>>;

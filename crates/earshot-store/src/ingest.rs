@@ -27,6 +27,7 @@ use earshot_core::case::{CaseStatus, subject_from};
 use earshot_core::error::{Error, Result};
 use earshot_core::ids::{CaseId, MentionId};
 use earshot_core::intake::{self, CasePlan, ExistingCase};
+use earshot_core::mention::{NewMention, fingerprint};
 use earshot_core::store::{AnalyzedMention, CaseAction, CaseLink, IngestOutcome};
 
 use crate::rows::{Bind, bind_all, col, ms, q, to_json};
@@ -242,6 +243,53 @@ pub(crate) async fn ingest(
         }
     }
 
+    // 1c. Cross-posts: an open case holding a recent mention by the same
+    // author (case-insensitive) with the same normalised text.
+    let mut by_crosspost: HashMap<(String, String), (Slot, CaseStatus)> = HashMap::new();
+    let crosspost_keys: Vec<(String, String)> = {
+        let mut k: Vec<(String, String)> = batch
+            .iter()
+            .filter(|m| !m.historical)
+            .filter_map(|m| crosspost_key(&m.mention))
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let since = ms(now - CROSSPOST_WINDOW);
+    for chunk in crosspost_keys.chunks(ROWS_PER_STATEMENT / 2) {
+        let pairs: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(lower(m.author_handle) = {} AND m.fingerprint = {})",
+                    param(dialect, 2 + 2 * i),
+                    param(dialect, 3 + 2 * i)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT m.author_handle, m.fingerprint, c.id, c.status FROM mentions m \
+             JOIN cases c ON c.id = m.case_id \
+             WHERE m.created_at >= {} AND c.status <> 'closed' AND ({}) ORDER BY c.id",
+            param(dialect, 1),
+            pairs.join(" OR ")
+        );
+        let mut values = vec![Bind::Int(since)];
+        for (handle, fp) in chunk {
+            values.extend([Bind::Text(handle.clone()), Bind::Text(fp.clone())]);
+        }
+        for row in fetch(tx, sql, values, "find cross-posts").await? {
+            let handle: String = col(&row, "author_handle")?;
+            let status: String = col(&row, "status")?;
+            let status = CaseStatus::parse(&status)
+                .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
+            by_crosspost.insert(
+                (handle.to_lowercase(), col(&row, "fingerprint")?),
+                (Slot::Existing(col(&row, "id")?), status),
+            );
+        }
+    }
+
     // 2. Plan in order.
     let mut planned: Vec<Planned> = Vec::with_capacity(batch.len());
     let mut first_of_key: HashMap<(&str, &str), usize> = HashMap::new();
@@ -261,9 +309,11 @@ pub(crate) async fn ingest(
         let m = &item.mention;
         let conversation = m.conversation_key();
         let author = m.author_key();
+        let crosspost = crosspost_key(m);
         let existing = by_conversation
             .get(&conversation)
             .or_else(|| by_author.get(&author))
+            .or_else(|| crosspost.as_ref().and_then(|k| by_crosspost.get(k)))
             .copied();
         let plan = if item.historical {
             CasePlan::StoreOnly
@@ -327,6 +377,9 @@ pub(crate) async fn ingest(
         if let Some((slot, _, status)) = slot {
             by_conversation.insert(conversation, (slot, status));
             by_author.insert(author, (slot, status));
+            if let Some(k) = crosspost {
+                by_crosspost.insert(k, (slot, status));
+            }
         }
         planned.push(Planned::New {
             slot,
@@ -397,7 +450,7 @@ pub(crate) async fn ingest(
         .collect();
     let mut mention_ids: HashMap<usize, i64> = HashMap::with_capacity(fresh.len());
     for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-        let mut values = Vec::with_capacity(chunk.len() * 23);
+        let mut values = Vec::with_capacity(chunk.len() * 26);
         for &i in chunk {
             let item = &batch[i];
             let (m, a) = (&item.mention, &item.analysis);
@@ -432,15 +485,24 @@ pub(crate) async fn ingest(
                 Bind::OptText(a.top_category().map(str::to_string)),
                 Bind::Text(to_json(a)?),
                 Bind::OptInt(linked),
+                Bind::OptInt(m.origin.as_ref().map(|o| o.source_id.0)),
+                Bind::OptText(
+                    m.origin
+                        .as_ref()
+                        .map(|o| to_json(&o.reply_ref))
+                        .transpose()?,
+                ),
+                Bind::OptText(fingerprint(&m.text)),
             ]);
         }
         let sql = format!(
             "INSERT INTO mentions (source, external_id, author_handle, author_name, \
              author_followers, author_verified, author_url, text, url, language, thread_id, \
              parent_id, likes, reposts, replies, created_at, received_at, sentiment, \
-             sentiment_score, complaint, category, analysis, case_id) VALUES {} \
+             sentiment_score, complaint, category, analysis, case_id, source_id, reply_ref, \
+             fingerprint) VALUES {} \
              ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
-            placeholders(dialect, chunk.len(), 23)
+            placeholders(dialect, chunk.len(), 26)
         );
         let rows = fetch(tx, sql, values, "insert mentions").await?;
         if rows.len() != chunk.len() {
@@ -625,6 +687,15 @@ pub(crate) async fn ingest(
         outcomes.push(outcome);
     }
     Ok(Outcome::Done(outcomes))
+}
+
+/// How far back a cross-post finds the case its first copy opened.
+const CROSSPOST_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// The author (lowercase) and text fingerprint a cross-post shares with
+/// its first copy; `None` for texts too short to tell.
+fn crosspost_key(m: &NewMention) -> Option<(String, String)> {
+    fingerprint(&m.text).map(|fp| (m.author.handle.to_lowercase(), fp))
 }
 
 fn key(m: &AnalyzedMention) -> (&'static str, &str) {

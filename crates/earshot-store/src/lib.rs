@@ -10,6 +10,7 @@ mod accounts;
 mod ingest;
 mod rows;
 mod search;
+mod sources;
 mod sql;
 mod workflow_store;
 
@@ -355,6 +356,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "awaiting_customer",
         include_str!("../migrations/sqlite/0013_awaiting_customer.sql"),
         include_str!("../migrations/postgres/0013_awaiting_customer.sql"),
+    ),
+    (
+        14,
+        "sources",
+        include_str!("../migrations/sqlite/0014_sources.sql"),
+        include_str!("../migrations/postgres/0014_sources.sql"),
     ),
 ];
 

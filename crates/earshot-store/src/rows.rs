@@ -9,8 +9,8 @@ use earshot_core::analysis::{Analysis, Sentiment};
 use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, Result};
-use earshot_core::ids::{CaseId, MentionId, NoteId, ReplyId};
-use earshot_core::mention::{Author, Mention, NewMention, ReachMetrics};
+use earshot_core::ids::{CaseId, MentionId, NoteId, ReplyId, SourceId};
+use earshot_core::mention::{Author, Mention, MentionOrigin, NewMention, ReachMetrics};
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, Event, Note, Reply, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
@@ -143,7 +143,8 @@ pub(crate) fn opt_json_col<T: serde::de::DeserializeOwned>(
 
 pub const MENTION_COLUMNS: &str = "m.id, m.source, m.external_id, m.author_handle, m.author_name, \
     m.author_followers, m.author_verified, m.author_url, m.text, m.url, m.language, m.thread_id, \
-    m.parent_id, m.likes, m.reposts, m.replies, m.created_at, m.received_at, m.analysis, m.case_id";
+    m.parent_id, m.likes, m.reposts, m.replies, m.created_at, m.received_at, m.analysis, m.case_id, \
+    m.source_id, m.reply_ref";
 
 pub fn mention(row: &AnyRow) -> Result<Mention> {
     let analysis: Analysis = json_col(row, "analysis")?;
@@ -169,6 +170,13 @@ pub fn mention(row: &AnyRow) -> Result<Mention> {
                 likes: col::<i64>(row, "likes")?.max(0) as u64,
                 reposts: col::<i64>(row, "reposts")?.max(0) as u64,
                 replies: col::<i64>(row, "replies")?.max(0) as u64,
+            },
+            origin: match col::<Option<i64>>(row, "source_id")? {
+                Some(id) => Some(MentionOrigin {
+                    source_id: SourceId(id),
+                    reply_ref: opt_json_col(row, "reply_ref")?.unwrap_or(serde_json::Value::Null),
+                }),
+                None => None,
             },
         },
         received_at: time(row, "received_at")?,

@@ -13,6 +13,7 @@ use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::mention::Mention;
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
+use earshot_core::sources::Checkpoint;
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
     TokenInfo, TokenSummary, page_size,
@@ -128,9 +129,10 @@ impl SqlStore {
 // top, into the integer its SQL binds (rows wrap them again on read).
 #[async_trait]
 impl Store for SqlStore {
-    async fn ingest(
+    async fn ingest_checkpointed(
         &self,
         batch: &[AnalyzedMention],
+        checkpoints: &[Checkpoint],
         now: DateTime<Utc>,
     ) -> Result<Vec<IngestOutcome>> {
         // A retry happens only when a concurrent PostgreSQL writer stored one
@@ -139,6 +141,8 @@ impl Store for SqlStore {
             let mut tx = self.write_tx().await?;
             match crate::ingest::ingest(self.dialect, &mut tx, batch, now).await? {
                 crate::ingest::Outcome::Done(outcomes) => {
+                    crate::sources::save_checkpoints(&mut tx, batch, &outcomes, checkpoints, now)
+                        .await?;
                     commit(tx).await?;
                     return Ok(outcomes);
                 }

@@ -184,6 +184,7 @@ fn mention(id: &str, handle: &str, text: &str, a: Analysis) -> AnalyzedMention {
         thread_id: None,
         parent_id: None,
         metrics: ReachMetrics::default(),
+        origin: None,
     };
     let priority = Priority::compute(
         &PriorityInputs {
@@ -1088,3 +1089,7 @@ mod workflow_store;
 // The contract methods the scenarios above leave uncovered, one by one.
 #[path = "integration/contract.rs"]
 mod contract;
+
+// The source registry and checkpoints (issue 12), on both backends.
+#[path = "integration/sources.rs"]
+mod sources;

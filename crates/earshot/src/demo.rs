@@ -161,7 +161,7 @@ pub async fn ingest_records(
             }
             bar.inc(1);
         }
-        let ingested = earshot_app::ingest::ingest_with(app, pending, options)
+        let ingested = earshot_app::ingest::ingest_with(app, pending, options.clone())
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
         let joined = earshot_app::ingest::record_brand_replies(app, &answers)

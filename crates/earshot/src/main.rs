@@ -200,6 +200,7 @@ async fn run(command: Command) -> Result<()> {
                 None,
                 earshot_app::ingest::IngestOptions {
                     historical: args.historical,
+                    ..Default::default()
                 },
             )
             .await?;
