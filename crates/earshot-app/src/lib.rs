@@ -16,6 +16,7 @@ pub mod corrections;
 pub mod credentials;
 pub mod deliveries;
 mod group_commit;
+pub mod inbound;
 pub mod ingest;
 pub mod live;
 pub mod notify;
@@ -29,6 +30,7 @@ pub mod sla;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
+use earshot_core::inbound::InboundDeliveries;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
@@ -49,6 +51,8 @@ pub struct App {
     pub workflow: Arc<dyn WorkflowStore>,
     /// Configured sources (connector instances), their health and cursors.
     pub sources: Arc<dyn SourceStore>,
+    /// Delivery ids of signed inbound webhooks already received.
+    pub inbound: Arc<dyn InboundDeliveries>,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -66,7 +70,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + SourceStore>(
+    pub fn new<S: Store + WorkflowStore + SourceStore + InboundDeliveries>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -76,6 +80,7 @@ impl App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
             sources: store.clone(),
+            inbound: store.clone(),
             workflow: store,
             accounts: None,
             pipeline,

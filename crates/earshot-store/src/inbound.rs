@@ -13,12 +13,13 @@ use crate::{SqlStore, db_error};
 #[async_trait]
 impl InboundDeliveries for SqlStore {
     async fn delivery_seen(&self, source: SourceId, delivery_id: &str) -> Result<bool> {
-        let row = q("SELECT 1 AS seen FROM inbound_deliveries WHERE source_id = $1 AND delivery_id = $2")
-            .bind(source.0)
-            .bind(delivery_id.to_string())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| db_error("read inbound delivery", e))?;
+        let row =
+            q("SELECT 1 AS seen FROM inbound_deliveries WHERE source_id = $1 AND delivery_id = $2")
+                .bind(source.0)
+                .bind(delivery_id.to_string())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|e| db_error("read inbound delivery", e))?;
         Ok(row.is_some())
     }
 
@@ -29,8 +30,10 @@ impl InboundDeliveries for SqlStore {
         now: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> Result<()> {
-        q("INSERT INTO inbound_deliveries (source_id, delivery_id, received_at) \
-           VALUES ($1, $2, $3) ON CONFLICT (source_id, delivery_id) DO NOTHING")
+        q(
+            "INSERT INTO inbound_deliveries (source_id, delivery_id, received_at) \
+           VALUES ($1, $2, $3) ON CONFLICT (source_id, delivery_id) DO NOTHING",
+        )
         .bind(source.0)
         .bind(delivery_id.to_string())
         .bind(ms(now))

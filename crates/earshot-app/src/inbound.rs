@@ -1,0 +1,132 @@
+//! Mentions pushed to a signed inbound webhook source: verified against the
+//! source's secret, deduplicated on the sender's delivery id, then ingested
+//! like any other mention, with the source as their origin.
+
+use chrono::TimeDelta;
+use earshot_connectors::SourceSettings;
+use earshot_connectors::webhook::{InboundWebhook, parse_pushed};
+use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::mention::{MentionOrigin, NewMention};
+use earshot_core::source::SourceKind;
+use earshot_core::sources::{Checkpoint, SourceRecord};
+use reqwest::header::HeaderMap;
+
+use crate::App;
+use crate::ingest::{IngestOptions, Ingested, ingest_with};
+
+/// How long a delivery id is remembered: longer than senders retry
+/// (Standard Webhooks senders give up within days).
+pub const DELIVERY_RETENTION: TimeDelta = TimeDelta::days(30);
+
+/// What happened to one pushed item.
+#[derive(Debug, Clone)]
+pub enum ItemOutcome {
+    /// Stored (or already stored: `outcome.duplicate`).
+    Ingested(Box<Ingested>),
+    /// Invalid, with the field at fault; nothing of it was stored.
+    Rejected(Error),
+}
+
+/// The answer to one push.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub delivery_id: String,
+    /// This delivery id was received before: nothing was read or stored.
+    pub duplicate: bool,
+    /// One per pushed item, in order (empty for a duplicate delivery).
+    pub items: Vec<ItemOutcome>,
+}
+
+/// Verifies and ingests a push to `source`, whose settings (credentials
+/// opened) are `settings`. A bad signature is `unauthorized` (naming what
+/// failed, never the secret); a body that is not a mention or a list of
+/// them is a 4xx naming the field; each item is accepted or rejected on its
+/// own. The delivery id is remembered once something was stored, so a
+/// retry stores nothing twice (and mentions are idempotent on their own,
+/// so a crash between the two only makes the retry answer duplicates).
+pub async fn receive(
+    app: &App,
+    source: &SourceRecord,
+    settings: &SourceSettings,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Received> {
+    if source.kind != SourceKind::Webhook {
+        return Err(Error::not_found(format!("webhook source {}", source.id)));
+    }
+    if source.paused {
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            format!("source {} is paused; resume it to accept pushes", source.id),
+        ));
+    }
+    let webhook = InboundWebhook::from_settings(settings).map_err(|e| {
+        Error::new(
+            ErrorCode::Conflict,
+            format!("source {} cannot verify pushes: {}", source.id, e.message),
+        )
+    })?;
+    let now = app.clock.now();
+    let delivery = webhook
+        .verify(headers, body, now)
+        .map_err(|e| Error::new(ErrorCode::Unauthorized, e.to_string()))?;
+    if app.inbound.delivery_seen(source.id, &delivery.id).await? {
+        return Ok(Received {
+            delivery_id: delivery.id,
+            duplicate: true,
+            items: Vec::new(),
+        });
+    }
+    let parsed = parse_pushed(body, now)?;
+    let mut valid: Vec<NewMention> = Vec::new();
+    let mut rejected = 0u64;
+    let mut slots: Vec<Option<Error>> = Vec::with_capacity(parsed.len());
+    for item in parsed {
+        match item {
+            Ok(mut mention) => {
+                mention.origin = Some(MentionOrigin {
+                    source_id: source.id,
+                    reply_ref: serde_json::Value::Null,
+                });
+                valid.push(mention);
+                slots.push(None);
+            }
+            Err(e) => {
+                rejected += 1;
+                slots.push(Some(e));
+            }
+        }
+    }
+    let stored_any = !valid.is_empty();
+    let options = IngestOptions {
+        checkpoints: vec![Checkpoint {
+            source_id: source.id,
+            cursor: None,
+            skipped: rejected,
+        }],
+        ..IngestOptions::default()
+    };
+    let mut ingested = ingest_with(app, valid, options).await?.into_iter();
+    let mut items = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Some(e) => items.push(ItemOutcome::Rejected(e)),
+            None => {
+                let i = ingested
+                    .next()
+                    .ok_or_else(|| Error::internal("ingest returned fewer results than items"))?;
+                items.push(ItemOutcome::Ingested(Box::new(i)));
+            }
+        }
+    }
+    if stored_any {
+        app.inbound
+            .record_delivery(source.id, &delivery.id, now, now - DELIVERY_RETENTION)
+            .await?;
+    }
+    Ok(Received {
+        delivery_id: delivery.id,
+        duplicate: false,
+        items,
+    })
+}
