@@ -18,6 +18,7 @@ pub mod deliveries;
 mod group_commit;
 pub mod inbound;
 pub mod ingest;
+pub mod listen;
 pub mod live;
 pub mod notify;
 pub mod presence;
@@ -25,7 +26,9 @@ pub mod priority;
 pub mod replies;
 pub mod routing;
 pub mod runtime;
+pub mod secrets;
 pub mod sla;
+pub mod sources;
 
 use std::sync::{Arc, Mutex};
 
@@ -66,6 +69,14 @@ pub struct App {
     pub channels: channels::Channels,
     /// Which webhook targets are allowed (public addresses only by default).
     pub delivery_policy: deliveries::DeliveryPolicy,
+    /// Seals sources' credentials at rest.
+    pub secrets: secrets::SecretBox,
+    /// Builds a source's connector from its settings
+    /// (`earshot_connectors::build` unless a test injects its own).
+    pub connectors: listen::ConnectorFactory,
+    /// Tells the source runtime that a source was created, edited,
+    /// paused, resumed or deleted, so it restarts or stops its task.
+    pub source_changes: broadcast::Sender<earshot_core::ids::SourceId>,
     group_commit: Arc<group_commit::GroupCommit>,
 }
 
@@ -76,6 +87,7 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let (live, _) = broadcast::channel(1024);
+        let (source_changes, _) = broadcast::channel(256);
         App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
@@ -89,7 +101,25 @@ impl App {
             presence: Arc::default(),
             channels: channels::Channels::default(),
             delivery_policy: Default::default(),
+            secrets: secrets::SecretBox::random(),
+            connectors: listen::default_factory(),
+            source_changes,
         }
+    }
+
+    /// Seals source credentials with this key (the binary's: from
+    /// `EARSHOT_SECRET_KEY` or the data dir's `secret.key`). Without it a
+    /// random key is used, which nothing can open after a restart.
+    pub fn with_secrets(mut self, secrets: secrets::SecretBox) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Builds connectors with `factory` instead of `earshot_connectors::build`
+    /// (tests hand in scripted connectors).
+    pub fn with_connectors(mut self, factory: listen::ConnectorFactory) -> Self {
+        self.connectors = factory;
+        self
     }
 
     pub fn with_delivery_policy(mut self, policy: deliveries::DeliveryPolicy) -> Self {

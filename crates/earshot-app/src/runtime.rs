@@ -1,12 +1,15 @@
 //! The background workers of one node: the SLA ticker, outbound webhook
-//! delivery and the priority refresher (connectors and the reply outbox join them). Each runs as its
+//! delivery, the priority refresher and the source runtime (one
+//! supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::App;
+use crate::listen::ListenOptions;
 
 /// How often each worker wakes.
 #[derive(Debug, Clone, Copy)]
@@ -30,12 +33,22 @@ impl Default for Intervals {
 /// The running workers; they stop when this is dropped.
 pub struct Runtime {
     workers: Vec<(&'static str, JoinHandle<()>)>,
+    /// Stops the source supervisor, which stops every source's task.
+    listening: CancellationToken,
 }
 
 impl Runtime {
-    /// Starts every worker on the current tokio runtime.
+    /// Starts every worker on the current tokio runtime, the source
+    /// runtime with its production timings.
     pub fn start(app: &App, every: Intervals) -> Self {
-        Runtime {
+        Self::start_with(app, every, ListenOptions::default())
+    }
+
+    /// [`Runtime::start`] with the source runtime's timings given.
+    pub fn start_with(app: &App, every: Intervals, listen: ListenOptions) -> Self {
+        let listening = CancellationToken::new();
+        let mut runtime = Runtime {
+            listening: listening.clone(),
             workers: vec![
                 (
                     "sla_ticker",
@@ -50,7 +63,12 @@ impl Runtime {
                     crate::priority::spawn_refresher(app.clone(), every.priority),
                 ),
             ],
-        }
+        };
+        runtime.workers.push((
+            "sources",
+            crate::listen::spawn_supervisor(app.clone(), listen, listening),
+        ));
+        runtime
     }
 
     /// The workers' names, for logs and health output.
@@ -60,7 +78,13 @@ impl Runtime {
 
     /// Stops every worker and waits until each has ended.
     pub async fn shutdown(mut self) {
-        for (_, handle) in self.workers.drain(..) {
+        // The supervisor stops its sources' tasks before it ends.
+        self.listening.cancel();
+        for (name, handle) in self.workers.drain(..) {
+            if name == "sources" {
+                let _ = handle.await;
+                continue;
+            }
             handle.abort();
             let _ = handle.await;
         }
@@ -69,6 +93,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.listening.cancel();
         for (_, handle) in &self.workers {
             handle.abort();
         }

@@ -265,9 +265,11 @@ impl SourceStore for SqlStore {
             Attempt::Failed { error, auth } => (false, Some(error.clone()), *auth),
             Attempt::StateOnly => (false, None, false),
         };
-        // A paused source stays paused whatever a task still in flight says.
+        // A paused source stays paused whatever a task still in flight
+        // says; only the pause for failed authentication is reported over it.
         let row = q(format!(
-            "UPDATE sources SET state = CASE WHEN paused = 1 THEN 'paused' ELSE $1 END, \
+            "UPDATE sources SET state = CASE WHEN paused = 1 AND $1 <> 'auth_paused' \
+                THEN 'paused' ELSE $1 END, \
              capabilities = COALESCE($2, capabilities), \
              last_success_at = CASE WHEN $3 = 1 THEN $4 ELSE last_success_at END, \
              last_error = COALESCE($5, last_error), \

@@ -82,13 +82,17 @@ pub enum Action {
     ManageTeams,
     ViewAudit,
     ViewReports,
+    /// Add, edit, pause and delete the sources Earshot listens to.
+    ManageSources,
+    /// See the sources and their health (never their credentials).
+    ViewSources,
 }
 
 impl Action {
     fn writes(self) -> bool {
         !matches!(
             self,
-            Action::ViewCase | Action::ViewAudit | Action::ViewReports
+            Action::ViewCase | Action::ViewAudit | Action::ViewReports | Action::ViewSources
         )
     }
 
@@ -155,7 +159,8 @@ pub fn can(actor: &Actor, action: Action, scope: &CaseScope) -> Result<(), Denie
         return Err(Denied::ReadOnly);
     }
     let needed: &[Role] = match action {
-        Action::ManageUsers | Action::ManageTeams => &[Role::Admin],
+        Action::ManageUsers | Action::ManageTeams | Action::ManageSources => &[Role::Admin],
+        Action::ViewSources => &[Role::Admin, Role::Supervisor],
         Action::ManageRules | Action::ManageSlaPolicies | Action::ApproveReply => {
             &[Role::Admin, Role::Supervisor]
         }

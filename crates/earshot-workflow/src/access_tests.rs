@@ -306,6 +306,8 @@ fn any_action() -> impl Strategy<Value = Action> {
         Action::ManageTeams,
         Action::ViewAudit,
         Action::ViewReports,
+        Action::ManageSources,
+        Action::ViewSources,
     ])
 }
 
@@ -332,4 +334,26 @@ proptest! {
         let s = CaseScope { team: Some("billing".into()), location: None, sensitive: false };
         prop_assert!(can(&user, action, &s).is_err());
     }
+}
+
+#[test]
+fn admins_manage_sources_and_supervisors_only_view_them() {
+    let s = CaseScope::default();
+    assert!(can(&Actor::new("root", Role::Admin), Action::ManageSources, &s).is_ok());
+    for role in [Role::Supervisor, Role::Agent, Role::Analyst] {
+        assert!(
+            can(&Actor::new("u", role), Action::ManageSources, &s).is_err(),
+            "{role:?}"
+        );
+    }
+    assert!(
+        can(
+            &Actor::new("sue", Role::Supervisor),
+            Action::ViewSources,
+            &s
+        )
+        .is_ok()
+    );
+    assert!(can(&Actor::new("al", Role::Agent), Action::ViewSources, &s).is_err());
+    assert!(can(&Actor::new("an", Role::Analyst), Action::ViewSources, &s).is_err());
 }
