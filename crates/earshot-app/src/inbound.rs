@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use earshot_connectors::SourceSettings;
 use earshot_connectors::webhook::{InboundWebhook, parse_pushed};
 use earshot_core::error::{Error, ErrorCode, Result};
+use earshot_core::ids::SourceId;
 use earshot_core::mention::{MentionOrigin, NewMention};
 use earshot_core::source::SourceKind;
 use earshot_core::sources::{Checkpoint, SourceRecord};
@@ -37,8 +38,8 @@ pub struct Received {
     pub items: Vec<ItemOutcome>,
 }
 
-/// Verifies and ingests a push to `source`, whose settings (credentials
-/// opened) are `settings`. A bad signature is `unauthorized` (naming what
+/// Verifies and ingests a push to webhook source `id`. An unknown id (or a
+/// source of another kind) is `not_found`; a bad signature is `unauthorized` (naming what
 /// failed, never the secret); a body that is not a mention or a list of
 /// them is a 4xx naming the field; each item is accepted or rejected on its
 /// own. The delivery id is remembered once something was stored, so a
@@ -46,21 +47,26 @@ pub struct Received {
 /// so a crash between the two only makes the retry answer duplicates).
 pub async fn receive(
     app: &App,
-    source: &SourceRecord,
-    settings: &SourceSettings,
+    id: SourceId,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Received> {
+    let not_found = || Error::not_found(format!("webhook source {id}"));
+    let source: SourceRecord = app.sources.source(id).await?.ok_or_else(not_found)?;
     if source.kind != SourceKind::Webhook {
-        return Err(Error::not_found(format!("webhook source {}", source.id)));
+        return Err(not_found());
     }
+    let settings = SourceSettings {
+        config: source.config.clone(),
+        credentials: crate::sources::open(app, &source)?,
+    };
     if source.paused {
         return Err(Error::new(
             ErrorCode::Conflict,
             format!("source {} is paused; resume it to accept pushes", source.id),
         ));
     }
-    let webhook = InboundWebhook::from_settings(settings).map_err(|e| {
+    let webhook = InboundWebhook::from_settings(&settings).map_err(|e| {
         Error::new(
             ErrorCode::Conflict,
             format!("source {} cannot verify pushes: {}", source.id, e.message),
