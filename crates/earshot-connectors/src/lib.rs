@@ -5,10 +5,14 @@
 //! in `earshot-app`.
 
 pub mod capabilities;
+pub mod email;
 pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod http;
+pub mod mastodon;
+pub mod reviews;
+pub mod rss;
 pub mod webhook;
 
 use async_trait::async_trait;
@@ -188,6 +192,8 @@ pub fn credential_fields(kind: SourceKind) -> &'static [&'static str] {
         SourceKind::Email => &["password"],
         SourceKind::Webhook => &["secret"],
         SourceKind::Reddit => &["client_secret", "password"],
+        SourceKind::GooglePlay => &["service_account_json"],
+        SourceKind::AppStore => &["private_key_p8"],
         _ => &[],
     }
 }
@@ -219,13 +225,17 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         ))
     };
     match kind {
-        SourceKind::Rss => none(),
-        SourceKind::Mastodon => none(),
+        SourceKind::Rss => Ok(Arc::new(rss::Rss::from_settings(settings)?)),
+        SourceKind::Mastodon => Ok(Arc::new(mastodon::Mastodon::from_settings(settings)?)),
         SourceKind::Bluesky => none(),
-        SourceKind::Email => none(),
+        SourceKind::Email => Ok(Arc::new(email::Email::from_settings(settings)?)),
         SourceKind::Webhook => Ok(Arc::new(webhook::InboundWebhook::from_settings(settings)?)),
-        SourceKind::GooglePlay => none(),
-        SourceKind::AppStore => none(),
+        SourceKind::GooglePlay => Ok(Arc::new(reviews::google_play::GooglePlay::from_settings(
+            settings,
+        )?)),
+        SourceKind::AppStore => Ok(Arc::new(reviews::app_store::AppStore::from_settings(
+            settings,
+        )?)),
         SourceKind::Reddit => none(),
         // Imports arrive through `earshot import`, not a running source.
         SourceKind::Import => none(),

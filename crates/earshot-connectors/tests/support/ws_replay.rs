@@ -27,7 +27,10 @@ pub struct Script {
 
 impl Script {
     pub fn drop_after(frames: Vec<String>) -> Script {
-        Script { frames, hold: false }
+        Script {
+            frames,
+            hold: false,
+        }
     }
     pub fn hold_after(frames: Vec<String>) -> Script {
         Script { frames, hold: true }
@@ -46,7 +49,9 @@ impl WsReplay {
         tokio::spawn(async move {
             let mut scripts = scripts.into_iter();
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let script = scripts.next().unwrap_or(Script::hold_after(Vec::new()));
                 let (req_log, hdr_log) = (req_log.clone(), hdr_log.clone());
                 tokio::spawn(async move {
@@ -60,7 +65,8 @@ impl WsReplay {
                         );
                         Ok(resp)
                     };
-                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await
+                    else {
                         return;
                     };
                     for frame in script.frames {
@@ -91,7 +97,12 @@ impl WsReplay {
 
     /// The request headers of connection `n`.
     pub fn headers(&self, n: usize) -> Vec<(String, String)> {
-        self.headers.lock().unwrap().get(n).cloned().unwrap_or_default()
+        self.headers
+            .lock()
+            .unwrap()
+            .get(n)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
