@@ -364,6 +364,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0014_sources.sql"),
         include_str!("../migrations/postgres/0014_sources.sql"),
     ),
+    // 15 is the outbox's (on its own branch).
+    (
+        16,
+        "inbound_deliveries",
+        include_str!("../migrations/sqlite/0016_inbound_deliveries.sql"),
+        include_str!("../migrations/postgres/0016_inbound_deliveries.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

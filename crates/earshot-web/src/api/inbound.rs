@@ -79,8 +79,7 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<InboundResult>), ApiError> {
     let body = body?;
-    let received =
-        earshot_app::inbound::receive(&state.app, SourceId(id), &headers, &body).await?;
+    let received = earshot_app::inbound::receive(&state.app, SourceId(id), &headers, &body).await?;
     let single = body
         .iter()
         .find(|b| !b.is_ascii_whitespace())

@@ -13,11 +13,11 @@ use earshot_core::ids::SourceId;
 use earshot_core::source::SourceKind;
 use earshot_core::sources::SourceState;
 
-use axum::extract::Path;
 use crate::state::AppState;
 use crate::ui::session::CurrentUser;
 use crate::ui::sources_form::{self, Input, KINDS};
 use crate::ui::{Chrome, CsrfForm, UiError, html, view};
+use axum::extract::Path;
 
 pub struct Row {
     pub id: i64,

@@ -120,7 +120,11 @@ const EMAIL: &[Field] = &[
         "465 with TLS, 587 with STARTTLS when empty.",
     ),
     default(
-        field("tls", "Encryption", Input::Select(&["tls", "starttls", "none"])),
+        field(
+            "tls",
+            "Encryption",
+            Input::Select(&["tls", "starttls", "none"]),
+        ),
         "tls",
     ),
     field("username", "User name", Input::Text),
@@ -133,7 +137,11 @@ const EMAIL: &[Field] = &[
 
 const WEBHOOK: &[Field] = &[
     default(
-        field("scheme", "Signature scheme", Input::Select(&["standard", "github"])),
+        field(
+            "scheme",
+            "Signature scheme",
+            Input::Select(&["standard", "github"]),
+        ),
         "standard",
     ),
     hint(
@@ -141,7 +149,11 @@ const WEBHOOK: &[Field] = &[
         "whsec_… (Standard Webhooks) or the secret the sender signs with; at least 16 bytes.",
     ),
     hint(
-        optional(field("tolerance_secs", "Replay window (seconds)", Input::Number)),
+        optional(field(
+            "tolerance_secs",
+            "Replay window (seconds)",
+            Input::Number,
+        )),
         "Standard Webhooks only; 300 when empty.",
     ),
 ];
@@ -246,7 +258,11 @@ mod tests {
     fn empty_optional_fields_are_left_to_the_connectors_defaults() {
         let config = config_from_form(
             SourceKind::Webhook,
-            &form(&[("scheme", "github"), ("secret", "s"), ("tolerance_secs", "")]),
+            &form(&[
+                ("scheme", "github"),
+                ("secret", "s"),
+                ("tolerance_secs", ""),
+            ]),
         )
         .unwrap();
         assert_eq!(config, json!({"scheme": "github", "secret": "s"}));

@@ -81,8 +81,6 @@ async fn admins_create_each_kind_and_credentials_never_show() {
         json!({"kind": "rss", "name": "Blog", "config": {"url": "https://blog.example/feed.xml"}}),
         json!({"kind": "mastodon", "name": "Mastodon", "config": {
             "base_url": "https://mastodon.example", "access_token": secrets[0], "hashtags": ["acme"]}}),
-        json!({"kind": "bluesky", "name": "Bluesky", "config": {
-            "identifier": "acme.bsky.social", "app_password": secrets[1], "keywords": ["acme"]}}),
         json!({"kind": "email", "name": "Support mailbox", "config": {
             "imap_host": "imap.example", "smtp_host": "smtp.example", "username": "care",
             "password": secrets[2], "address": "care@acme.example"}}),
@@ -101,7 +99,7 @@ async fn admins_create_each_kind_and_credentials_never_show() {
     }
     let (s, list) = admin(&app, Method::GET, "/api/v1/sources", None).await;
     assert_eq!(s, 200);
-    assert_eq!(list.as_array().unwrap().len(), 5);
+    assert_eq!(list.as_array().unwrap().len(), 4);
     let mastodon = list
         .as_array()
         .unwrap()
@@ -115,7 +113,13 @@ async fn admins_create_each_kind_and_credentials_never_show() {
     let (s, one) = admin(&app, Method::GET, &format!("/api/v1/sources/{id}"), None).await;
     assert_eq!(s, 200, "{one}");
     assert_eq!(one["name"], "Mastodon");
-    for key in ["state", "last_success_at", "last_error", "mentions_ingested", "records_skipped"] {
+    for key in [
+        "state",
+        "last_success_at",
+        "last_error",
+        "mentions_ingested",
+        "records_skipped",
+    ] {
         assert!(one["health"].get(key).is_some(), "{key} missing: {one}");
     }
     assert!(one.get("cursor").is_some(), "{one}");
@@ -138,12 +142,27 @@ both_databases!(admins_create_each_kind_and_credentials_never_show);
 async fn invalid_configs_name_the_field() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"kind": "webhook", "name": "W", "config": {"scheme": "standard"}}), "config.secret"),
-        (json!({"kind": "webhook", "name": "W", "config": {"secret": WEBHOOK_SECRET, "tolerance_secs": 0}}), "config.tolerance_secs"),
-        (json!({"kind": "mastodon", "name": "M", "config": {"access_token": "t"}}), "config.base_url"),
-        (json!({"kind": "rss", "name": "R", "config": {"url": "ftp://nope"}}), "config.url"),
+        (
+            json!({"kind": "webhook", "name": "W", "config": {"scheme": "standard"}}),
+            "config.secret",
+        ),
+        (
+            json!({"kind": "webhook", "name": "W", "config": {"secret": WEBHOOK_SECRET, "tolerance_secs": 0}}),
+            "config.tolerance_secs",
+        ),
+        (
+            json!({"kind": "mastodon", "name": "M", "config": {"access_token": "t"}}),
+            "config.base_url",
+        ),
+        (
+            json!({"kind": "rss", "name": "R", "config": {"url": "ftp://nope"}}),
+            "config.url",
+        ),
         (json!({"kind": "fax", "name": "F", "config": {}}), "kind"),
-        (json!({"kind": "rss", "config": {"url": "https://a.example/f"}}), "name"),
+        (
+            json!({"kind": "rss", "config": {"url": "https://a.example/f"}}),
+            "name",
+        ),
     ];
     for (body, field) in cases {
         let (s, b) = admin(&app, Method::POST, "/api/v1/sources", Some(body.clone())).await;
@@ -169,7 +188,10 @@ async fn roles_pause_resume_and_delete() {
     let agent = token_for(&app, "ann", Role::Agent).await;
     let supervisor = token_for(&app, "sue", Role::Supervisor).await;
 
-    for (method, p) in [(Method::GET, "/api/v1/sources"), (Method::GET, path.as_str())] {
+    for (method, p) in [
+        (Method::GET, "/api/v1/sources"),
+        (Method::GET, path.as_str()),
+    ] {
         let (s, b) = call(&app, &agent, method.clone(), p, None).await;
         assert_eq!(s, 403, "{b}");
         let (s, _) = call(&app, &supervisor, method, p, None).await;
@@ -177,9 +199,23 @@ async fn roles_pause_resume_and_delete() {
     }
     let new = json!({"kind": "webhook", "name": "Other", "config": {"secret": WEBHOOK_SECRET}});
     for token in [&agent, &supervisor] {
-        let (s, _) = call(&app, token, Method::POST, "/api/v1/sources", Some(new.clone())).await;
+        let (s, _) = call(
+            &app,
+            token,
+            Method::POST,
+            "/api/v1/sources",
+            Some(new.clone()),
+        )
+        .await;
         assert_eq!(s, 403);
-        let (s, _) = call(&app, token, Method::PATCH, &path, Some(json!({"paused": true}))).await;
+        let (s, _) = call(
+            &app,
+            token,
+            Method::PATCH,
+            &path,
+            Some(json!({"paused": true})),
+        )
+        .await;
         assert_eq!(s, 403);
         let (s, _) = call(&app, token, Method::DELETE, &path, None).await;
         assert_eq!(s, 403);
@@ -202,9 +238,21 @@ async fn roles_pause_resume_and_delete() {
     assert_eq!(b["config"]["tolerance_secs"], 60);
     // The secret was kept through the partial change.
     assert_eq!(b["credentials_set"], json!(["secret"]));
-    let (s, b) = admin(&app, Method::PATCH, &path, Some(json!({"config": {"tolerance_secs": -1}}))).await;
+    let (s, b) = admin(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(json!({"config": {"tolerance_secs": -1}})),
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
-    assert!(b["message"].as_str().unwrap().starts_with("config.tolerance_secs"), "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.tolerance_secs"),
+        "{b}"
+    );
 
     let (s, _) = admin(&app, Method::DELETE, &path, None).await;
     assert_eq!(s, 204);
@@ -229,18 +277,42 @@ async fn signed_pushes_are_accepted_rejected_and_deduplicated() {
     let now = app.clock_now().timestamp();
 
     let bad = json!({"external_id": "p2", "author": {"handle": "bob"}, "created_at": "2026-11-22T09:55:00Z"});
-    let body = json!([item("p1", "my order 4411 never arrived, where is it?"), bad, item("p3", "still waiting on my refund, any news?")]).to_string();
-    let (s, b) = push(&app, id, &standard_headers("msg_1", now, body.as_bytes()), body.as_bytes()).await;
+    let body = json!([
+        item("p1", "my order 4411 never arrived, where is it?"),
+        bad,
+        item("p3", "still waiting on my refund, any news?")
+    ])
+    .to_string();
+    let (s, b) = push(
+        &app,
+        id,
+        &standard_headers("msg_1", now, body.as_bytes()),
+        body.as_bytes(),
+    )
+    .await;
     assert_eq!(s, 207, "{b}");
     assert_eq!(b["duplicate"], false);
-    assert_eq!((b["accepted"].as_i64(), b["rejected"].as_i64()), (Some(2), Some(1)), "{b}");
+    assert_eq!(
+        (b["accepted"].as_i64(), b["rejected"].as_i64()),
+        (Some(2), Some(1)),
+        "{b}"
+    );
     assert_eq!(b["items"][0]["status"], "accepted");
     assert_eq!(b["items"][1]["status"], "rejected");
-    assert_eq!(b["items"][1]["error"]["message"], "item 1: text: is required");
+    assert_eq!(
+        b["items"][1]["error"]["message"],
+        "item 1: text: is required"
+    );
     assert!(b["items"][2]["mention_id"].is_i64(), "{b}");
 
     // The same delivery again (a sender's retry): nothing new.
-    let (s, b) = push(&app, id, &standard_headers("msg_1", now, body.as_bytes()), body.as_bytes()).await;
+    let (s, b) = push(
+        &app,
+        id,
+        &standard_headers("msg_1", now, body.as_bytes()),
+        body.as_bytes(),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["duplicate"], true);
     let (_, mentions) = admin(&app, Method::GET, "/api/v1/mentions", None).await;
@@ -248,26 +320,47 @@ async fn signed_pushes_are_accepted_rejected_and_deduplicated() {
 
     // A new delivery carrying an already stored post: a duplicate item.
     let again = item("p1", "my order 4411 never arrived, where is it?").to_string();
-    let (s, b) = push(&app, id, &standard_headers("msg_2", now, again.as_bytes()), again.as_bytes()).await;
+    let (s, b) = push(
+        &app,
+        id,
+        &standard_headers("msg_2", now, again.as_bytes()),
+        again.as_bytes(),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["items"][0]["status"], "duplicate");
 
     // A single invalid object: 400 naming the field, nothing stored.
     let invalid = json!({"external_id": "p4", "author": {"handle": "x"}, "text": "hi", "created_at": "yesterday"}).to_string();
-    let (s, b) = push(&app, id, &standard_headers("msg_3", now, invalid.as_bytes()), invalid.as_bytes()).await;
+    let (s, b) = push(
+        &app,
+        id,
+        &standard_headers("msg_3", now, invalid.as_bytes()),
+        invalid.as_bytes(),
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
-    assert!(b["message"].as_str().unwrap().starts_with("created_at"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().starts_with("created_at"),
+        "{b}"
+    );
 
     // Tampered, stale, unsigned.
     let fresh = item("p5", "hello, my parcel is late").to_string();
     let signed = standard_headers("msg_4", now, fresh.as_bytes());
     let (s, b) = push(&app, id, &signed, b"{\"tampered\": true}").await;
     assert_eq!(s, 401, "{b}");
-    assert!(b["message"].as_str().unwrap().contains("webhook-signature"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("webhook-signature"),
+        "{b}"
+    );
     let stale = standard_headers("msg_5", now - 3600, fresh.as_bytes());
     let (s, b) = push(&app, id, &stale, fresh.as_bytes()).await;
     assert_eq!(s, 401, "{b}");
-    assert!(b["message"].as_str().unwrap().contains("webhook-timestamp"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("webhook-timestamp"),
+        "{b}"
+    );
     let (s, b) = push(&app, id, &signed[1..], fresh.as_bytes()).await;
     assert_eq!(s, 401, "{b}");
     assert!(b["message"].as_str().unwrap().contains("webhook-id"), "{b}");
@@ -275,13 +368,21 @@ async fn signed_pushes_are_accepted_rejected_and_deduplicated() {
         assert!(!answer.contains("MfKQ9r8"), "{answer}");
     }
 
-    // The source's health counts what it stored and skipped.
+    // The source's health counts what it stored and what it rejected (the
+    // batch's bad item and the single invalid object); unsigned pushes
+    // count for nothing.
     let (_, source) = admin(&app, Method::GET, &format!("/api/v1/sources/{id}"), None).await;
     assert_eq!(source["health"]["mentions_ingested"], 2, "{source}");
-    assert_eq!(source["health"]["records_skipped"], 1, "{source}");
+    assert_eq!(source["health"]["records_skipped"], 2, "{source}");
 
     // Paused: refused; unknown: 404.
-    admin(&app, Method::PATCH, &format!("/api/v1/sources/{id}"), Some(json!({"paused": true}))).await;
+    admin(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/sources/{id}"),
+        Some(json!({"paused": true})),
+    )
+    .await;
     let (s, b) = push(&app, id, &signed, fresh.as_bytes()).await;
     assert_eq!(s, 409, "{b}");
     let (s, b) = push(&app, 999_999, &signed, fresh.as_bytes()).await;
@@ -300,10 +401,16 @@ async fn github_style_pushes_verify_and_deduplicate() {
     .await;
     let id = created["id"].as_i64().unwrap();
     let body = item("g1", "the app crashes when I open my orders").to_string();
-    let sig = format!("sha256={}", hex::encode(hmac(GITHUB_SECRET.as_bytes(), &[body.as_bytes()])));
+    let sig = format!(
+        "sha256={}",
+        hex::encode(hmac(GITHUB_SECRET.as_bytes(), &[body.as_bytes()]))
+    );
     let headers = vec![
         ("x-hub-signature-256", sig.clone()),
-        ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_string()),
+        (
+            "x-github-delivery",
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_string(),
+        ),
     ];
     let (s, b) = push(&app, id, &headers, body.as_bytes()).await;
     assert_eq!(s, 200, "{b}");
@@ -314,6 +421,160 @@ async fn github_style_pushes_verify_and_deduplicate() {
     assert_eq!(b["duplicate"], true);
     let (s, b) = push(&app, id, &headers, b"{}").await;
     assert_eq!(s, 401, "{b}");
-    assert!(b["message"].as_str().unwrap().contains("x-hub-signature-256"), "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-hub-signature-256"),
+        "{b}"
+    );
 }
 both_databases!(github_style_pushes_verify_and_deduplicate);
+
+/// A desk user's form post (no redirects followed) and page fetch.
+async fn desk(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: Option<&[(&str, &str)]>,
+) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let req = match form {
+        Some(f) => client.post(app.url(path)).form(f),
+        None => client.get(app.url(path)),
+    };
+    let r = req.header("cookie", cookie).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// An admin adds a feed and a Mastodon account from the Sources page's
+/// forms and sees them listed; a bad field is shown next to the form; the
+/// token never comes back; pausing works from the page; agents cannot
+/// reach it.
+async fn admins_add_sources_from_the_desk() {
+    let app = spawn_app().await;
+    let (cookie, csrf) = app.desk_session("ada", Role::Admin).await;
+    let (s, page) = desk(&app, &cookie, "/settings", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("href=\"/settings/sources\""),
+        "no link to Sources"
+    );
+    let (s, page) = desk(&app, &cookie, "/settings/sources", None).await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("id=\"no-sources\""));
+    assert!(
+        page.contains("name=\"access_token\" type=\"password\""),
+        "{page}"
+    );
+
+    let (s, _) = desk(
+        &app,
+        &cookie,
+        "/settings/sources",
+        Some(&[
+            ("csrf_token", &csrf),
+            ("kind", "rss"),
+            ("name", "Company blog"),
+            ("url", "https://blog.example/feed.xml"),
+            ("keywords", ""),
+        ]),
+    )
+    .await;
+    assert_eq!(s, 303);
+    let token = "mastodon-secret-token-123";
+    let (s, _) = desk(
+        &app,
+        &cookie,
+        "/settings/sources",
+        Some(&[
+            ("csrf_token", &csrf),
+            ("kind", "mastodon"),
+            ("name", "Acme on Mastodon"),
+            ("base_url", "https://mastodon.example"),
+            ("access_token", token),
+            ("hashtags", "acme, acmehelp"),
+        ]),
+    )
+    .await;
+    assert_eq!(s, 303);
+    // A missing field is named next to its form, which stays open and
+    // keeps what was typed, except the credential.
+    let (s, page) = desk(
+        &app,
+        &cookie,
+        "/settings/sources",
+        Some(&[
+            ("csrf_token", &csrf),
+            ("kind", "mastodon"),
+            ("name", "Second"),
+            ("base_url", ""),
+            ("access_token", "typed-secret-999"),
+        ]),
+    )
+    .await;
+    assert_eq!(s, 422, "{page}");
+    assert!(page.contains("id=\"form-error-mastodon\""), "{page}");
+    assert!(page.contains("config.base_url: is required"), "{page}");
+    assert!(page.contains("value=\"Second\""));
+    assert!(!page.contains("typed-secret-999"));
+
+    let (s, page) = desk(&app, &cookie, "/settings/sources", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("Company blog") && page.contains("Acme on Mastodon"),
+        "{page}"
+    );
+    assert!(!page.contains(token), "the token is shown: {page}");
+    let (_, list) = admin(&app, Method::GET, "/api/v1/sources", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let mastodon = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "mastodon")
+        .unwrap()
+        .clone();
+    assert_eq!(mastodon["config"]["hashtags"], json!(["acme", "acmehelp"]));
+    let id = mastodon["id"].as_i64().unwrap();
+    assert!(page.contains(&format!("id=\"toggle-{id}\"")), "{page}");
+
+    // Pause from the page, without and then with the CSRF token.
+    let pause = format!("/settings/sources/{id}/pause");
+    let (s, _) = desk(&app, &cookie, &pause, Some(&[("csrf_token", "forged")])).await;
+    assert_eq!(s, 403);
+    let (s, _) = desk(&app, &cookie, &pause, Some(&[("csrf_token", &csrf)])).await;
+    assert_eq!(s, 303);
+    let (_, page) = desk(&app, &cookie, "/settings/sources", None).await;
+    assert!(
+        page.contains(&format!("id=\"source-state-{id}\">paused<")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("/settings/sources/{id}/resume")),
+        "{page}"
+    );
+
+    let (agent, agent_csrf) = app.desk_session("ann", Role::Agent).await;
+    let (s, _) = desk(&app, &agent, "/settings/sources", None).await;
+    assert_eq!(s, 403);
+    let (s, _) = desk(
+        &app,
+        &agent,
+        "/settings/sources",
+        Some(&[
+            ("csrf_token", &agent_csrf),
+            ("kind", "rss"),
+            ("name", "X"),
+            ("url", "https://x.example/f"),
+        ]),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (_, list) = admin(&app, Method::GET, "/api/v1/sources", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+}
+both_databases!(admins_add_sources_from_the_desk);
