@@ -345,11 +345,14 @@ async fn signed_pushes_are_accepted_rejected_and_deduplicated() {
         "{b}"
     );
 
-    // Tampered, stale, unsigned.
+    // Tampered, stale, unsigned: 401 naming what failed, never the secret
+    // or the expected signature.
     let fresh = item("p5", "hello, my parcel is late").to_string();
     let signed = standard_headers("msg_4", now, fresh.as_bytes());
+    let mut refusals = Vec::new();
     let (s, b) = push(&app, id, &signed, b"{\"tampered\": true}").await;
     assert_eq!(s, 401, "{b}");
+    refusals.push(b.to_string());
     assert!(
         b["message"].as_str().unwrap().contains("webhook-signature"),
         "{b}"
@@ -357,6 +360,7 @@ async fn signed_pushes_are_accepted_rejected_and_deduplicated() {
     let stale = standard_headers("msg_5", now - 3600, fresh.as_bytes());
     let (s, b) = push(&app, id, &stale, fresh.as_bytes()).await;
     assert_eq!(s, 401, "{b}");
+    refusals.push(b.to_string());
     assert!(
         b["message"].as_str().unwrap().contains("webhook-timestamp"),
         "{b}"
@@ -364,8 +368,11 @@ async fn signed_pushes_are_accepted_rejected_and_deduplicated() {
     let (s, b) = push(&app, id, &signed[1..], fresh.as_bytes()).await;
     assert_eq!(s, 401, "{b}");
     assert!(b["message"].as_str().unwrap().contains("webhook-id"), "{b}");
-    for answer in [b.to_string()] {
+    refusals.push(b.to_string());
+    let expected_signature = &signed[2].1["v1,".len()..];
+    for answer in refusals {
         assert!(!answer.contains("MfKQ9r8"), "{answer}");
+        assert!(!answer.contains(expected_signature), "{answer}");
     }
 
     // The source's health counts what it stored and what it rejected (the
@@ -578,3 +585,37 @@ async fn admins_add_sources_from_the_desk() {
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
 both_databases!(admins_add_sources_from_the_desk);
+
+/// The sources endpoints are in the OpenAPI document with their schemas;
+/// the inbound one is public (an empty security requirement).
+#[tokio::test]
+async fn the_sources_api_is_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let (_, doc) = app.get_json("/api/v1/openapi.json").await;
+    let paths = &doc["paths"];
+    for (path, method) in [
+        ("/api/v1/sources", "get"),
+        ("/api/v1/sources", "post"),
+        ("/api/v1/sources/{id}", "get"),
+        ("/api/v1/sources/{id}", "patch"),
+        ("/api/v1/sources/{id}", "delete"),
+        ("/api/v1/sources/{id}/inbound", "post"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} missing");
+    }
+    let inbound = &paths["/api/v1/sources/{id}/inbound"]["post"];
+    assert_eq!(inbound["security"], json!([{}]), "{inbound}");
+    assert!(inbound["responses"]["207"].is_object());
+    assert!(paths["/api/v1/sources"]["get"].get("security").is_none());
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "Source",
+        "NewSourceInput",
+        "SourcePatchInput",
+        "InboundResult",
+        "SourceHealth",
+    ] {
+        assert!(schemas[name].is_object(), "schema {name} missing");
+    }
+    assert!(schemas["Source"]["allOf"].is_array() || schemas["Source"]["properties"].is_object());
+}
