@@ -115,6 +115,8 @@ async fn supervise(
     stop: CancellationToken,
 ) {
     let mut tasks: HashMap<SourceId, Running> = HashMap::new();
+    // What was announced before now is in the list read next.
+    while changes.try_recv().is_ok() {}
     restart_all(&app, options, &mut tasks).await;
     loop {
         tokio::select! {
@@ -416,7 +418,6 @@ async fn session(
     let mut listener = Listener {
         app,
         id,
-        kind: source.kind,
         connector,
         cursor: source.cursor.map(Cursor),
         limiter: limiter(&caps),
@@ -446,7 +447,6 @@ fn limiter(caps: &Capabilities) -> Option<DefaultDirectRateLimiter> {
 struct Listener<'a> {
     app: &'a App,
     id: SourceId,
-    kind: SourceKind,
     connector: Arc<dyn Connector>,
     cursor: Option<Cursor>,
     limiter: Option<DefaultDirectRateLimiter>,
@@ -617,83 +617,107 @@ impl Listener<'_> {
         cursor: &mut Option<Cursor>,
     ) -> std::result::Result<(), ConnError> {
         let store_error = |e: Error| ConnError::Transient(format!("storing failed: {}", e.message));
-        let sorted = self.sort(std::mem::take(items), std::mem::take(skipped));
         let next = cursor.take();
-        let checkpoint = Checkpoint {
-            source_id: self.id,
-            cursor: next.as_ref().map(|c| c.0.clone()),
-            skipped: sorted.skipped,
-        };
-        crate::ingest::ingest_with(
+        store_inbound(
             self.app,
-            sorted.mentions,
-            IngestOptions {
-                checkpoints: vec![checkpoint],
-                ..IngestOptions::default()
-            },
+            self.id,
+            std::mem::take(items),
+            std::mem::take(skipped),
+            next.clone(),
         )
         .await
         .map_err(store_error)?;
         if next.is_some() {
             self.cursor = next;
         }
-        crate::ingest::record_brand_replies(self.app, &sorted.brand_replies)
-            .await
-            .map_err(store_error)?;
         report(self.app, self.id, SourceState::Running, None)
             .await
             .map_err(store_error)
     }
+}
 
-    /// Splits what a platform sent: customers' mentions (validated; each
-    /// invalid one skipped, logged and counted), the brand's own answers
-    /// (never ingested as mentions), and the records it could not read.
-    fn sort(&self, items: Vec<Inbound>, unreadable: Vec<String>) -> Sorted {
-        let now = self.app.clock.now();
-        let mut sorted = Sorted {
-            mentions: Vec::with_capacity(items.len()),
-            brand_replies: Vec::new(),
-            skipped: unreadable.len() as u64,
-        };
-        for why in &unreadable {
-            tracing::warn!(source_id = self.id.0, why = %why, "record skipped");
-        }
-        for item in items {
-            if item.by_brand {
-                // Loop safety: the brand's own posts are answers, never cases.
-                if let Some(parent) = item.mention.parent_id.clone() {
-                    sorted.brand_replies.push(ExternalReply {
-                        source: self.kind,
-                        external_id: item.mention.external_id,
-                        in_reply_to: parent,
-                        author: item.mention.author.handle,
-                        body: item.mention.text,
-                        sent_at: item.mention.created_at.min(now),
-                    });
-                }
-                continue;
-            }
-            let external_id = item.mention.external_id.clone();
-            match item.mention.validate(now) {
-                Ok(mut mention) => {
-                    mention.origin = Some(MentionOrigin {
-                        source_id: self.id,
-                        reply_ref: item.reply_ref,
-                    });
-                    sorted.mentions.push(mention);
-                }
-                Err(e) => {
-                    let external_id: String = external_id.chars().take(256).collect();
-                    tracing::warn!(
-                        source_id = self.id.0,
-                        external_id = %external_id,
-                        error = %e.message,
-                        "invalid record skipped"
-                    );
-                    sorted.skipped += 1;
-                }
-            }
-        }
-        sorted
+/// Stores what source `id` heard, the way its runtime task does (the web
+/// endpoint of a `Push` source calls it too): customers' mentions,
+/// validated and marked with their origin, go through [`crate::ingest`]
+/// with the checkpoint (`cursor`, the skipped count) in the same
+/// transaction; each invalid record is skipped, logged and counted; the
+/// brand's own posts are never mentions, and those that answer a known
+/// post are recorded as the brand's reply. The brand's replies are stored
+/// after the commit, so one whose mention is in the same batch finds it.
+pub async fn store_inbound(
+    app: &App,
+    id: SourceId,
+    items: Vec<Inbound>,
+    unreadable: Vec<String>,
+    cursor: Option<Cursor>,
+) -> Result<Vec<crate::ingest::Ingested>> {
+    let sorted = sort(app, id, items, unreadable);
+    let checkpoint = Checkpoint {
+        source_id: id,
+        cursor: cursor.map(|c| c.0),
+        skipped: sorted.skipped,
+    };
+    let ingested = crate::ingest::ingest_with(
+        app,
+        sorted.mentions,
+        IngestOptions {
+            checkpoints: vec![checkpoint],
+            ..IngestOptions::default()
+        },
+    )
+    .await?;
+    crate::ingest::record_brand_replies(app, &sorted.brand_replies).await?;
+    Ok(ingested)
+}
+
+/// Splits what a platform sent: customers' mentions (validated; each
+/// invalid one skipped, logged and counted), the brand's own answers
+/// (never ingested as mentions), and the records it could not read.
+fn sort(app: &App, id: SourceId, items: Vec<Inbound>, unreadable: Vec<String>) -> Sorted {
+    let now = app.clock.now();
+    let mut sorted = Sorted {
+        mentions: Vec::with_capacity(items.len()),
+        brand_replies: Vec::new(),
+        skipped: unreadable.len() as u64,
+    };
+    for why in &unreadable {
+        tracing::warn!(source_id = id.0, why = %why, "record skipped");
     }
+    for item in items {
+        if item.by_brand {
+            // Loop safety: the brand's own posts are answers, never cases.
+            if let Some(parent) = item.mention.parent_id.clone() {
+                sorted.brand_replies.push(ExternalReply {
+                    source: item.mention.source,
+                    external_id: item.mention.external_id,
+                    in_reply_to: parent,
+                    author: item.mention.author.handle,
+                    body: item.mention.text,
+                    sent_at: item.mention.created_at.min(now),
+                });
+            }
+            continue;
+        }
+        let external_id = item.mention.external_id.clone();
+        match item.mention.validate(now) {
+            Ok(mut mention) => {
+                mention.origin = Some(MentionOrigin {
+                    source_id: id,
+                    reply_ref: item.reply_ref,
+                });
+                sorted.mentions.push(mention);
+            }
+            Err(e) => {
+                let external_id: String = external_id.chars().take(256).collect();
+                tracing::warn!(
+                    source_id = id.0,
+                    external_id = %external_id,
+                    error = %e.message,
+                    "invalid record skipped"
+                );
+                sorted.skipped += 1;
+            }
+        }
+    }
+    sorted
 }

@@ -150,7 +150,7 @@ async fn run(command: Command) -> Result<()> {
             let config = Config::resolve(&args)?;
             let listener = bind(&config).await?;
             let store = Arc::new(open_store(&config).await?);
-            serve(app(&config, &store), &config, listener).await
+            serve(app(&config, &store)?, &config, listener).await
         }
         Command::Demo(mut args) => {
             if args.store.data_dir.is_none() && args.store.database_url.is_none() {
@@ -161,7 +161,7 @@ async fn run(command: Command) -> Result<()> {
             // demo keeps the passwords it printed).
             let listener = bind(&config).await?;
             let store = Arc::new(open_store(&config).await?);
-            let app = app(&config, &store);
+            let app = app(&config, &store)?;
             let loaded = demo::load(&app, SystemClock.now()).await?;
             let token = demo::token(&store).await?;
             let logins = users::demo_users(&store).await?;
@@ -184,7 +184,7 @@ async fn run(command: Command) -> Result<()> {
             let config = Config::for_store(&args.store)?;
             let store = Arc::new(open_store(&config).await?);
             // Imported mentions take the same path as API ingestion.
-            let app = app(&config, &store);
+            let app = app(&config, &store)?;
             let format = match args.format {
                 Some(f) => f,
                 None => import::detect(&args.file)?,
@@ -328,13 +328,22 @@ async fn open_store(config: &Config) -> Result<SqlStore> {
     Ok(store)
 }
 
-/// The application on `store`, with the desk's accounts enabled.
-fn app(config: &Config, store: &Arc<SqlStore>) -> App {
-    App::new(store.clone(), pipeline(config), Arc::new(SystemClock))
-        .with_accounts(store.clone())
-        .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
-            allow_private: config.allow_private_webhooks,
-        })
+/// The application on `store`, with the desk's accounts enabled and the
+/// key that seals sources' credentials (`EARSHOT_SECRET_KEY`, or the data
+/// dir's `secret.key`, created on first use).
+fn app(config: &Config, store: &Arc<SqlStore>) -> Result<App> {
+    use earshot_app::secrets::{KEY_ENV, SecretBox};
+    let key = std::env::var(KEY_ENV).ok();
+    let secrets = SecretBox::load(key.as_deref(), &config.data_dir)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    Ok(
+        App::new(store.clone(), pipeline(config), Arc::new(SystemClock))
+            .with_accounts(store.clone())
+            .with_secrets(secrets)
+            .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
+                allow_private: config.allow_private_webhooks,
+            }),
+    )
 }
 
 async fn bind(config: &Config) -> Result<tokio::net::TcpListener> {
