@@ -3,17 +3,16 @@
 //! like any other mention, with the source as their origin.
 
 use chrono::TimeDelta;
-use earshot_connectors::SourceSettings;
 use earshot_connectors::webhook::{InboundWebhook, parse_pushed};
+use earshot_connectors::{Inbound, InboundKind, SourceSettings};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::ids::SourceId;
-use earshot_core::mention::{MentionOrigin, NewMention};
 use earshot_core::source::SourceKind;
-use earshot_core::sources::{Checkpoint, SourceRecord};
+use earshot_core::sources::SourceRecord;
 use reqwest::header::HeaderMap;
 
 use crate::App;
-use crate::ingest::{IngestOptions, Ingested, ingest_with};
+use crate::ingest::Ingested;
 
 /// How long a delivery id is remembered: longer than senders retry
 /// (Standard Webhooks senders give up within days).
@@ -84,35 +83,37 @@ pub async fn receive(
         });
     }
     let parsed = parse_pushed(body, now)?;
-    let mut valid: Vec<NewMention> = Vec::new();
-    let mut rejected = 0u64;
+    let mut valid: Vec<Inbound> = Vec::new();
+    let mut rejections: Vec<String> = Vec::new();
     let mut slots: Vec<Option<Error>> = Vec::with_capacity(parsed.len());
-    for item in parsed {
+    for (index, item) in parsed.into_iter().enumerate() {
         match item {
-            Ok(mut mention) => {
-                mention.origin = Some(MentionOrigin {
-                    source_id: source.id,
+            Ok(mention) => {
+                valid.push(Inbound {
+                    mention,
+                    kind: InboundKind::Push,
                     reply_ref: serde_json::Value::Null,
+                    by_brand: false,
                 });
-                valid.push(mention);
                 slots.push(None);
             }
             Err(e) => {
-                rejected += 1;
+                rejections.push(format!("pushed item {index}: {}", e.message));
                 slots.push(Some(e));
             }
         }
     }
     let stored_any = !valid.is_empty();
-    let options = IngestOptions {
-        checkpoints: vec![Checkpoint {
-            source_id: source.id,
-            cursor: None,
-            skipped: rejected,
-        }],
-        ..IngestOptions::default()
-    };
-    let mut ingested = ingest_with(app, valid, options).await?.into_iter();
+    let expected = valid.len();
+    // The runtime's own path: validated again (it passed at `now`, so it
+    // passes now), marked with this source, rejections counted as skipped.
+    let ingested = crate::listen::store_inbound(app, source.id, valid, rejections, None).await?;
+    if ingested.len() != expected {
+        return Err(Error::internal(
+            "storing a push returned fewer results than valid items",
+        ));
+    }
+    let mut ingested = ingested.into_iter();
     let mut items = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
@@ -120,7 +121,7 @@ pub async fn receive(
             None => {
                 let i = ingested
                     .next()
-                    .ok_or_else(|| Error::internal("ingest returned fewer results than items"))?;
+                    .ok_or_else(|| Error::internal("lost a pushed item's result"))?;
                 items.push(ItemOutcome::Ingested(Box::new(i)));
             }
         }

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::mention::{MentionInput, NewMention};
+use earshot_core::mention::MentionInput;
 use earshot_core::source::SourceKind;
 use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
@@ -387,9 +387,10 @@ impl Connector for InboundWebhook {
 /// Reads a pushed body: one mention object or an array of them, the shape
 /// of `POST /api/v1/mentions` (`source` may be left out: it is then
 /// `webhook`). The body as a whole fails only when it is not JSON or not an
-/// object/array; each item is then parsed and validated on its own, so one
-/// bad item never rejects its neighbours. Item errors name the field.
-pub fn parse_pushed(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Result<NewMention>>> {
+/// object/array; each item is then parsed and validated (at `now`) on its
+/// own, so one bad item never rejects its neighbours. Item errors name the
+/// field; an `Ok` item passed validation.
+pub fn parse_pushed(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Result<MentionInput>>> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Error::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?;
     let items = match value {
@@ -417,7 +418,7 @@ pub fn parse_pushed(body: &[u8], now: DateTime<Utc>) -> Result<Vec<Result<NewMen
         .collect())
 }
 
-fn parse_item(mut item: Value, now: DateTime<Utc>) -> Result<NewMention> {
+fn parse_item(mut item: Value, now: DateTime<Utc>) -> Result<MentionInput> {
     let Some(object) = item.as_object_mut() else {
         return Err(Error::invalid_field("body", "each item must be an object"));
     };
@@ -440,7 +441,8 @@ fn parse_item(mut item: Value, now: DateTime<Utc>) -> Result<NewMention> {
             Error::invalid_field(&field, text)
         }
     })?;
-    input.validate(now)
+    input.clone().validate(now)?;
+    Ok(input)
 }
 
 #[cfg(test)]
