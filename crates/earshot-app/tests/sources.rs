@@ -459,6 +459,42 @@ async fn a_rate_limit_is_waited_out_as_long_as_the_platform_asked(h: Harness) {
     );
 }
 
+async fn polls_keep_to_the_declared_rate_budget(h: Harness) {
+    // Two requests a second: a burst of two, then one every 500 ms, even
+    // while every page says more is waiting.
+    for n in 0..4 {
+        let mut p = page(
+            vec![said(&format!("p{n}"), "jane", "my parcel never arrived")],
+            n,
+        );
+        p.more = true;
+        h.fake.push_page(p);
+    }
+    let id = h.source("mastodon").await.id;
+    let runtime = h.run();
+    eventually("four pages", || async {
+        h.view(id).await.health.mentions_ingested == 4
+    })
+    .await;
+    runtime.shutdown().await;
+    let polls = h.fake.polls();
+    let spread = polls[3].1 - polls[0].1;
+    assert!(
+        spread >= Duration::from_millis(900),
+        "4 polls in {spread:?}"
+    );
+}
+
+fn budgeted() -> FakeConnector {
+    let fake = polling();
+    let mut caps = fake.capabilities();
+    caps.rate = earshot_connectors::RateBudget {
+        requests: 2,
+        per: Duration::from_secs(1),
+    };
+    fake.with_capabilities(caps)
+}
+
 async fn two_authentication_failures_pause_the_source_and_notify_admins(h: Harness) {
     h.fake.fail_start(ConnError::Auth(
         "HTTP 401: The access token is invalid".into(),
@@ -777,6 +813,7 @@ both_backends!(
     a_dropped_stream_is_caught_up_by_polling_before_it_reopens(super::stream_connector()),
     invalid_records_are_skipped_and_counted_and_good_ones_stored(super::polling()),
     a_rate_limit_is_waited_out_as_long_as_the_platform_asked(super::polling()),
+    polls_keep_to_the_declared_rate_budget(super::budgeted()),
     two_authentication_failures_pause_the_source_and_notify_admins(super::polling()),
     the_brands_own_posts_are_never_ingested_as_mentions(super::polling()),
     credentials_are_sealed_in_the_database_and_never_returned(super::polling()),
