@@ -16,6 +16,7 @@ pub mod corrections;
 pub mod credentials;
 pub mod deliveries;
 mod group_commit;
+pub mod inbound;
 pub mod ingest;
 pub mod listen;
 pub mod live;
@@ -33,6 +34,7 @@ pub mod sources;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
+use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::sources::SourceStore;
@@ -58,6 +60,8 @@ pub struct App {
     pub outbox_wake: Arc<Notify>,
     /// Configured sources (connector instances), their health and cursors.
     pub sources: Arc<dyn SourceStore>,
+    /// Delivery ids of signed inbound webhooks already received.
+    pub inbound: Arc<dyn InboundDeliveries>,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -83,7 +87,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore>(
+    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries>(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -96,6 +100,7 @@ impl App {
             outbox: store.clone(),
             outbox_wake: Arc::default(),
             sources: store.clone(),
+            inbound: store.clone(),
             workflow: store,
             accounts: None,
             pipeline,

@@ -88,7 +88,8 @@ fn seal(app: &App, credentials: &Map<String, Value>) -> Result<Option<String>> {
     Ok(Some(app.secrets.seal(&plain)))
 }
 
-fn open(app: &App, record: &SourceRecord) -> Result<Map<String, Value>> {
+/// The source's credentials, unsealed (for the inbound webhook check).
+pub(crate) fn open(app: &App, record: &SourceRecord) -> Result<Map<String, Value>> {
     match &record.credentials {
         None => Ok(Map::new()),
         Some(sealed) => match serde_json::from_slice(&app.secrets.open(sealed)?) {

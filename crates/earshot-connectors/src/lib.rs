@@ -15,6 +15,7 @@ pub mod mastodon;
 pub mod reddit;
 pub mod reviews;
 pub mod rss;
+pub mod webhook;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -230,7 +231,7 @@ pub fn build(kind: SourceKind, settings: &SourceSettings) -> Result<Arc<dyn Conn
         SourceKind::Mastodon => Ok(Arc::new(mastodon::Mastodon::from_settings(settings)?)),
         SourceKind::Bluesky => Ok(Arc::new(bluesky::Bluesky::from_settings(settings)?)),
         SourceKind::Email => Ok(Arc::new(email::Email::from_settings(settings)?)),
-        SourceKind::Webhook => none(),
+        SourceKind::Webhook => Ok(Arc::new(webhook::InboundWebhook::from_settings(settings)?)),
         SourceKind::GooglePlay => Ok(Arc::new(reviews::google_play::GooglePlay::from_settings(
             settings,
         )?)),
@@ -255,6 +256,17 @@ pub fn parse_settings<T: serde::de::DeserializeOwned>(settings: &SourceSettings)
         } else {
             format!("config.{path}")
         };
-        Error::invalid_field(&field, e.inner().to_string())
+        let why = e.inner().to_string();
+        // serde says "missing field `x`" about the object holding it.
+        match why
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            Some(missing) => Error::new(
+                earshot_core::error::ErrorCode::MissingField,
+                format!("{field}.{missing}: is required"),
+            ),
+            None => Error::invalid_field(&field, why),
+        }
     })
 }

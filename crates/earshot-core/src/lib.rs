@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod case;
 pub mod error;
 pub mod ids;
+pub mod inbound;
 pub mod intake;
 pub mod mention;
 pub mod outbox;

@@ -7,6 +7,7 @@
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
 mod accounts;
+mod inbound;
 mod ingest;
 mod outbox;
 mod rows;
@@ -369,6 +370,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "outbox",
         include_str!("../migrations/sqlite/0015_outbox.sql"),
         include_str!("../migrations/postgres/0015_outbox.sql"),
+    ),
+    (
+        16,
+        "inbound_deliveries",
+        include_str!("../migrations/sqlite/0016_inbound_deliveries.sql"),
+        include_str!("../migrations/postgres/0016_inbound_deliveries.sql"),
     ),
 ];
 

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod cases;
 pub mod handoffs;
+pub mod inbound;
 mod input;
 pub mod mentions;
 pub mod notifications;
@@ -11,6 +12,7 @@ pub mod presence;
 pub mod replies;
 pub mod rules;
 pub mod sla;
+pub mod sources;
 pub mod teams;
 pub mod tokens;
 pub mod users;
@@ -192,6 +194,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(replies::export_corrections))
         .routes(routes!(tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
+        // Sources (issue 12): where Earshot listens, and signed pushes.
+        .routes(routes!(sources::list_sources, sources::create_source))
+        .routes(routes!(
+            sources::get_source,
+            sources::update_source,
+            sources::delete_source
+        ))
+        .routes(routes!(inbound::receive))
 }
 
 #[derive(Serialize)]

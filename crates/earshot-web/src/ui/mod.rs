@@ -6,6 +6,8 @@ pub mod case;
 pub mod dashboard;
 pub mod inbox;
 pub mod session;
+pub mod sources;
+pub mod sources_form;
 pub mod view;
 
 use std::time::Instant;
@@ -64,6 +66,9 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard", get(dashboard::page))
         .route("/settings", get(dashboard::settings))
         .route("/settings/users", post(dashboard::add_user))
+        .route("/settings/sources", get(sources::page).post(sources::add))
+        .route("/settings/sources/{id}/pause", post(sources::pause))
+        .route("/settings/sources/{id}/resume", post(sources::resume))
         .route("/assets/{*path}", get(assets::serve))
 }
 

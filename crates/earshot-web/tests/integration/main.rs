@@ -14,6 +14,7 @@ mod hardening;
 mod location_scope;
 mod routing;
 mod sla;
+mod sources;
 mod support;
 mod truth;
 mod webhooks;
