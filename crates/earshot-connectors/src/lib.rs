@@ -15,6 +15,7 @@ pub mod mastodon;
 pub mod reddit;
 pub mod reviews;
 pub mod rss;
+pub mod secret;
 pub mod webhook;
 
 use async_trait::async_trait;
@@ -39,6 +40,41 @@ pub use error::{ConnError, ConnResult};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Cursor(pub Value);
+
+impl Cursor {
+    /// Reads a connector's own cursor shape; a cursor of another shape
+    /// (a source's kind changed under it) is a clear error, not a panic.
+    pub fn read<T: serde::de::DeserializeOwned>(
+        cursor: Option<&Cursor>,
+        platform: &str,
+    ) -> ConnResult<Option<T>> {
+        cursor
+            .map(|c| {
+                serde_json::from_value(c.0.clone()).map_err(|e| {
+                    ConnError::Permanent(format!(
+                        "the saved cursor is not a {platform} cursor: {e}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    pub fn of<T: Serialize>(state: &T) -> Cursor {
+        Cursor(serde_json::to_value(state).unwrap_or(Value::Null))
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn truncate_bytes(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
 
 /// Why an item reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -136,17 +136,11 @@ struct CursorState {
 
 impl CursorState {
     fn from_cursor(cursor: Option<&Cursor>) -> ConnResult<Option<CursorState>> {
-        cursor
-            .map(|c| {
-                serde_json::from_value(c.0.clone()).map_err(|e| {
-                    ConnError::Permanent(format!("the saved cursor is not a Mastodon cursor: {e}"))
-                })
-            })
-            .transpose()
+        Cursor::read(cursor, "Mastodon")
     }
 
     fn to_cursor(&self) -> Cursor {
-        Cursor(serde_json::to_value(self).unwrap_or(Value::Null))
+        Cursor::of(self)
     }
 }
 

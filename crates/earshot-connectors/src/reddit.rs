@@ -144,17 +144,11 @@ struct CursorState {
 
 impl CursorState {
     fn from_cursor(cursor: Option<&Cursor>) -> ConnResult<Option<CursorState>> {
-        cursor
-            .map(|c| {
-                serde_json::from_value(c.0.clone()).map_err(|e| {
-                    ConnError::Permanent(format!("the saved cursor is not a Reddit cursor: {e}"))
-                })
-            })
-            .transpose()
+        Cursor::read(cursor, "Reddit")
     }
 
     fn to_cursor(&self) -> Cursor {
-        Cursor(serde_json::to_value(self).unwrap_or(Value::Null))
+        Cursor::of(self)
     }
 }
 
@@ -722,7 +716,7 @@ impl Reddit {
             }
             _ => return Err(format!("{}: not a post, comment or message", t.name)),
         };
-        let text = truncate(text.replace('\0', "").trim().to_string(), MAX_TEXT_BYTES);
+        let text = crate::truncate_bytes(text.replace('\0', "").trim().to_string(), MAX_TEXT_BYTES);
         if text.is_empty() {
             return Err(format!("{}: no text", t.name));
         }
@@ -1179,17 +1173,6 @@ fn base_url(field: &str, raw: &str) -> Result<Url> {
         ));
     }
     Ok(url)
-}
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
 }
 
 #[async_trait]

@@ -270,7 +270,9 @@ impl Rss {
         let feed_title = feed.title.as_ref().map(text_of).filter(|t| !t.is_empty());
         let handle = name
             .or(email)
-            .map(|h| truncate(clean(h.trim_start_matches('@').trim()), MAX_HANDLE_BYTES))
+            .map(|h| {
+                crate::truncate_bytes(clean(h.trim_start_matches('@').trim()), MAX_HANDLE_BYTES)
+            })
             .filter(|h| !h.trim().is_empty())
             .unwrap_or_else(|| self.host());
         let display_name = name
@@ -288,7 +290,7 @@ impl Rss {
                     profile_url,
                     ..Author::default()
                 },
-                text: truncate(clean(&text), MAX_TEXT_BYTES),
+                text: crate::truncate_bytes(clean(&text), MAX_TEXT_BYTES),
                 created_at: date.map_or(now, |d| d.min(now)),
                 url: url.clone(),
                 language: None,
@@ -576,17 +578,6 @@ fn openable(url: &str) -> bool {
     (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 2_048
         && !url.chars().any(char::is_whitespace)
-}
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
 }
 
 /// Plain text: lines trimmed, runs of blank lines cut to one.

@@ -21,22 +21,7 @@ use crate::ConnError;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3600);
 const MAX_HANDLE_BYTES: usize = 256;
 
-/// A credential read from a source's settings: never printed.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// "★★☆☆☆" for a 1–5 rating; `None` outside that range.
 pub fn stars(rating: i64) -> Option<String> {
