@@ -206,8 +206,14 @@ mod tests {
     /// its first commit; the good ones must still be stored and answered.
     #[tokio::test]
     async fn a_record_the_database_rejects_fails_only_its_own_request() {
-        let Some(url) = postgres_url() else { return };
-        let location = earshot_store::Location::Postgres(fresh_postgres_database(&url).await);
+        let Some(url) = earshot_store::testing::postgres_url() else {
+            return;
+        };
+        let location = earshot_store::Location::Postgres(
+            earshot_store::testing::fresh_postgres_database(&url)
+                .await
+                .unwrap(),
+        );
         let store: Arc<dyn Store> = Arc::new(earshot_store::open(&location).await.unwrap());
         let commits = GroupCommit::new(store.clone());
 
@@ -242,38 +248,5 @@ mod tests {
             .collect();
         ids.sort_unstable();
         assert_eq!(ids, ["g1", "g2", "g3"]);
-    }
-
-    /// Locally skipped without a server; with `CI` set a missing URL fails.
-    fn postgres_url() -> Option<String> {
-        match std::env::var("EARSHOT_TEST_DATABASE_URL") {
-            Ok(url) => Some(url),
-            Err(_) if std::env::var_os("CI").is_some() => panic!(
-                "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
-            ),
-            Err(_) => {
-                eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL test skipped");
-                None
-            }
-        }
-    }
-
-    /// A uniquely named database next to the one in `url`, as the store suite makes.
-    async fn fresh_postgres_database(url: &str) -> String {
-        use sqlx::Executor;
-        sqlx::any::install_default_drivers();
-        let name = format!("earshot_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = sqlx::AnyPool::connect(url).await.unwrap();
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        admin.close().await;
-        let (base, query) = match url.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (url, String::new()),
-        };
-        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-        format!("{base}/{name}{query}")
     }
 }

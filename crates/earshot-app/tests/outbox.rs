@@ -179,26 +179,11 @@ async fn sqlite() -> Option<(SqlStore, Option<tempfile::TempDir>)> {
 }
 
 async fn postgres() -> Option<(SqlStore, Option<tempfile::TempDir>)> {
-    let url = match std::env::var("EARSHOT_TEST_DATABASE_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but EARSHOT_TEST_DATABASE_URL is not")
-        }
-        Err(_) => return None,
-    };
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let name = format!("earshot_outbox_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::AnyPool::connect(&url).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    let url = earshot_store::testing::postgres_url()?;
+    let url = earshot_store::testing::fresh_postgres_database(&url)
         .await
         .unwrap();
-    admin.close().await;
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-    let store = earshot_store::open(&Location::Postgres(format!("{base}/{name}")))
-        .await
-        .unwrap();
+    let store = earshot_store::open(&Location::Postgres(url)).await.unwrap();
     Some((store, None))
 }
 

@@ -14,6 +14,7 @@ mod rows;
 mod search;
 mod sources;
 mod sql;
+pub mod testing;
 mod workflow_store;
 
 use std::path::Path;

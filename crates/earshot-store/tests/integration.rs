@@ -3,6 +3,8 @@
 //! database there, so tests run in parallel); with `CI` set the URL is required.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use earshot_store::testing::{fresh_postgres_database, postgres_url};
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use earshot_core::analysis::{Analysis, Sentiment, UrgencyKind, UrgencySignal};
 use earshot_core::auth::Role;
@@ -34,27 +36,9 @@ async fn sqlite() -> Option<Harness> {
 }
 
 async fn postgres() -> Option<Harness> {
-    let url = fresh_postgres_database(&postgres_url()?).await;
+    let url = fresh_postgres_database(&postgres_url()?).await.unwrap();
     let store = earshot_store::open(&Location::Postgres(url)).await.unwrap();
     Some(Harness { store, _dir: None })
-}
-
-/// The PostgreSQL server to test against. Locally the run is skipped without
-/// one; in CI (`CI` set) a missing URL fails, so the suite cannot pass on
-/// SQLite alone unnoticed.
-fn postgres_url() -> Option<String> {
-    match std::env::var("EARSHOT_TEST_DATABASE_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
-            )
-        }
-        Err(_) => {
-            eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
-            None
-        }
-    }
 }
 
 /// Two stores, each with its own pool, on one database: two servers.
@@ -77,7 +61,7 @@ async fn two_sqlite_servers() -> Option<TwoServers> {
 }
 
 async fn two_postgres_servers() -> Option<TwoServers> {
-    let location = Location::Postgres(fresh_postgres_database(&postgres_url()?).await);
+    let location = Location::Postgres(fresh_postgres_database(&postgres_url()?).await.unwrap());
     let a = earshot_store::open(&location).await.unwrap();
     let b = earshot_store::open(&location).await.unwrap();
     Some(TwoServers { a, b, _dir: None })
@@ -128,25 +112,6 @@ async fn two_postgres_servers_open_one_case_per_new_author() {
     if let Some(s) = two_postgres_servers().await {
         two_servers_open_one_case_per_new_author(&s).await;
     }
-}
-
-/// Creates a uniquely named database next to the one in `url` and returns its URL.
-async fn fresh_postgres_database(url: &str) -> String {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let name = format!("earshot_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::AnyPool::connect(url).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    admin.close().await;
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-    format!("{base}/{name}{query}")
 }
 
 fn t0() -> DateTime<Utc> {

@@ -213,45 +213,14 @@ async fn open_store() -> (SqlStore, Option<tempfile::TempDir>) {
         }
         Backend::Postgres => {
             let server = postgres_url().expect("both_databases! checked the URL");
-            let location =
-                earshot_store::Location::Postgres(fresh_postgres_database(&server).await);
+            let location = earshot_store::Location::Postgres(
+                earshot_store::testing::fresh_postgres_database(&server)
+                    .await
+                    .unwrap(),
+            );
             (earshot_store::open(&location).await.unwrap(), None)
         }
     }
 }
 
-/// The PostgreSQL server to test against. Locally the PostgreSQL variants
-/// are skipped without one; in CI (`CI` set) a missing URL fails them, so
-/// the suite cannot pass on SQLite alone unnoticed.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("EARSHOT_TEST_DATABASE_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => panic!(
-            "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
-        ),
-        Err(_) => {
-            eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
-            None
-        }
-    }
-}
-
-/// Creates a uniquely named database next to the one in `url` and returns
-/// its URL (as the store suite does).
-async fn fresh_postgres_database(url: &str) -> String {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let name = format!("earshot_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::AnyPool::connect(url).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    admin.close().await;
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-    format!("{base}/{name}{query}")
-}
+pub use earshot_store::testing::postgres_url;
