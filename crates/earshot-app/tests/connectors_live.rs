@@ -360,7 +360,7 @@ async fn a_mastodon_mention_becomes_a_case_and_the_reply_is_posted_once_in_its_t
     live.listening(source.id).await;
 
     let status_id = fake.customer_mention("jane@other.example", "my parcel never arrived");
-    let mention = loop_until_mention(&live, SourceKind::Mastodon, "jane@other.example").await;
+    let mention = mention_by(&live, SourceKind::Mastodon, "jane@other.example").await;
     let case_id = live.case_of(&mention.mention.external_id).await;
     assert_eq!(
         mention.mention.origin.as_ref().unwrap().reply_ref["status_id"],
@@ -402,7 +402,7 @@ async fn a_mastodon_mention_becomes_a_case_and_the_reply_is_posted_once_in_its_t
 }
 
 /// The one mention by `handle` heard on `kind`, once stored.
-async fn loop_until_mention(live: &Live, kind: SourceKind, handle: &str) -> Mention {
+async fn mention_by(live: &Live, kind: SourceKind, handle: &str) -> Mention {
     until(&format!("{handle}'s mention"), || async {
         let all = live.store.mentions(&MentionQuery::default()).await.unwrap();
         all.into_iter()
