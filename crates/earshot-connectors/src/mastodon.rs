@@ -829,7 +829,8 @@ impl Inner {
         if !self.streaming {
             return Err(ConnError::Unsupported("streaming (switched off in config)"));
         }
-        let cursor = CursorState::from_cursor(cursor)?.unwrap_or_default();
+        let saved = cursor.cloned();
+        let mut cursor = CursorState::from_cursor(cursor)?.unwrap_or_default();
         let url = self.streaming_url()?;
         let mut request = url
             .as_str()
@@ -871,11 +872,37 @@ impl Inner {
                 break;
             }
         }
+        // The stream carries only what happens after we subscribed, and the
+        // stream has no cursor to resume from: whatever arrived since the
+        // caller's last poll (while we connected) is read over REST now,
+        // before the first frame. A post both read here and streamed is
+        // yielded twice, under one id; the store keeps it once.
+        let mut pending = VecDeque::new();
+        if let Some(mut from) = saved {
+            loop {
+                let page = self.poll(Some(&from)).await?;
+                pending.extend(page.skipped.into_iter().map(StreamEvent::Skipped));
+                pending.extend(
+                    page.items
+                        .into_iter()
+                        .map(|item| StreamEvent::Item(Box::new(item))),
+                );
+                let Some(next) = page.cursor.filter(|next| *next != from) else {
+                    break;
+                };
+                cursor = CursorState::from_cursor(Some(&next))?.unwrap_or_default();
+                pending.push_back(StreamEvent::Checkpoint(next.clone()));
+                if !page.more {
+                    break;
+                }
+                from = next;
+            }
+        }
         let state = Live {
             ws,
             inner: self,
             cursor,
-            pending: VecDeque::new(),
+            pending,
             done: false,
         };
         Ok(Box::pin(futures_util::stream::unfold(state, Live::next)))

@@ -373,6 +373,21 @@ async fn the_stream_parses_double_encoded_payloads_checkpoints_and_reopens_from_
         )
         .mount(&server)
         .await;
+    // Nothing arrived while the stream connected: its REST catch-up is empty.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/notifications"))
+        .and(query_param("min_id", "103"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/timelines/tag/brand"))
+        .and(query_param("min_id", "2000"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
     let c = connector(&server.uri(), json!({}));
     c.start().await.unwrap();
 
@@ -415,19 +430,20 @@ async fn the_stream_parses_double_encoded_payloads_checkpoints_and_reopens_from_
         matches!(&events[5], StreamEvent::Skipped(why) if why.contains("Missing access token"))
     );
 
-    // The stream dropped: the runtime polls from the last checkpoint...
+    // The stream dropped: the runtime polls from the last checkpoint (and
+    // the new stream catches up once more after subscribing)...
     Mock::given(method("GET"))
         .and(path("/api/v1/notifications"))
         .and(query_param("min_id", "104"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v1/timelines/tag/brand"))
         .and(query_param("min_id", "2003"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let caught_up = c.poll(Some(&after_tag)).await.unwrap();
@@ -463,6 +479,53 @@ async fn the_stream_parses_double_encoded_payloads_checkpoints_and_reopens_from_
             "connection {n}: {headers:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn what_arrived_while_the_stream_connected_comes_first_from_rest() {
+    // The runtime polled up to this cursor; then, before the stream had
+    // subscribed, posts arrived that no frame will carry.
+    let replay = WsReplay::start(vec![Script::hold_after(Vec::new())]).await;
+    let server = MockServer::start().await;
+    mount_start(&server, Some(&replay.url)).await;
+    mount_pages(&server).await;
+    let c = connector(&server.uri(), json!({}));
+    c.start().await.unwrap();
+    let polled = Cursor(json!({"notifications": "100", "tags": {"brand": "2000"}}));
+    let mut stream = c.stream(Some(&polled)).await.unwrap();
+    let mut events = Vec::new();
+    while events.len() < 6 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the catch-up is yielded without waiting for a frame")
+            .unwrap()
+            .unwrap();
+        events.push(event);
+    }
+    let ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Item(i) => Some(i.mention.external_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "https://example.social/users/alice/statuses/1001",
+            "https://far.example/users/dave/statuses/2001",
+            "https://other.example/users/carol/statuses/1003",
+            "https://example.social/users/brand/statuses/2002",
+        ]
+    );
+    assert!(matches!(&events[0], StreamEvent::Skipped(why) if why.contains("102")));
+    assert_eq!(
+        events[5],
+        StreamEvent::Checkpoint(Cursor(
+            json!({"notifications": "103", "tags": {"brand": "2002"}})
+        ))
+    );
+    assert_eq!(replay.requests(), ["/api/v1/streaming"]);
 }
 
 #[tokio::test]
