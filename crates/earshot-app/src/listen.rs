@@ -416,6 +416,8 @@ async fn session(
         connector: connector.clone(),
         capabilities: caps.clone(),
     });
+    // Replies that waited for this channel can leave now.
+    app.outbox_wake.notify_one();
     let mut listener = Listener {
         app,
         id,
