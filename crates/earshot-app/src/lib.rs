@@ -83,6 +83,10 @@ pub struct App {
     /// Tells the source runtime that a source was created, edited,
     /// paused, resumed or deleted, so it restarts or stops its task.
     pub source_changes: broadcast::Sender<earshot_core::ids::SourceId>,
+    /// How long the outbox worker holds a claimed reply ([`outbox::LEASE`]
+    /// unless the node was given another): a worker that dies holding it
+    /// delays that reply by this long.
+    pub outbox_lease: chrono::TimeDelta,
     group_commit: Arc<group_commit::GroupCommit>,
 }
 
@@ -112,6 +116,7 @@ impl App {
             secrets: secrets::SecretBox::random(),
             connectors: listen::default_factory(),
             source_changes,
+            outbox_lease: outbox::LEASE,
         }
     }
 
@@ -127,6 +132,13 @@ impl App {
     /// (tests hand in scripted connectors).
     pub fn with_connectors(mut self, factory: listen::ConnectorFactory) -> Self {
         self.connectors = factory;
+        self
+    }
+
+    /// Holds claimed outbox rows for `lease` instead of [`outbox::LEASE`];
+    /// each connector call is then cut to fit ([`outbox::call_timeout`]).
+    pub fn with_outbox_lease(mut self, lease: chrono::TimeDelta) -> Self {
+        self.outbox_lease = lease;
         self
     }
 

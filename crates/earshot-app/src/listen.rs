@@ -8,7 +8,8 @@
 //!
 //! - `Poll { interval }`: polls from the saved cursor every interval, at
 //!   once again while the page says `more`;
-//! - `Stream`: polls to catch up from the cursor, then reads the stream,
+//! - `Stream`: polls to catch up from the cursor, opens the stream and
+//!   catches up once more (what arrived before it opened), then reads it,
 //!   storing its items in batches (up to [`ListenOptions::batch_max`] items
 //!   or [`ListenOptions::batch_window`]); when the stream ends or fails it
 //!   reconnects, which polls again before reopening;
@@ -415,6 +416,8 @@ async fn session(
         connector: connector.clone(),
         capabilities: caps.clone(),
     });
+    // Replies that waited for this channel can leave now.
+    app.outbox_wake.notify_one();
     let mut listener = Listener {
         app,
         id,
@@ -527,25 +530,29 @@ impl Listener<'_> {
         }
     }
 
-    /// Polls until caught up, then reads the stream until it ends. An
-    /// ended stream is a failure to the caller, which reconnects (and so
-    /// polls again before reopening).
+    /// Polls until caught up, opens the stream, polls until caught up
+    /// again, then reads the stream until it ends. Streams that do not
+    /// replay (Mastodon's) carry only what happens after they open: the
+    /// second catch-up reads what arrived between the first and the
+    /// opening, which would otherwise be lost once a later stream
+    /// checkpoint moves the cursor past it. (What both read is a duplicate,
+    /// stored once.) An ended stream is a failure to the caller, which
+    /// reconnects (and so polls again before reopening).
     async fn stream_forever(
         &mut self,
         stop: &CancellationToken,
     ) -> std::result::Result<(), ConnError> {
-        loop {
-            match self.poll_patiently(stop).await? {
-                None => return Ok(()),
-                Some(true) => {}
-                Some(false) => break,
-            }
+        if !self.catch_up(stop).await? {
+            return Ok(());
         }
         self.budget().await;
         let mut events = tokio::select! {
             () = stop.cancelled() => return Ok(()),
             opened = self.connector.stream(self.cursor.as_ref()) => opened?,
         };
+        if !self.catch_up(stop).await? {
+            return Ok(());
+        }
         let mut batch: Vec<Inbound> = Vec::new();
         let mut skipped: Vec<String> = Vec::new();
         let mut checkpoint: Option<Cursor> = None;
@@ -587,6 +594,18 @@ impl Listener<'_> {
                         deadline = Some(Instant::now() + self.options.batch_window);
                     }
                 }
+            }
+        }
+    }
+
+    /// Polls until a page says nothing more is waiting; `false` once
+    /// cancelled.
+    async fn catch_up(&mut self, stop: &CancellationToken) -> std::result::Result<bool, ConnError> {
+        loop {
+            match self.poll_patiently(stop).await? {
+                None => return Ok(false),
+                Some(true) => {}
+                Some(false) => return Ok(true),
             }
         }
     }

@@ -7,13 +7,14 @@
 //! platform answered becomes an [`OutboxResult`] through [`decide`], a pure
 //! function of the error, the attempts so far and the clock.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use earshot_connectors::{ConnError, Outbound, Sent};
 use earshot_core::error::{ErrorCode, Result};
-use earshot_core::ids::SourceId;
+use earshot_core::ids::{OutboxId, SourceId};
 use earshot_core::outbox::{OutboxItem, OutboxResult};
 use earshot_core::sources::{Attempt, HealthReport, SourcePatch, SourceState};
 use rand::Rng;
@@ -23,8 +24,10 @@ use tokio::sync::Notify;
 use crate::channels::Channel;
 use crate::{App, LiveEvent};
 
-/// How long a claimed row is a worker's: longer than a reconcile and a
-/// send together may take ([`CALL_TIMEOUT`] each).
+/// How long a claimed row is a worker's by default: longer than a
+/// reconcile and a send together may take ([`CALL_TIMEOUT`] each). A node
+/// can take another (`App::with_outbox_lease`); its calls are then cut to
+/// fit ([`call_timeout`]).
 pub const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// Attempts before a reply is given up as dead.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -89,25 +92,54 @@ pub struct OutboxTickReport {
     pub paused: Vec<SourceId>,
 }
 
-/// One worker: the name its leases are taken under, unique per process.
+/// One worker: the name its leases are taken under, unique per process,
+/// and the rows it released because their source had no running channel.
 pub struct OutboxWorker {
     owner: String,
+    waiting: std::sync::Mutex<HashMap<OutboxId, SourceId>>,
 }
 
 impl Default for OutboxWorker {
     fn default() -> Self {
         OutboxWorker {
             owner: format!("outbox-{}", uuid::Uuid::now_v7()),
+            waiting: std::sync::Mutex::default(),
         }
     }
 }
 
 impl OutboxWorker {
-    /// One pass over the rows due at `now`.
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<OutboxId, SourceId>> {
+        match self.waiting.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// One pass over the rows due at `now`. Rows this worker released for
+    /// a missing channel are due at once when that channel is running
+    /// (a node that restarts claims its queue before its sources have
+    /// started; they need not wait [`NO_CHANNEL_RETRY`]).
     pub async fn tick(&self, app: &App, now: DateTime<Utc>) -> Result<OutboxTickReport> {
         let mut report = OutboxTickReport::default();
+        let ready: Vec<OutboxId> = self
+            .waiting()
+            .iter()
+            .filter(|(_, source)| app.channels.get(**source).is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        if !ready.is_empty() {
+            app.outbox.due_now(&ready, now).await?;
+            let mut waiting = self.waiting();
+            for id in &ready {
+                waiting.remove(id);
+            }
+        }
         loop {
-            let claimed = app.outbox.claim_due(now, LEASE, BATCH, &self.owner).await?;
+            let claimed = app
+                .outbox
+                .claim_due(now, app.outbox_lease, BATCH, &self.owner)
+                .await?;
             let full = claimed.len() == BATCH as usize;
             for item in claimed {
                 self.deliver(app, item, now, &mut report).await?;
@@ -125,6 +157,7 @@ impl OutboxWorker {
         now: DateTime<Utc>,
         report: &mut OutboxTickReport,
     ) -> Result<()> {
+        self.waiting().remove(&item.id);
         let channel = item.source_id.and_then(|id| app.channels.get(id));
         let Some(channel) = channel else {
             return self.no_channel(app, &item, now, report).await;
@@ -144,7 +177,8 @@ impl OutboxWorker {
             },
             Ok(text) => {
                 let out = Outbound { body: text, ..out };
-                match attempt(&channel, &out, item.needs_reconcile).await {
+                let limit = call_timeout(app.outbox_lease);
+                match attempt(&channel, &out, item.needs_reconcile, limit).await {
                     Ok(sent) => {
                         self.credentials_work(app, channel.source_id, now).await?;
                         OutboxResult::Sent {
@@ -197,15 +231,16 @@ impl OutboxWorker {
         now: DateTime<Utc>,
         report: &mut OutboxTickReport,
     ) -> Result<()> {
-        let exists = match item.source_id {
-            Some(id) => app.sources.source(id).await?.is_some(),
-            None => false,
+        let existing = match item.source_id {
+            Some(id) => app.sources.source(id).await?.map(|s| s.id),
+            None => None,
         };
-        if exists {
+        if let Some(source_id) = existing {
             // Paused, stopping or not started yet.
             app.outbox
                 .release(item.id, &self.owner, now + NO_CHANNEL_RETRY, now)
                 .await?;
+            self.waiting().insert(item.id, source_id);
             report.waiting += 1;
             return Ok(());
         }
@@ -310,20 +345,29 @@ impl OutboxWorker {
     }
 }
 
-/// The longest one connector call may take here: a reconcile and a send
-/// together stay inside the lease, so no other worker takes the row over
-/// while this one may still post it.
+/// The longest one connector call may take under the default [`LEASE`]: a
+/// reconcile and a send together stay inside the lease, so no other worker
+/// takes the row over while this one may still post it.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 
-/// Reconciles first when the last attempt may have landed, then sends. The
-/// error says whether this attempt itself may have landed.
+/// The longest one connector call may take under `lease`: [`CALL_TIMEOUT`],
+/// or 5/12 of a shorter lease, so two calls always end inside it.
+pub fn call_timeout(lease: TimeDelta) -> Duration {
+    let lease = lease.to_std().unwrap_or(Duration::ZERO);
+    CALL_TIMEOUT.min(lease * 5 / 12)
+}
+
+/// Reconciles first when the last attempt may have landed, then sends,
+/// waiting at most `limit` for each. The error says whether this attempt
+/// itself may have landed.
 async fn attempt(
     channel: &Channel,
     out: &Outbound,
     needs_reconcile: bool,
+    limit: Duration,
 ) -> std::result::Result<Sent, (ConnError, bool)> {
     if needs_reconcile {
-        match tokio::time::timeout(CALL_TIMEOUT, channel.connector.reconcile(out)).await {
+        match tokio::time::timeout(limit, channel.connector.reconcile(out)).await {
             Ok(Ok(Some(sent))) => return Ok(sent),
             Ok(Ok(None)) => {}
             // Could not look: still in doubt, so no send yet.
@@ -331,7 +375,7 @@ async fn attempt(
             Err(_) => return Err((ConnError::Transient("reconcile timed out".into()), true)),
         }
     }
-    match tokio::time::timeout(CALL_TIMEOUT, channel.connector.send(out)).await {
+    match tokio::time::timeout(limit, channel.connector.send(out)).await {
         Ok(Ok(sent)) => Ok(sent),
         Ok(Err(e)) => {
             let in_doubt = matches!(e, ConnError::Unknown(_));
@@ -574,11 +618,25 @@ mod tests {
             last_inbound_at: None,
         };
         let started = tokio::time::Instant::now();
-        let (e, in_doubt) = attempt(&channel, &out, true).await.unwrap_err();
+        let limit = call_timeout(LEASE);
+        let (e, in_doubt) = attempt(&channel, &out, true, limit).await.unwrap_err();
         assert!(in_doubt, "{e}");
         assert_eq!(started.elapsed(), CALL_TIMEOUT);
-        let (e, in_doubt) = attempt(&channel, &out, false).await.unwrap_err();
+        let (e, in_doubt) = attempt(&channel, &out, false, limit).await.unwrap_err();
         assert!(in_doubt && matches!(e, ConnError::Unknown(_)), "{e}");
         assert!(CALL_TIMEOUT * 2 < LEASE.to_std().unwrap());
+    }
+
+    #[test]
+    fn a_shorter_lease_cuts_each_call_so_two_still_fit_inside_it() {
+        assert_eq!(call_timeout(LEASE), CALL_TIMEOUT);
+        assert_eq!(call_timeout(TimeDelta::hours(1)), CALL_TIMEOUT);
+        for secs in [1, 4, 12, 59] {
+            let lease = TimeDelta::seconds(secs);
+            assert!(
+                call_timeout(lease) * 2 < lease.to_std().unwrap(),
+                "{secs} s"
+            );
+        }
     }
 }

@@ -754,41 +754,12 @@ async fn sqlite() -> Option<Live> {
 }
 
 async fn postgres() -> Option<Live> {
-    let url = match std::env::var("EARSHOT_TEST_DATABASE_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CI is set but EARSHOT_TEST_DATABASE_URL is not: the PostgreSQL run must not be skipped"
-            )
-        }
-        Err(_) => {
-            eprintln!("EARSHOT_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
-            return None;
-        }
-    };
-    let store = earshot_store::open(&Location::Postgres(fresh_postgres_database(&url).await))
+    let url = earshot_store::testing::postgres_url()?;
+    let url = earshot_store::testing::fresh_postgres_database(&url)
         .await
         .unwrap();
+    let store = earshot_store::open(&Location::Postgres(url)).await.unwrap();
     Some(Live::new(store, None).await)
-}
-
-/// A uniquely named database next to the one in `url`.
-async fn fresh_postgres_database(url: &str) -> String {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let name = format!("earshot_live_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::AnyPool::connect(url).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    admin.close().await;
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-    format!("{base}/{name}{query}")
 }
 
 macro_rules! both_backends {

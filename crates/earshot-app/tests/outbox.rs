@@ -531,6 +531,31 @@ async fn dead_after_ten_attempts_with_the_last_error(h: Harness) {
     assert_eq!(h.fake.sends(), 10);
 }
 
+async fn a_reply_waiting_for_its_channel_leaves_as_soon_as_the_channel_runs(h: Harness) {
+    let (case_id, reply_id) = queue(&h, "uma", "Uma, it ships today").await;
+    // A node that starts claims its queue before its sources are running.
+    h.app.channels.unregister(h.source);
+    let worker = OutboxWorker::default();
+    assert_eq!(tick(&h, &worker).await.waiting, 1);
+    let waiting = row(&h, reply_id).await;
+    assert_eq!(waiting.status, OutboxStatus::Queued);
+    assert_eq!(waiting.attempts, 0);
+    assert_eq!(
+        waiting.next_attempt_at,
+        t0() + earshot_app::outbox::NO_CHANNEL_RETRY
+    );
+    assert_eq!(tick(&h, &worker).await.waiting, 0, "not due yet");
+    h.app.channels.register(Channel {
+        source_id: h.source,
+        kind: SourceKind::Webhook,
+        connector: h.fake.clone(),
+        capabilities: h.fake.capabilities(),
+    });
+    assert_eq!(tick(&h, &worker).await.sent, 1, "no 30 s wait");
+    assert_eq!(h.fake.sends(), 1);
+    assert_eq!(reply(&h, case_id).await.status, ReplyStatus::Sent);
+}
+
 async fn a_reply_whose_source_was_deleted_is_given_up(h: Harness) {
     let (case_id, reply_id) = queue(&h, "rae", "Rae, done").await;
     h.app.channels.unregister(h.source);
@@ -661,6 +686,7 @@ both_databases!(
     too_long_fails_at_once_without_a_send,
     two_auth_failures_pause_the_source_and_tell_the_admins,
     dead_after_ten_attempts_with_the_last_error,
+    a_reply_waiting_for_its_channel_leaves_as_soon_as_the_channel_runs,
     a_reply_whose_source_was_deleted_is_given_up,
     an_approved_reply_is_queued_for_the_source_and_sent_once,
     two_workers_never_send_one_reply_twice,

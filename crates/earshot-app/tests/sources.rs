@@ -360,6 +360,8 @@ async fn a_dropped_stream_is_caught_up_by_polling_before_it_reopens(h: Harness) 
         ))))
     };
     h.fake.push_page(page(Vec::new(), 1));
+    // The catch-up once the stream is open: nothing new, the cursor kept.
+    h.fake.push_page(Page::default());
     h.fake.push_stream(
         vec![
             item("s1"),
@@ -382,8 +384,8 @@ async fn a_dropped_stream_is_caught_up_by_polling_before_it_reopens(h: Harness) 
     let polls: Vec<Option<Cursor>> = h.fake.polls().into_iter().map(|(c, _)| c).collect();
     assert_eq!(
         polls,
-        [None, cursor(3)],
-        "caught up from the stream's checkpoint"
+        [None, cursor(1), cursor(3), cursor(4)],
+        "caught up before and after each opening, from the stream's checkpoint"
     );
     assert_eq!(
         h.fake.streams(),
@@ -395,6 +397,28 @@ async fn a_dropped_stream_is_caught_up_by_polling_before_it_reopens(h: Harness) 
     // s4 came after the last checkpoint: stored, the cursor stays at the poll's.
     assert_eq!(view.cursor, Some(json!({"since_id": 4})));
     assert_eq!(h.external_ids().await, ["s1", "s2", "s3", "s4"]);
+}
+
+/// Mastodon's stream does not replay: a mention posted after the catch-up
+/// poll but before the stream is open reaches neither, unless the runtime
+/// polls again once the stream is open.
+async fn a_mention_posted_while_the_stream_opens_is_read_by_a_second_catch_up(h: Harness) {
+    h.fake.push_page(page(Vec::new(), 1));
+    h.fake
+        .push_page(page(vec![said("gap", "ida", "my parcel never arrived")], 2));
+    h.fake.push_stream(Vec::new(), StreamEnd::Hang);
+    let id = h.source("stream").await.id;
+    let runtime = h.run();
+    eventually("the mention from the gap is stored", || async {
+        h.view(id).await.health.mentions_ingested == 1
+    })
+    .await;
+    runtime.shutdown().await;
+    let polls: Vec<Option<Cursor>> = h.fake.polls().into_iter().map(|(c, _)| c).collect();
+    assert_eq!(polls, [None, cursor(1)]);
+    assert_eq!(h.fake.streams(), [cursor(1)], "one stream, never reopened");
+    assert_eq!(h.view(id).await.cursor, Some(json!({"since_id": 2})));
+    assert_eq!(h.external_ids().await, ["gap"]);
 }
 
 fn stream_connector() -> FakeConnector {
@@ -786,6 +810,7 @@ both_backends!(
     a_failing_batch_keeps_its_cursor_while_the_one_beside_it_commits(super::polling()),
     a_restart_resumes_from_the_saved_cursor_without_gaps_or_duplicates(super::polling()),
     a_dropped_stream_is_caught_up_by_polling_before_it_reopens(super::stream_connector()),
+    a_mention_posted_while_the_stream_opens_is_read_by_a_second_catch_up(super::stream_connector()),
     invalid_records_are_skipped_and_counted_and_good_ones_stored(super::polling()),
     a_rate_limit_is_waited_out_as_long_as_the_platform_asked(super::polling()),
     polls_keep_to_the_declared_rate_budget(super::budgeted()),

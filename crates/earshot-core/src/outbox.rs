@@ -196,6 +196,10 @@ pub trait OutboxStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()>;
+    /// Makes the rows `ids` due at `now` when they are waiting (queued or
+    /// unknown, no lease) for a later time: a worker released them for a
+    /// missing channel, and the channel is running now.
+    async fn due_now(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<()>;
     async fn for_reply(&self, reply_id: ReplyId) -> Result<Option<OutboxItem>>;
     /// Every delivery of a case's replies, oldest first.
     async fn for_case(&self, case_id: CaseId) -> Result<Vec<OutboxItem>>;

@@ -333,6 +333,31 @@ impl OutboxStore for SqlStore {
         commit(tx).await
     }
 
+    async fn due_now(&self, ids: &[OutboxId], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = (2..ids.len() + 2)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut update = q(format!(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE id IN ({list}) \
+             AND status IN ('queued', 'unknown') AND lease_owner IS NULL \
+             AND next_attempt_at > $1"
+        ))
+        .bind(ms(now));
+        for id in ids {
+            update = update.bind(id.0);
+        }
+        let mut tx = self.write_tx().await?;
+        update
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("make outbox rows due", e))?;
+        commit(tx).await
+    }
+
     async fn for_reply(&self, reply_id: ReplyId) -> Result<Option<OutboxItem>> {
         q(format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE o.reply_id = $1"

@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// Let webhooks reach loopback, private and link-local addresses.
     #[arg(long, env = "EARSHOT_ALLOW_PRIVATE_WEBHOOKS", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_private_webhooks: Option<bool>,
+    /// Seconds the outbox holds a reply it is delivering (default 60). A
+    /// node killed mid-send leaves its replies to be taken over after this;
+    /// each platform call is cut to 5/12 of it (at most 25 s).
+    #[arg(long, env = "EARSHOT_OUTBOX_LEASE_SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub outbox_lease_secs: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -62,6 +67,8 @@ pub struct Config {
     /// `None`: no API rate limit.
     pub rate_limit: Option<RateLimit>,
     pub allow_private_webhooks: bool,
+    /// `None`: the outbox's default lease.
+    pub outbox_lease: Option<chrono::TimeDelta>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -93,6 +100,9 @@ impl Config {
                 .allow_private_webhooks
                 .or(file.allow_private_webhooks)
                 .unwrap_or(false),
+            outbox_lease: serve
+                .outbox_lease_secs
+                .map(|secs| chrono::TimeDelta::seconds(i64::from(secs))),
         })
     }
 

@@ -336,14 +336,16 @@ fn app(config: &Config, store: &Arc<SqlStore>) -> Result<App> {
     let key = std::env::var(KEY_ENV).ok();
     let secrets = SecretBox::load(key.as_deref(), &config.data_dir)
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    Ok(
-        App::new(store.clone(), pipeline(config), Arc::new(SystemClock))
-            .with_accounts(store.clone())
-            .with_secrets(secrets)
-            .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
-                allow_private: config.allow_private_webhooks,
-            }),
-    )
+    let app = App::new(store.clone(), pipeline(config), Arc::new(SystemClock))
+        .with_accounts(store.clone())
+        .with_secrets(secrets)
+        .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
+            allow_private: config.allow_private_webhooks,
+        });
+    Ok(match config.outbox_lease {
+        Some(lease) => app.with_outbox_lease(lease),
+        None => app,
+    })
 }
 
 async fn bind(config: &Config) -> Result<tokio::net::TcpListener> {
