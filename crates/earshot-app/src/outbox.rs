@@ -40,7 +40,6 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
 pub const NO_CHANNEL_RETRY: TimeDelta = TimeDelta::seconds(30);
 /// Consecutive authentication failures that pause a source.
 pub const AUTH_FAILURES_TO_PAUSE: u32 = 2;
-const BATCH: u32 = 20;
 
 /// What one failed attempt comes to: retry (when and why), failed for good,
 /// or dead. `attempts` counts the attempts before this one; `in_doubt` says
@@ -136,16 +135,20 @@ impl OutboxWorker {
             }
         }
         loop {
+            // One row per claim, leased from the clock as it is now: a row
+            // never waits behind others while its lease runs down, so its
+            // calls (each cut at `call_timeout`) always end inside the
+            // lease and no other node can claim it meanwhile.
+            let at = now.max(app.clock.now());
             let claimed = app
                 .outbox
-                .claim_due(now, app.outbox_lease, BATCH, &self.owner)
+                .claim_due(at, app.outbox_lease, 1, &self.owner)
                 .await?;
-            let full = claimed.len() == BATCH as usize;
-            for item in claimed {
-                self.deliver(app, item, now, &mut report).await?;
-            }
-            if !full {
+            if claimed.is_empty() {
                 return Ok(report);
+            }
+            for item in claimed {
+                self.deliver(app, item, at, &mut report).await?;
             }
         }
     }

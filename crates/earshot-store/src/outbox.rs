@@ -146,12 +146,16 @@ impl OutboxStore for SqlStore {
         // may have landed, so it is reconciled before any resend. The due
         // test is repeated outside so PostgreSQL rechecks it on a row
         // another worker changed meanwhile.
+        // The picked ids are MATERIALIZED: PostgreSQL may otherwise run a
+        // `LIMIT … SKIP LOCKED` subquery again for each outer row, and each
+        // run skips to other rows, claiming more than `limit`.
         let claimed = q(format!(
-            "UPDATE outbox SET status = 'sending', \
+            "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE {DUE} \
+             ORDER BY next_attempt_at, id LIMIT $4{lock}) \
+             UPDATE outbox SET status = 'sending', \
              needs_reconcile = CASE WHEN status = 'queued' THEN 0 ELSE 1 END, \
              lease_until = $2, lease_owner = $3, updated_at = $1 \
-             WHERE {DUE} AND id IN (SELECT id FROM outbox WHERE {DUE} \
-             ORDER BY next_attempt_at, id LIMIT $4{lock}) RETURNING id"
+             WHERE {DUE} AND id IN (SELECT id FROM picked) RETURNING id"
         ))
         .bind(ms(now))
         .bind(ms(now + lease))

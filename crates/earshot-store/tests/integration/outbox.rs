@@ -283,7 +283,23 @@ async fn retries_release_and_failures_move_the_row_and_its_reply(s: &SqlStore) {
     assert_eq!(unknown.code, ErrorCode::NotFound);
 }
 
+/// A claim takes at most `limit` rows (a worker leases only what it will
+/// send now), oldest first.
+async fn a_claim_takes_no_more_than_its_limit(s: &SqlStore) {
+    for n in 0..5 {
+        queued(s, &format!("lim{n}"), &format!("key-lim{n}")).await;
+    }
+    for (n, expected) in [(1, 1), (2, 2), (3, 2)] {
+        let claimed = s
+            .claim_due(at(n), LEASE, if n == 3 { 10 } else { n as u32 }, "w1")
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), expected, "claim {n}");
+    }
+}
+
 both_backends!(
+    a_claim_takes_no_more_than_its_limit,
     a_queued_reply_is_claimed_once_and_sent_like_an_acknowledgement,
     an_expired_lease_is_reclaimed_for_reconciliation,
     retries_release_and_failures_move_the_row_and_its_reply,
