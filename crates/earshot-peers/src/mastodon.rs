@@ -6,6 +6,7 @@
 //! status), and every POST is recorded, repeated or not.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ struct Inner {
 struct Shared {
     inner: Arc<Mutex<Inner>>,
     streams: broadcast::Sender<String>,
+    /// Open streams subscribed to `user:notification`.
+    subscribed: Arc<AtomicUsize>,
     domain: String,
     base_url: String,
 }
@@ -94,6 +97,7 @@ impl FakeMastodon {
                 ..Inner::default()
             })),
             streams,
+            subscribed: Arc::default(),
             domain: addr.to_string(),
             base_url: base_url.clone(),
         };
@@ -164,6 +168,13 @@ impl FakeMastodon {
         });
         let _ = self.shared.streams.send(event.to_string());
         id
+    }
+
+    /// How many open streams are subscribed to `user:notification`: a
+    /// mention pushed before a client subscribed never reaches it, so a
+    /// test or benchmark waits for this before pushing.
+    pub fn notification_streams(&self) -> usize {
+        self.shared.subscribed.load(Ordering::SeqCst)
     }
 
     /// Every `POST /api/v1/statuses` received, in order.
@@ -571,26 +582,48 @@ async fn streaming(State(s): State<Shared>, headers: HeaderMap, ws: WebSocketUpg
         return unauthorised();
     }
     let events = s.streams.subscribe();
-    ws.on_upgrade(move |socket| stream_events(socket, events))
+    let count = s.subscribed.clone();
+    ws.on_upgrade(move |socket| stream_events(socket, events, count))
+}
+
+/// Counts a subscribed stream until the connection ends.
+struct Subscribed(Arc<AtomicUsize>);
+
+impl Subscribed {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Subscribed(count.clone())
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Waits for a `user:notification` subscription, then forwards events.
-async fn stream_events(mut socket: WebSocket, mut events: broadcast::Receiver<String>) {
-    let mut subscribed = false;
+async fn stream_events(
+    mut socket: WebSocket,
+    mut events: broadcast::Receiver<String>,
+    count: Arc<AtomicUsize>,
+) {
+    let mut subscribed: Option<Subscribed> = None;
     loop {
         tokio::select! {
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     if let Ok(v) = serde_json::from_str::<Value>(&t)
-                        && v["type"] == "subscribe" && v["stream"] == "user:notification" {
-                        subscribed = true;
+                        && v["type"] == "subscribe" && v["stream"] == "user:notification"
+                        && subscribed.is_none() {
+                        subscribed = Some(Subscribed::new(&count));
                     }
                 }
                 Some(Ok(_)) => {}
                 _ => return,
             },
             ev = events.recv() => match ev {
-                Ok(text) if subscribed => {
+                Ok(text) if subscribed.is_some() => {
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }

@@ -17,6 +17,8 @@ use earshot_web::AppState;
 use earshot_workflow::SystemClock;
 use serde_json::json;
 
+mod mastodon_latency;
+
 #[derive(Subcommand)]
 pub enum Bench {
     /// Sustained ingestion: batches POSTed to /api/v1/mentions on SQLite, analysis on.
@@ -25,6 +27,9 @@ pub enum Bench {
     Latency(LatencyArgs),
     /// Full-text search latency over a large store.
     Search(SearchArgs),
+    /// From a post pushed on a (local, fake) Mastodon stream to its case
+    /// being visible, through the real connector and source runtime.
+    MastodonLatency(mastodon_latency::LatencyArgs),
 }
 
 #[derive(Args)]
@@ -57,7 +62,7 @@ pub struct SearchArgs {
 }
 
 /// Realistic texts: the customer tweets of the bundled sample.
-fn corpus() -> Result<Vec<String>> {
+pub(crate) fn corpus() -> Result<Vec<String>> {
     let records = crate::import::read(crate::demo::SAMPLE, crate::import::Format::Twcs)?;
     let texts: Vec<String> = records
         .filter_map(|r| match r.item {
@@ -119,7 +124,7 @@ async fn start_server() -> Result<Server> {
     })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -136,6 +141,7 @@ pub async fn run(bench: Bench) -> Result<()> {
         Bench::Ingest(args) => ingest(args).await?,
         Bench::Latency(args) => latency(args).await?,
         Bench::Search(args) => search(args).await?,
+        Bench::MastodonLatency(args) => mastodon_latency::run(args).await?,
     };
     let mut out = result;
     out["machine"] = machine;
