@@ -17,7 +17,6 @@ use earshot_core::mention::MentionInput;
 use earshot_core::reply::Visibility;
 use earshot_core::source::SourceKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
@@ -160,20 +159,7 @@ impl AppStore {
 
     async fn call(&self, request: reqwest::RequestBuilder, sent: bool) -> ConnResult<Value> {
         let token = self.bearer().await?;
-        let response = request
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(|e| http::send_error(&e, sent))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| http::send_error(&e, sent))?;
-        if status == StatusCode::UNAUTHORIZED {
-            self.token.clear().await;
-        }
+        let (status, headers, body) = super::send_with(request, &token, &self.token, sent).await?;
         if !status.is_success() {
             return Err(http::error_for(
                 status,

@@ -228,20 +228,7 @@ impl GooglePlay {
 
     async fn call(&self, request: reqwest::RequestBuilder, sent: bool) -> ConnResult<Value> {
         let token = self.access_token().await?;
-        let response = request
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(|e| http::send_error(&e, sent))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| http::send_error(&e, sent))?;
-        if status == StatusCode::UNAUTHORIZED {
-            self.token.clear().await;
-        }
+        let (status, headers, body) = super::send_with(request, &token, &self.token, sent).await?;
         if !status.is_success() {
             return Err(http::error_for(status, &headers, &body, Utc::now()));
         }

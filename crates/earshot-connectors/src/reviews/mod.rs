@@ -144,6 +144,31 @@ impl ReviewCursor {
     }
 }
 
+/// Sends `request` with `token` as its bearer and reads the whole answer.
+/// A 401 forgets the cached token, so the next call gets a fresh one.
+pub(crate) async fn send_with(
+    request: reqwest::RequestBuilder,
+    token: &Secret,
+    cache: &CachedToken,
+    sent: bool,
+) -> crate::ConnResult<(reqwest::StatusCode, reqwest::header::HeaderMap, String)> {
+    let response = request
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .map_err(|e| crate::http::send_error(&e, sent))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| crate::http::send_error(&e, sent))?;
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        cache.clear().await;
+    }
+    Ok((status, headers, body))
+}
+
 /// A bearer credential with its expiry, reused until shortly before then.
 #[derive(Default)]
 pub(crate) struct CachedToken(tokio::sync::Mutex<Option<(Secret, Instant)>>);
