@@ -141,7 +141,7 @@ pub fn reason(status: StatusCode, body: &str) -> String {
 /// Classifies a transport error: one raised before the request was sent is
 /// transient; a timeout or reset after it may have landed.
 pub fn send_error(e: &reqwest::Error, request_sent: bool) -> ConnError {
-    let text = e.to_string();
+    let text = with_cause(e);
     if e.is_connect() || (!request_sent && !e.is_timeout()) {
         ConnError::Transient(text)
     } else if e.is_timeout() || request_sent {
@@ -149,6 +149,25 @@ pub fn send_error(e: &reqwest::Error, request_sent: bool) -> ConnError {
     } else {
         ConnError::Transient(text)
     }
+}
+
+/// The error and its innermost cause ("… : Connection refused (os error
+/// 111)"), which is what an admin needs to read in the source's health.
+fn with_cause(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c);
+        cause = c.source();
+    }
+    if let Some(c) = innermost {
+        let c = c.to_string();
+        if !text.contains(&c) {
+            text = format!("{text}: {c}");
+        }
+    }
+    text
 }
 
 /// Full-jitter exponential backoff: a random wait in
@@ -257,6 +276,23 @@ mod tests {
             now,
         );
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_why() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+            l.local_addr().map(|a| a.port()).unwrap_or(0)
+        };
+        let err = client()
+            .get(format!("http://127.0.0.1:{port}/feed.xml"))
+            .send()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("nothing listens there"));
+        let e = send_error(&err, false);
+        assert!(matches!(e, ConnError::Transient(_)), "{e:?}");
+        assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
     }
 
     #[test]
