@@ -14,9 +14,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // The connector tests' WebSocket replay peer, shared as it is.
+#[path = "../../earshot-connectors/tests/support/mail_server.rs"]
+mod mail_server;
 #[allow(dead_code, clippy::type_complexity, clippy::result_large_err)]
 #[path = "../../earshot-connectors/tests/support/ws_replay.rs"]
 mod ws_replay;
+use mail_server::{MailServer, mail_server, unique};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -586,47 +589,6 @@ async fn a_bluesky_mention_becomes_a_case_and_the_reply_is_one_record_under_its_
 }
 
 // --- Email ---
-
-struct MailServer {
-    smtp: (String, u16),
-    imap: (String, u16),
-    password: String,
-}
-
-fn host_port(var: &str, value: &str) -> (String, u16) {
-    let (host, port) = value
-        .rsplit_once(':')
-        .unwrap_or_else(|| panic!("{var}={value}: expected host:port"));
-    (host.to_string(), port.parse().unwrap())
-}
-
-/// The test mail server, or `None` (skip) outside CI when it is not running.
-fn mail_server() -> Option<MailServer> {
-    let smtp = std::env::var("EARSHOT_TEST_SMTP").ok();
-    let imap = std::env::var("EARSHOT_TEST_IMAP").ok();
-    match (smtp, imap) {
-        (Some(smtp), Some(imap)) => Some(MailServer {
-            smtp: host_port("EARSHOT_TEST_SMTP", &smtp),
-            imap: host_port("EARSHOT_TEST_IMAP", &imap),
-            password: std::env::var("EARSHOT_TEST_MAIL_PASSWORD").unwrap_or("secret".into()),
-        }),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "EARSHOT_TEST_SMTP / EARSHOT_TEST_IMAP are not set: start the test mail server \
-             with `eval \"$(scripts/mail-server.sh start)\"` (CI runs it from .ci/run)"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: no test mail server (run `eval \"$(scripts/mail-server.sh start)\"` \
-                 to run the email test)"
-            );
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str, domain: &str) -> String {
-    format!("{prefix}-{}@{domain}", uuid::Uuid::now_v7().simple())
-}
 
 /// Delivers a raw message over SMTP, as the customer's mail server would.
 async fn deliver(server: &MailServer, from: &str, to: &str, raw: &str) {

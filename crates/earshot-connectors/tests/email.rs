@@ -21,48 +21,11 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
-struct Server {
-    smtp: (String, u16),
-    imap: (String, u16),
-    password: String,
-}
+#[path = "support/mail_server.rs"]
+mod mail_server;
+use mail_server::{MailServer, host_port, mail_server, unique};
 
-fn host_port(var: &str, value: &str) -> (String, u16) {
-    let (host, port) = value
-        .rsplit_once(':')
-        .unwrap_or_else(|| panic!("{var}={value}: expected host:port"));
-    (host.to_string(), port.parse().unwrap())
-}
-
-/// The test server, or `None` (skip) outside CI when it is not running.
-fn server() -> Option<Server> {
-    let smtp = std::env::var("EARSHOT_TEST_SMTP").ok();
-    let imap = std::env::var("EARSHOT_TEST_IMAP").ok();
-    match (smtp, imap) {
-        (Some(smtp), Some(imap)) => Some(Server {
-            smtp: host_port("EARSHOT_TEST_SMTP", &smtp),
-            imap: host_port("EARSHOT_TEST_IMAP", &imap),
-            password: std::env::var("EARSHOT_TEST_MAIL_PASSWORD").unwrap_or("secret".into()),
-        }),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "EARSHOT_TEST_SMTP / EARSHOT_TEST_IMAP are not set: start the test mail server \
-             with `eval \"$(scripts/mail-server.sh start)\"` (CI runs it from .ci/run)"
-        ),
-        _ => {
-            eprintln!(
-                "skipped: no test mail server (run `eval \"$(scripts/mail-server.sh start)\"` \
-                 to run the email tests)"
-            );
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str, domain: &str) -> String {
-    format!("{prefix}-{}@{domain}", uuid::Uuid::now_v7().simple())
-}
-
-fn config(server: &Server, brand: &str, mailbox: &str) -> Value {
+fn config(server: &MailServer, brand: &str, mailbox: &str) -> Value {
     json!({
         "imap_host": server.imap.0,
         "imap_port": server.imap.1,
@@ -81,12 +44,12 @@ fn settings(config: Value) -> SourceSettings {
     split_settings(SourceKind::Email, config).unwrap()
 }
 
-fn connector(server: &Server, brand: &str, mailbox: &str) -> Arc<dyn Connector> {
+fn connector(server: &MailServer, brand: &str, mailbox: &str) -> Arc<dyn Connector> {
     build(SourceKind::Email, &settings(config(server, brand, mailbox))).unwrap()
 }
 
 /// Delivers a raw message over SMTP, as a customer's mail server would.
-async fn deliver(server: &Server, from: &str, to: &str, raw: &str) {
+async fn deliver(server: &MailServer, from: &str, to: &str, raw: &str) {
     let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.smtp.0.clone())
         .port(server.smtp.1)
         .timeout(Some(Duration::from_secs(10)))
@@ -100,7 +63,7 @@ async fn deliver(server: &Server, from: &str, to: &str, raw: &str) {
 type TestSession = async_imap::Session<TcpStream>;
 
 /// A plain IMAP session as `user`, for what the tests arrange and check.
-async fn imap_as(server: &Server, user: &str) -> TestSession {
+async fn imap_as(server: &MailServer, user: &str) -> TestSession {
     let tcp = TcpStream::connect((server.imap.0.as_str(), server.imap.1))
         .await
         .unwrap();
@@ -155,7 +118,7 @@ fn ids(page: &earshot_connectors::Page) -> Vec<String> {
 
 #[tokio::test]
 async fn customer_mail_is_read_threaded_and_the_cursor_resumes_across_a_restart() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let ada = unique("ada", "customer.example");
     let email = connector(&server, &brand, "INBOX");
@@ -230,7 +193,7 @@ async fn customer_mail_is_read_threaded_and_the_cursor_resumes_across_a_restart(
 
 #[tokio::test]
 async fn a_changed_uidvalidity_rescans_the_rebuilt_mailbox() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let mut imap = imap_as(&server, &brand).await;
     imap.create("Support").await.unwrap();
@@ -274,7 +237,7 @@ async fn a_changed_uidvalidity_rescans_the_rebuilt_mailbox() {
 
 #[tokio::test]
 async fn our_reply_arrives_once_threaded_under_the_customers_mail() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let ada = unique("ada", "customer.example");
     let email = connector(&server, &brand, "INBOX");
@@ -350,7 +313,7 @@ async fn our_reply_arrives_once_threaded_under_the_customers_mail() {
 
 #[tokio::test]
 async fn mail_from_our_own_address_is_by_brand() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let email = connector(&server, &brand, "INBOX");
     let cursor0 = email.poll(None).await.unwrap().cursor.unwrap();
@@ -366,7 +329,7 @@ async fn mail_from_our_own_address_is_by_brand() {
 
 #[tokio::test]
 async fn an_auto_reply_is_skipped_with_why_and_the_next_mail_is_read() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let ada = unique("ada", "customer.example");
     let email = connector(&server, &brand, "INBOX");
@@ -392,7 +355,7 @@ async fn an_auto_reply_is_skipped_with_why_and_the_next_mail_is_read() {
 
 #[tokio::test]
 async fn a_malformed_message_between_two_good_ones_loses_neither() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let mut imap = imap_as(&server, &brand).await;
     imap.create("Intake").await.unwrap();
@@ -412,7 +375,7 @@ async fn a_malformed_message_between_two_good_ones_loses_neither() {
 
 #[tokio::test]
 async fn a_full_batch_says_more_is_waiting() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let mut imap = imap_as(&server, &brand).await;
     imap.create("Bulk").await.unwrap();
@@ -450,7 +413,7 @@ async fn next(stream: &mut earshot_connectors::EventStream) -> StreamEvent {
 
 #[tokio::test]
 async fn idle_wakes_on_new_mail() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let ada = unique("ada", "customer.example");
     let email = connector(&server, &brand, "INBOX");
@@ -500,7 +463,7 @@ async fn idle_wakes_on_new_mail() {
 
 /// A TCP relay to the IMAP port whose connections can be cut, the way a
 /// network drop or a server restart ends them.
-async fn cuttable_relay(server: &Server) -> (u16, Arc<tokio::sync::Notify>) {
+async fn cuttable_relay(server: &MailServer) -> (u16, Arc<tokio::sync::Notify>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let cut = Arc::new(tokio::sync::Notify::new());
@@ -524,7 +487,7 @@ async fn cuttable_relay(server: &Server) -> (u16, Arc<tokio::sync::Notify>) {
 
 #[tokio::test]
 async fn a_dropped_connection_ends_the_stream_with_an_error() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let (port, cut) = cuttable_relay(&server).await;
     let mut config = config(&server, &brand, "INBOX");
@@ -549,7 +512,7 @@ async fn a_dropped_connection_ends_the_stream_with_an_error() {
 
 #[tokio::test]
 async fn a_wrong_password_is_an_auth_error() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let mut config = config(&server, &brand, "INBOX");
     config["password"] = json!("not-the-password");
@@ -559,7 +522,7 @@ async fn a_wrong_password_is_an_auth_error() {
 
 #[tokio::test]
 async fn a_missing_mailbox_is_a_permanent_error_naming_it() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let brand = unique("brand", "example.org");
     let email = connector(&server, &brand, "No Such Folder");
     match email.start().await {
@@ -606,7 +569,7 @@ fn tls_server() -> Option<TlsServer> {
 
 /// An implicit-TLS front (IMAPS) for the plain IMAP port, presenting the
 /// test certificate: mail-devel's IMAP has no TLS of its own.
-async fn imaps_front(server: &Server, tls: &TlsServer) -> u16 {
+async fn imaps_front(server: &MailServer, tls: &TlsServer) -> u16 {
     use tokio_rustls::rustls::ServerConfig;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -643,7 +606,11 @@ async fn imaps_front(server: &Server, tls: &TlsServer) -> u16 {
 }
 
 /// Sends one reply to `ada` through `email`, then checks it arrived once.
-async fn reply_arrives(server: &Server, email: &dyn Connector, ada: &str) -> Result<(), ConnError> {
+async fn reply_arrives(
+    server: &MailServer,
+    email: &dyn Connector,
+    ada: &str,
+) -> Result<(), ConnError> {
     let out = Outbound {
         idempotency_key: email.new_idempotency_key(),
         visibility: Visibility::Private,
@@ -663,7 +630,7 @@ async fn reply_arrives(server: &Server, email: &dyn Connector, ada: &str) -> Res
 
 #[tokio::test]
 async fn implicit_tls_is_verified_and_works_with_a_private_ca() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let Some(tls) = tls_server() else { return };
     let brand = unique("brand", "example.org");
     let ada = unique("ada", "customer.example");
@@ -703,7 +670,7 @@ async fn implicit_tls_is_verified_and_works_with_a_private_ca() {
 
 #[tokio::test]
 async fn smtp_starttls_is_verified_and_works_with_a_private_ca() {
-    let Some(server) = server() else { return };
+    let Some(server) = mail_server() else { return };
     let Some(tls) = tls_server() else { return };
     let brand = unique("brand", "example.org");
     let ada = unique("ada", "customer.example");
