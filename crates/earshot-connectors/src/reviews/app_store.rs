@@ -309,7 +309,7 @@ impl Connector for AppStore {
     /// seen (or, on the first poll, one page of [`BACKFILL`]).
     async fn poll(&self, cursor: Option<&Cursor>) -> ConnResult<Page> {
         let first = cursor.is_none();
-        let mut next = ReviewCursor::read(cursor);
+        let next = ReviewCursor::read(cursor);
         let seen = next.clone();
         let now = Utc::now();
         let mut items = Vec::new();
@@ -367,16 +367,7 @@ impl Connector for AppStore {
             tracing::warn!(app_id = %self.app_id, "{why}");
             skipped.push(why);
         }
-        items.sort_by_key(|i| i.mention.created_at);
-        for item in &items {
-            next.advance(item.mention.created_at, &item.mention.external_id);
-        }
-        Ok(Page {
-            items,
-            cursor: Some(next.to_cursor()?),
-            more: false,
-            skipped,
-        })
+        next.page(items, skipped)
     }
 
     async fn send(&self, out: &Outbound) -> ConnResult<Sent> {

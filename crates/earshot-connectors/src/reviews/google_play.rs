@@ -409,7 +409,7 @@ impl Connector for GooglePlay {
     }
 
     async fn poll(&self, cursor: Option<&Cursor>) -> ConnResult<Page> {
-        let mut next = ReviewCursor::read(cursor);
+        let next = ReviewCursor::read(cursor);
         let seen = next.clone();
         let now = Utc::now();
         let mut items = Vec::new();
@@ -456,16 +456,7 @@ impl Connector for GooglePlay {
                 break;
             }
         }
-        items.sort_by_key(|i| i.mention.created_at);
-        for item in &items {
-            next.advance(item.mention.created_at, &item.mention.external_id);
-        }
-        Ok(Page {
-            items,
-            cursor: Some(next.to_cursor()?),
-            more: false,
-            skipped,
-        })
+        next.page(items, skipped)
     }
 
     async fn send(&self, out: &Outbound) -> ConnResult<Sent> {

@@ -110,6 +110,24 @@ impl ReviewCursor {
     }
 
     /// Moves the cursor past a yielded review.
+    /// The page of `items`, oldest first, with the cursor moved past them.
+    pub(crate) fn page(
+        mut self,
+        mut items: Vec<crate::Inbound>,
+        skipped: Vec<String>,
+    ) -> crate::ConnResult<crate::Page> {
+        items.sort_by_key(|i| i.mention.created_at);
+        for item in &items {
+            self.advance(item.mention.created_at, &item.mention.external_id);
+        }
+        Ok(crate::Page {
+            items,
+            cursor: Some(self.to_cursor()?),
+            more: false,
+            skipped,
+        })
+    }
+
     pub fn advance(&mut self, at: DateTime<Utc>, id: &str) {
         match self.newest {
             Some(newest) if at < newest => {}
