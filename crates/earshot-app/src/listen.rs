@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use earshot_connectors::{
-    Capabilities, ConnError, Connector, Cursor, Inbound, Page, SourceSettings, StreamEvent,
-    Transport,
+    Capabilities, ConnError, Connector, Cursor, Inbound, InboundKind, Page, SourceSettings,
+    StreamEvent, Transport,
 };
 use earshot_core::auth::Role;
 use earshot_core::error::{Error, Result};
@@ -723,6 +723,7 @@ fn sort(app: &App, id: SourceId, items: Vec<Inbound>, unreadable: Vec<String>) -
                 mention.origin = Some(MentionOrigin {
                     source_id: id,
                     reply_ref: item.reply_ref,
+                    private: item.kind == InboundKind::Direct,
                 });
                 sorted.mentions.push(mention);
             }

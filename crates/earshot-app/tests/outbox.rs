@@ -273,6 +273,7 @@ async fn heard_case(h: &Harness, handle: &str) -> CaseId {
         origin: Some(MentionOrigin {
             source_id: h.source,
             reply_ref: serde_json::json!({"status_id": format!("s-{handle}")}),
+            private: false,
         }),
     };
     let analysis = Complaints.analyze("");

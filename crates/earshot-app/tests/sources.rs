@@ -254,6 +254,7 @@ async fn a_failing_batch_keeps_its_cursor_while_the_one_beside_it_commits(h: Har
         m.origin = Some(MentionOrigin {
             source_id: source,
             reply_ref: json!({}),
+            private: false,
         });
         m
     };
@@ -346,7 +347,8 @@ async fn a_restart_resumes_from_the_saved_cursor_without_gaps_or_duplicates(h: H
         m3.mention.origin,
         Some(MentionOrigin {
             source_id: id,
-            reply_ref: json!({"status_id": "m3"})
+            reply_ref: json!({"status_id": "m3"}),
+            private: false,
         })
     );
 }

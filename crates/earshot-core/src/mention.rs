@@ -102,6 +102,11 @@ pub struct MentionOrigin {
     /// connector: a status id, strong refs, a Message-ID…).
     #[schema(value_type = Object)]
     pub reply_ref: serde_json::Value,
+    /// Heard in a private channel (a DM, a chat, an email) rather than in
+    /// public: it joins its case but is never counted as public evidence
+    /// (recovery reads only what the author said in public).
+    #[serde(default)]
+    pub private: bool,
 }
 
 impl MentionInput {

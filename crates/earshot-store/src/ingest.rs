@@ -450,7 +450,7 @@ pub(crate) async fn ingest(
         .collect();
     let mut mention_ids: HashMap<usize, i64> = HashMap::with_capacity(fresh.len());
     for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
-        let mut values = Vec::with_capacity(chunk.len() * 26);
+        let mut values = Vec::with_capacity(chunk.len() * 27);
         for &i in chunk {
             let item = &batch[i];
             let (m, a) = (&item.mention, &item.analysis);
@@ -493,6 +493,7 @@ pub(crate) async fn ingest(
                         .transpose()?,
                 ),
                 Bind::OptText(fingerprint(&m.text)),
+                Bind::Int(i64::from(m.origin.as_ref().is_some_and(|o| o.private))),
             ]);
         }
         let sql = format!(
@@ -500,9 +501,9 @@ pub(crate) async fn ingest(
              author_followers, author_verified, author_url, text, url, language, thread_id, \
              parent_id, likes, reposts, replies, created_at, received_at, sentiment, \
              sentiment_score, complaint, category, analysis, case_id, source_id, reply_ref, \
-             fingerprint) VALUES {} \
+             fingerprint, private) VALUES {} \
              ON CONFLICT (source, external_id) DO NOTHING RETURNING id, source, external_id",
-            placeholders(dialect, chunk.len(), 26)
+            placeholders(dialect, chunk.len(), 27)
         );
         let rows = fetch(tx, sql, values, "insert mentions").await?;
         if rows.len() != chunk.len() {

@@ -378,6 +378,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0016_inbound_deliveries.sql"),
         include_str!("../migrations/postgres/0016_inbound_deliveries.sql"),
     ),
+    (
+        17,
+        "private_mentions",
+        include_str!("../migrations/sqlite/0017_private_mentions.sql"),
+        include_str!("../migrations/postgres/0017_private_mentions.sql"),
+    ),
 ];
 
 /// Applies pending migrations (idempotent).

@@ -144,7 +144,7 @@ pub(crate) fn opt_json_col<T: serde::de::DeserializeOwned>(
 pub const MENTION_COLUMNS: &str = "m.id, m.source, m.external_id, m.author_handle, m.author_name, \
     m.author_followers, m.author_verified, m.author_url, m.text, m.url, m.language, m.thread_id, \
     m.parent_id, m.likes, m.reposts, m.replies, m.created_at, m.received_at, m.analysis, m.case_id, \
-    m.source_id, m.reply_ref";
+    m.source_id, m.reply_ref, m.private";
 
 pub fn mention(row: &AnyRow) -> Result<Mention> {
     let analysis: Analysis = json_col(row, "analysis")?;
@@ -175,6 +175,7 @@ pub fn mention(row: &AnyRow) -> Result<Mention> {
                 Some(id) => Some(MentionOrigin {
                     source_id: SourceId(id),
                     reply_ref: opt_json_col(row, "reply_ref")?.unwrap_or(serde_json::Value::Null),
+                    private: col::<i64>(row, "private")? != 0,
                 }),
                 None => None,
             },

@@ -47,6 +47,7 @@ fn heard(mut m: AnalyzedMention, source: SourceId, kind: SourceKind) -> Analyzed
     m.mention.origin = Some(MentionOrigin {
         source_id: source,
         reply_ref: json!({"status_id": m.mention.external_id}),
+        private: false,
     });
     m
 }

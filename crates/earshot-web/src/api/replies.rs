@@ -10,13 +10,12 @@ use axum::response::{IntoResponse, Response};
 use earshot_core::accounts::CorrectionTask;
 use earshot_core::error::{Error, ErrorCode};
 use earshot_core::ids::CaseId;
-use earshot_core::personalise::{self, CheckInput, CheckResult};
+use earshot_core::personalise::CheckResult;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody, parse_json};
 use crate::state::AppState;
-use crate::ui::REPLY_TEMPLATES;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,42 +60,15 @@ pub async fn check_reply(
             "must not be empty",
         )));
     }
-    let recent = match &state.app.accounts {
-        Some(desk) => {
-            desk.recent_reply_bodies(crate::ui::case::RECENT_REPLIES)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let templates: Vec<String> = REPLY_TEMPLATES.iter().map(|(_, t)| t.to_string()).collect();
-    let (handle, name, category) = match req.case_id {
-        Some(id) => {
-            let detail = state
-                .app
-                .store
-                .case_detail(CaseId(id))
-                .await?
-                .ok_or_else(|| ApiError(Error::case_not_found(id)))?;
-            (
-                Some(detail.case.author_handle.clone()),
-                detail
-                    .mentions
-                    .first()
-                    .and_then(|m| m.mention.author.display_name.clone()),
-                detail.case.category.clone(),
-            )
-        }
-        None => (None, None, None),
-    };
-    Ok(Json(personalise::check(&CheckInput {
-        customer_text: &req.customer_text,
-        reply_text: &req.reply_text,
-        customer_handle: handle.as_deref(),
-        customer_name: name.as_deref(),
-        category: category.as_deref(),
-        recent_replies: &recent,
-        templates: &templates,
-    })))
+    Ok(Json(
+        earshot_app::personalisation::check_texts(
+            &state.app,
+            &req.customer_text,
+            &req.reply_text,
+            req.case_id.map(CaseId),
+        )
+        .await?,
+    ))
 }
 
 /// One line of the corrections export.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use earshot_core::accounts::CorrectionTask;
 use earshot_core::case::CaseStatus;
 use earshot_core::ids::{CaseId, MentionId, ReplyId};
-use earshot_core::personalise::{self, CheckInput, CheckResult};
+use earshot_core::personalise::{self, CheckResult};
 use earshot_core::reply::{DeliveredVia, Reply, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
 use earshot_core::store::{CaseDetail, NewReply};
@@ -23,7 +23,7 @@ use crate::ui::{Chrome, REPLY_TEMPLATES, UiError, html, view};
 use earshot_app::LiveEvent;
 
 /// Sent replies the near-duplicate check compares with.
-pub const RECENT_REPLIES: u32 = 200;
+pub use earshot_app::personalisation::RECENT_REPLIES;
 
 /// One entry of the conversation, customer or brand, in time order.
 pub struct ThreadItem {
@@ -772,39 +772,10 @@ pub async fn check_in_case(
     customer_text: Option<&str>,
     reply: &str,
 ) -> Result<CheckResult, UiError> {
-    let detail = state
-        .app
-        .store
-        .case_detail(case_id)
-        .await?
-        .ok_or_else(|| UiError::NotFound(format!("there is no case {case_id}")))?;
-    let recent = match &state.app.accounts {
-        Some(desk) => desk.recent_reply_bodies(RECENT_REPLIES).await?,
-        None => Vec::new(),
-    };
-    let customer: String = match customer_text {
-        Some(t) => t.to_string(),
-        None => detail
-            .mentions
-            .iter()
-            .map(|m| m.mention.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-    };
-    let name = detail
-        .mentions
-        .first()
-        .and_then(|m| m.mention.author.display_name.clone());
-    let templates: Vec<String> = REPLY_TEMPLATES.iter().map(|(_, t)| t.to_string()).collect();
-    Ok(personalise::check(&CheckInput {
-        customer_text: &customer,
-        reply_text: reply,
-        customer_handle: Some(&detail.case.author_handle),
-        customer_name: name.as_deref(),
-        category: detail.case.category.as_deref(),
-        recent_replies: &recent,
-        templates: &templates,
-    }))
+    Ok(
+        earshot_app::personalisation::check_in_case(&state.app, case_id, customer_text, reply)
+            .await?,
+    )
 }
 
 #[derive(Deserialize)]

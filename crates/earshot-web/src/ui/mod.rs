@@ -25,23 +25,7 @@ use serde::Deserialize;
 use crate::state::AppState;
 use session::{CurrentUser, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS};
 
-/// Reply templates. `{{customer}}` and `{{case_id}}` are filled in by the
-/// desk; other placeholders are for the agent and the personalisation check
-/// flags them when left unfilled.
-pub const REPLY_TEMPLATES: &[(&str, &str)] = &[
-    (
-        "Apology and next step",
-        "Hi {{customer}}, I'm sorry about {{what_went_wrong}}. {{what_we_will_do}} I'll keep this case ({{case_id}}) open until it's sorted.",
-    ),
-    (
-        "Ask for details privately",
-        "Hi {{customer}}, thanks for flagging this. Could you send us a DM with {{details_needed}} so we can look into {{issue}}?",
-    ),
-    (
-        "Generic acknowledgement",
-        "Hi {{customer}}, thanks for reaching out. We're looking into this and will get back to you shortly.",
-    ),
-];
+pub use earshot_app::personalisation::REPLY_TEMPLATES;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -546,6 +546,7 @@ async fn a_reply_a_connector_delivers_is_queued_then_sent_by_the_outbox() {
     heard.origin = Some(earshot_core::mention::MentionOrigin {
         source_id: source,
         reply_ref: serde_json::json!({"post": "d1"}),
+        private: false,
     });
     let stored = earshot_app::ingest::ingest(&app.state.app, vec![heard])
         .await

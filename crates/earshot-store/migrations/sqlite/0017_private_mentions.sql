@@ -1,0 +1,3 @@
+-- A mention heard in a private channel (DM, chat, email): it joins its case
+-- but never counts as public evidence (recovery reads public posts only).
+ALTER TABLE mentions ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
