@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use earshot_core::error::{Error, Result};
 use earshot_core::mention::MentionInput;
+pub use earshot_core::private_handoff::GateCheck;
 use earshot_core::reply::Visibility;
 use earshot_core::source::SourceKind;
 use futures_util::stream::BoxStream;
@@ -212,6 +213,64 @@ pub trait Connector: Send + Sync {
     /// Did an earlier attempt with this key land? Called before resending
     /// a reply whose last attempt ended without an answer.
     async fn reconcile(&self, out: &Outbound) -> ConnResult<Option<Sent>>;
+
+    /// May a private message go out as `out` now? Checked before an agent
+    /// sends (the outbox checks again at send time). By default from the
+    /// capabilities: no private replies is closed, a window is checked
+    /// against `last_inbound_at`, the others are open (a required
+    /// @mention is added by `render`). Bluesky asks the chat service.
+    async fn private_gate(&self, out: &Outbound) -> ConnResult<GateCheck> {
+        Ok(gate_from_capabilities(
+            &self.capabilities(),
+            out.last_inbound_at,
+            Utc::now(),
+        ))
+    }
+
+    /// The `reply_ref` of a new private conversation with the customer who
+    /// posted the item whose reference is `heard` (`recipient` their
+    /// handle or address, `subject` for platforms that have one). By
+    /// default `heard` itself: the private reply threads under it.
+    fn open_private(&self, heard: &Value, _recipient: &str, _subject: &str) -> Value {
+        heard.clone()
+    }
+
+    /// The thread id the customer's answers to a private message sent as
+    /// `out` (and acknowledged as `sent`) will carry, as this connector
+    /// sets `thread_id` on what it hears: the application links
+    /// `{kind}:thread:{id}` to the case. `None` when it cannot say.
+    fn private_thread(&self, _out: &Outbound, _sent: &Sent) -> Option<String> {
+        None
+    }
+}
+
+/// A private gate decided from what a connector declares, at `now`.
+pub fn gate_from_capabilities(
+    caps: &Capabilities,
+    last_inbound_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> GateCheck {
+    if caps.reply_private.is_none() {
+        return GateCheck::closed("the platform has no private messages");
+    }
+    match caps.private_gate {
+        PrivateGate::None | PrivateGate::MustMention | PrivateGate::RecipientAllowsIncoming => {
+            GateCheck::Open
+        }
+        PrivateGate::WindowSinceLastInbound { window } => {
+            let hours = window.as_secs() / 3600;
+            let window = chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::MAX);
+            match last_inbound_at {
+                Some(at) if now - at <= window => GateCheck::Open,
+                Some(_) => GateCheck::closed(format!(
+                    "private messages are allowed only within {hours} hours of the customer's last message"
+                )),
+                None => GateCheck::closed(
+                    "private messages are allowed only after the customer wrote".to_string(),
+                ),
+            }
+        }
+    }
 }
 
 /// A source's settings as an admin gives them: the public part is stored

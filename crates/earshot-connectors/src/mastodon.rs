@@ -1282,6 +1282,27 @@ impl Connector for Mastodon {
     async fn reconcile(&self, out: &Outbound) -> ConnResult<Option<Sent>> {
         self.inner.reconcile(out).await
     }
+
+    /// A direct status of its own (no `in_reply_to_id`), @mentioning the
+    /// customer: it starts a new private thread.
+    fn open_private(&self, heard: &Value, recipient: &str, _subject: &str) -> Value {
+        let acct = heard
+            .get("acct")
+            .and_then(Value::as_str)
+            .unwrap_or(recipient);
+        json!({"acct": acct, "visibility": "direct"})
+    }
+
+    /// A new direct status is its thread's root, so the customer's answers
+    /// carry its uri (`thread_of`); one sent in reply to a status carries
+    /// that status's root, when known.
+    fn private_thread(&self, out: &Outbound, sent: &Sent) -> Option<String> {
+        let reply = reply_ref(out).ok()?;
+        match reply.status_id {
+            None => Some(sent.remote_id.clone()),
+            Some(id) => self.inner.known(&id).and_then(|k| k.root),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ make_error_codes! {
     RequestTimeout, 408, "request_timeout", "the request took too long";
     Conflict, 409, "conflict", "the change collides with another, e.g. an unseen public reply";
     TeamExists, 409, "team_exists", "a team with that name exists; `PUT` changes it";
+    Unprocessable, 422, "unprocessable", "well formed but refused as asked: a private channel whose gate is closed (naming `channel`, in the platform's words), a text the personalisation check finds generic without an override";
     PayloadTooLarge, 413, "payload_too_large", "body over 16 MiB or more than 10,000 records";
     UnsupportedMediaType, 415, "unsupported_media_type", "the body's content type is not accepted";
     TooManyRequests, 429, "too_many_requests", "over the token's rate limit; `Retry-After` says when to retry";

@@ -57,6 +57,9 @@ id! {
     SourceId,
     /// A row of the outbox: one reply's delivery.
     OutboxId,
+    /// A case taken private: its public acknowledgement and its private
+    /// message (or follow-up), tracked as one.
+    PrivateHandoffId,
 }
 
 #[cfg(test)]

@@ -19,6 +19,23 @@ use crate::reply::Visibility;
 pub struct OutboxTarget {
     pub source_id: SourceId,
     pub idempotency_key: String,
+    /// `None`: the reply answers the case's latest mention heard through
+    /// this source (the latest public one for a public reply; for a private
+    /// one the latest private one, if there is one). `Some`: it goes to
+    /// this recipient with this reference, as a private handoff names them
+    /// (an email address, a new thread).
+    pub address: Option<OutboxAddress>,
+}
+
+/// Whom a queued reply goes to and how it threads, when the caller names
+/// them rather than the case's mentions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxAddress {
+    /// The customer's handle or address on the platform.
+    pub recipient: String,
+    /// What the connector needs (`Connector::open_private` makes one for a
+    /// new private conversation).
+    pub reply_ref: serde_json::Value,
 }
 
 /// Where one reply's delivery stands.

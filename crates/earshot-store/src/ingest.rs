@@ -222,6 +222,27 @@ pub(crate) async fn ingest(
     // 1b. Open conversations: by thread or author key, newest case wins.
     let mut by_conversation: HashMap<String, (Slot, CaseStatus)> = HashMap::new();
     let mut by_author: HashMap<String, (Slot, CaseStatus)> = HashMap::new();
+    // Threads the brand opened in private (a direct message, an email)
+    // are linked to their case: the customer's answers join it too. A
+    // case's own keys, read next, win over a link.
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT t.conversation_key, c.id, c.status FROM case_threads t \
+             JOIN cases c ON c.id = t.case_id \
+             WHERE t.conversation_key IN ({}) AND c.status <> 'closed' ORDER BY c.id",
+            in_list(dialect, 1, chunk.len())
+        );
+        let values = chunk.iter().map(|k| Bind::Text(k.clone())).collect();
+        for row in fetch(tx, sql, values, "find linked threads").await? {
+            let status: String = col(&row, "status")?;
+            let status = CaseStatus::parse(&status)
+                .ok_or_else(|| Error::internal(format!("unknown case status {status}")))?;
+            by_conversation.insert(
+                col(&row, "conversation_key")?,
+                (Slot::Existing(col(&row, "id")?), status),
+            );
+        }
+    }
     // One indexed lookup per key column (an OR across both would scan).
     for column in ["conversation_key", "author_key"] {
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {

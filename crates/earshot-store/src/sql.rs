@@ -9,7 +9,8 @@ use sqlx::{Any, AnyPool, Transaction};
 use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
-use earshot_core::ids::{CaseId, ReplyId};
+use earshot_core::ids::{CaseId, ReplyId, SourceId};
+use earshot_core::source::SourceKind;
 use earshot_core::mention::Mention;
 use earshot_core::outbox::{Delivery, OutboxTarget};
 use earshot_core::priority::Priority;
@@ -446,88 +447,8 @@ impl Store for SqlStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Reply> {
-        let id = id.0;
         let mut tx = self.write_tx().await?;
-        let case = self.fetch_case(&mut tx, id).await?;
-        let caps = case.source.capabilities();
-        let allowed = match reply.visibility {
-            earshot_core::Visibility::Public => caps.public_reply,
-            earshot_core::Visibility::Private => caps.private_reply,
-        };
-        if !allowed {
-            return Err(Error::new(
-                ErrorCode::InvalidField,
-                format!(
-                    "visibility: {} does not take {} replies",
-                    case.source,
-                    reply.visibility.as_str()
-                ),
-            ));
-        }
-        if let Some(max) = caps.reply_max_chars {
-            let len = reply.body.chars().count();
-            if len > max as usize {
-                return Err(Error::new(
-                    ErrorCode::ReplyTooLong,
-                    format!("body: is {len} characters; {} allows {max}", case.source),
-                ));
-            }
-        }
-        let status = match route {
-            ReplyRoute::Draft => ReplyStatus::Draft,
-            ReplyRoute::PendingApproval => ReplyStatus::PendingApproval,
-            ReplyRoute::Queue(_) => ReplyStatus::Queued,
-            ReplyRoute::Manual => ReplyStatus::Manual,
-        };
-        let row = q(format!(
-            "INSERT INTO replies (case_id, visibility, body, status, author, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPLY_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(reply.visibility.as_str())
-        .bind(reply.body.clone())
-        .bind(status.as_str())
-        .bind(actor.to_string())
-        .bind(ms(now))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| db_error("add reply", e))?;
-        let saved = rows::reply(&row)?;
-        if let ReplyRoute::Queue(target) = &route {
-            queue_outbox(&mut tx, &saved, target, now).await?;
-        }
-        if matches!(route, ReplyRoute::Queue(_) | ReplyRoute::Manual) {
-            // An agent took the case up; the customer's clock runs on until
-            // the reply is actually sent.
-            q(
-                "UPDATE cases SET status = CASE WHEN status = 'new' THEN 'open' ELSE status END, \
-               updated_at = $1 WHERE id = $2"
-                    .to_string(),
-            )
-            .bind(ms(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| db_error("open case", e))?;
-        }
-        insert_event(
-            &mut tx,
-            Some(id),
-            actor,
-            match route {
-                ReplyRoute::Draft => "reply.drafted",
-                ReplyRoute::PendingApproval => "reply.held",
-                ReplyRoute::Queue(_) => "reply.queued",
-                ReplyRoute::Manual => "reply.to_post_by_hand",
-            },
-            None,
-            Some(
-                serde_json::json!({"reply_id": saved.id, "visibility": reply.visibility,
-                "status": status}),
-            ),
-            now,
-        )
-        .await?;
+        let saved = insert_reply(&mut tx, id, reply, &route, None, actor, now).await?;
         commit(tx).await?;
         Ok(saved)
     }
@@ -706,6 +627,141 @@ impl Store for SqlStore {
     }
 }
 
+/// Adds a reply routed as the application decided, in the caller's
+/// transaction. Its visibility and length are checked against the channel
+/// it leaves through: `channel` when the caller names it, else the kind of
+/// the source it is queued for, else the case's own source.
+pub(crate) async fn insert_reply(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: CaseId,
+    reply: &NewReply,
+    route: &ReplyRoute,
+    channel: Option<SourceKind>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Reply> {
+    let id = id.0;
+    let case = fetch_case_in(tx, id).await?;
+    let kind = match (channel, route) {
+        (Some(k), _) => k,
+        (None, ReplyRoute::Queue(target)) => source_kind_in(tx, target.source_id)
+            .await?
+            .unwrap_or(case.source),
+        _ => case.source,
+    };
+    let caps = kind.capabilities();
+    let allowed = match reply.visibility {
+        earshot_core::Visibility::Public => caps.public_reply,
+        earshot_core::Visibility::Private => caps.private_reply,
+    };
+    if !allowed {
+        return Err(Error::new(
+            ErrorCode::InvalidField,
+            format!(
+                "visibility: {} does not take {} replies",
+                kind,
+                reply.visibility.as_str()
+            ),
+        ));
+    }
+    if let Some(max) = caps.reply_max_chars {
+        let len = reply.body.chars().count();
+        if len > max as usize {
+            return Err(Error::new(
+                ErrorCode::ReplyTooLong,
+                format!("body: is {len} characters; {} allows {max}", kind),
+            ));
+        }
+    }
+    let status = match route {
+        ReplyRoute::Draft => ReplyStatus::Draft,
+        ReplyRoute::PendingApproval => ReplyStatus::PendingApproval,
+        ReplyRoute::Queue(_) => ReplyStatus::Queued,
+        ReplyRoute::Manual => ReplyStatus::Manual,
+    };
+    let row = q(format!(
+        "INSERT INTO replies (case_id, visibility, body, status, author, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPLY_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(reply.visibility.as_str())
+    .bind(reply.body.clone())
+    .bind(status.as_str())
+    .bind(actor.to_string())
+    .bind(ms(now))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| db_error("add reply", e))?;
+    let saved = rows::reply(&row)?;
+    if let ReplyRoute::Queue(target) = route {
+        queue_outbox(tx, &saved, target, now).await?;
+    }
+    if matches!(route, ReplyRoute::Queue(_) | ReplyRoute::Manual) {
+        // An agent took the case up; the customer's clock runs on until
+        // the reply is actually sent.
+        q(
+            "UPDATE cases SET status = CASE WHEN status = 'new' THEN 'open' ELSE status END, \
+           updated_at = $1 WHERE id = $2"
+                .to_string(),
+        )
+        .bind(ms(now))
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| db_error("open case", e))?;
+    }
+    insert_event(
+        tx,
+        Some(id),
+        actor,
+        match route {
+            ReplyRoute::Draft => "reply.drafted",
+            ReplyRoute::PendingApproval => "reply.held",
+            ReplyRoute::Queue(_) => "reply.queued",
+            ReplyRoute::Manual => "reply.to_post_by_hand",
+        },
+        None,
+        Some(
+            serde_json::json!({"reply_id": saved.id, "visibility": reply.visibility,
+            "status": status}),
+        ),
+        now,
+    )
+    .await?;
+    Ok(saved)
+}
+
+/// Case `id`, read in the caller's transaction; 404 when unknown.
+pub(crate) async fn fetch_case_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+) -> Result<Case> {
+    let row = q(format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| db_error("read case", e))?
+        .ok_or_else(|| Error::case_not_found(id))?;
+    rows::case(&row)
+}
+
+/// The kind of source `id`, read in the caller's transaction; `None` when
+/// there is no such source.
+async fn source_kind_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: SourceId,
+) -> Result<Option<SourceKind>> {
+    let row = q("SELECT kind FROM sources WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| db_error("read source kind", e))?;
+    Ok(match row {
+        Some(r) => SourceKind::parse(&col::<String>(&r, "kind")?),
+        None => None,
+    })
+}
+
 /// Queues a reply for its channel in the caller's transaction: the outbox
 /// row carries the source, the idempotency key made for it, the customer's
 /// handle and what the connector needs to thread the answer.
@@ -715,22 +771,45 @@ pub(crate) async fn queue_outbox(
     target: &OutboxTarget,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // The customer's latest post heard through this source: whom to answer
-    // and how to thread it. A case with none (its mentions came through the
-    // API) answers the case's author, unthreaded.
-    let heard = q("SELECT author_handle, reply_ref FROM mentions \
-         WHERE case_id = $1 AND source_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1")
-    .bind(reply.case_id.0)
-    .bind(target.source_id.0)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(|e| db_error("read answered mention", e))?;
-    let (recipient, reply_ref) = match heard {
-        Some(row) => (
+    // Named by the caller (a handoff's address, a new thread), or the
+    // customer's latest post heard through this source: whom to answer and
+    // how to thread it. A public reply answers the latest public post; a
+    // private one the latest private one when there is one. A case with
+    // none (its mentions came through the API) answers the case's author,
+    // unthreaded.
+    let heard = match &target.address {
+        Some(_) => None,
+        None => {
+            let private = i64::from(reply.visibility == earshot_core::Visibility::Private);
+            let same = q("SELECT author_handle, reply_ref FROM mentions \
+                 WHERE case_id = $1 AND source_id = $2 AND private = $3 \
+                 ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(reply.case_id.0)
+            .bind(target.source_id.0)
+            .bind(private)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| db_error("read answered mention", e))?;
+            match same {
+                Some(row) => Some(row),
+                None => q("SELECT author_handle, reply_ref FROM mentions \
+                     WHERE case_id = $1 AND source_id = $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT 1")
+                .bind(reply.case_id.0)
+                .bind(target.source_id.0)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| db_error("read answered mention", e))?,
+            }
+        }
+    };
+    let (recipient, reply_ref) = match (&target.address, heard) {
+        (Some(a), _) => (a.recipient.clone(), a.reply_ref.to_string()),
+        (None, Some(row)) => (
             col::<String>(&row, "author_handle")?,
             col::<Option<String>>(&row, "reply_ref")?.unwrap_or_else(|| "{}".into()),
         ),
-        None => {
+        (None, None) => {
             let case = q("SELECT author_handle FROM cases WHERE id = $1")
                 .bind(reply.case_id.0)
                 .fetch_one(&mut **tx)

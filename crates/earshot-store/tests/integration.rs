@@ -176,6 +176,7 @@ fn queue(key: &str) -> ReplyRoute {
     ReplyRoute::Queue(earshot_core::outbox::OutboxTarget {
         source_id: earshot_core::ids::SourceId(1),
         idempotency_key: key.into(),
+        address: None,
     })
 }
 

@@ -26,8 +26,8 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::{
-    Capabilities, ConnError, ConnResult, Connector, Cursor, EventStream, Idempotency, Inbound,
-    InboundKind, LengthLimit, Outbound, Page, PrivateGate, RateBudget, Sent, SourceSettings,
+    Capabilities, ConnError, ConnResult, Connector, Cursor, EventStream, GateCheck, Idempotency,
+    Inbound, InboundKind, LengthLimit, Outbound, Page, PrivateGate, RateBudget, Sent, SourceSettings,
     Transport, Unit, parse_settings,
 };
 use jetstream::{Hit, Interest, POST_COLLECTION, Post};
@@ -780,6 +780,13 @@ struct ChatRef {
     did: String,
 }
 
+/// The platform's refusal, as the desk shows it before sending.
+fn closed_gate(did: &str) -> String {
+    format!(
+        "{did} does not accept chat messages from this account (their allowIncoming setting)"
+    )
+}
+
 fn read_ref<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> ConnResult<T> {
     serde_json::from_value(value.clone())
         .map_err(|e| ConnError::Permanent(format!("reply_ref is not a Bluesky {what}: {e}")))
@@ -871,9 +878,9 @@ impl Inner {
         })
     }
 
-    /// The conversation with `did`, if the recipient's chat settings let
-    /// us write to them.
-    async fn convo_with(&self, did: &str) -> ConnResult<String> {
+    /// Whether the recipient's chat settings let us write to `did`, with
+    /// the conversation when one exists.
+    async fn availability(&self, did: &str) -> ConnResult<Availability> {
         let body = self
             .xrpc
             .query(
@@ -882,11 +889,15 @@ impl Inner {
                 &[("members", did)],
             )
             .await?;
-        let availability: Availability = parse(&body, "getConvoAvailability")?;
+        Ok(parse(&body, "getConvoAvailability")?)
+    }
+
+    /// The conversation with `did`, if the recipient's chat settings let
+    /// us write to them.
+    async fn convo_with(&self, did: &str) -> ConnResult<String> {
+        let availability = self.availability(did).await?;
         if !availability.can_chat {
-            return Err(ConnError::GateClosed(format!(
-                "{did} does not accept chat messages from this account (their allowIncoming setting)"
-            )));
+            return Err(ConnError::GateClosed(closed_gate(did)));
         }
         if let Some(convo) = availability.convo {
             return Ok(convo.id);
@@ -1108,5 +1119,37 @@ impl Connector for Bluesky {
             Visibility::Public => self.inner.reconcile_post(out).await,
             Visibility::Private => self.inner.reconcile_dm(out, &out.body).await,
         }
+    }
+
+    /// Asks the chat service whether the recipient accepts our messages
+    /// (`chat.bsky.convo.getConvoAvailability`), as sending does.
+    async fn private_gate(&self, out: &Outbound) -> ConnResult<GateCheck> {
+        if !self.inner.direct_messages {
+            return Ok(GateCheck::closed(
+                "direct messages are off for this source (config.direct_messages)",
+            ));
+        }
+        let to: ChatRef = read_ref(&out.reply_ref, "chat reference")?;
+        let availability = self.inner.availability(&to.did).await?;
+        Ok(if availability.can_chat {
+            GateCheck::Open
+        } else {
+            GateCheck::closed(closed_gate(&to.did))
+        })
+    }
+
+    /// A chat with the customer: only their DID is needed.
+    fn open_private(&self, heard: &Value, _recipient: &str, _subject: &str) -> Value {
+        match heard.get("did") {
+            Some(did) => json!({"did": did}),
+            None => heard.clone(),
+        }
+    }
+
+    /// Chat messages carry `chat:{convo_id}` as their thread.
+    fn private_thread(&self, _out: &Outbound, sent: &Sent) -> Option<String> {
+        let rest = sent.remote_id.strip_prefix("chat:")?;
+        let convo = rest.split('/').next().filter(|c| !c.is_empty())?;
+        Some(format!("chat:{convo}"))
     }
 }

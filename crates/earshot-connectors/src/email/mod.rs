@@ -23,6 +23,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::capabilities::{
     Capabilities, Idempotency, LengthLimit, PrivateGate, RateBudget, Transport, Unit,
@@ -520,7 +521,7 @@ impl Connector for Email {
         let mut mail = Message::builder()
             .from(Mailbox::new(self.config.display_name.clone(), from_addr))
             .to(to)
-            .subject(reply_subject(&parent.subject))
+            .subject(subject_of(&parent))
             .message_id(Some(format!("<{message_id}>")));
         if let Some((in_reply_to, references)) = reply_threading(&parent) {
             mail = mail.in_reply_to(in_reply_to).references(references);
@@ -543,6 +544,39 @@ impl Connector for Email {
     async fn reconcile(&self, _out: &Outbound) -> ConnResult<Option<Sent>> {
         Ok(None)
     }
+
+    /// A new thread to `recipient` (the address the customer gave) with
+    /// `subject`: no `In-Reply-To`, so its own Message-ID roots it.
+    fn open_private(&self, _heard: &Value, recipient: &str, subject: &str) -> Value {
+        json!({"from": recipient, "subject": subject})
+    }
+
+    /// The id the customer's answer carries as its thread (`read_message`:
+    /// the first of its References): the first of ours, or the parent we
+    /// answered, or, for a new thread, our own Message-ID.
+    fn private_thread(&self, out: &Outbound, sent: &Sent) -> Option<String> {
+        let parent: ReplyRef = serde_json::from_value(out.reply_ref.clone()).unwrap_or_default();
+        parent
+            .references
+            .iter()
+            .find_map(|r| normalise_message_id(r))
+            .or_else(|| normalise_message_id(&parent.message_id))
+            .or_else(|| normalise_message_id(&sent.remote_id))
+    }
+}
+
+/// The subject: `Re:` the customer's when answering their mail, as given
+/// when the brand opens a new thread.
+fn subject_of(parent: &ReplyRef) -> String {
+    if parent.message_id.trim().is_empty() && !parent.subject.trim().is_empty() {
+        let cleaned: String = parent
+            .subject
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        return cleaned.trim().to_string();
+    }
+    reply_subject(&parent.subject)
 }
 
 /// Classifies an SMTP failure. A 4xx or 5xx reply means the mail was not
