@@ -69,6 +69,7 @@ impl Channels {
                 ReplyRoute::Queue(OutboxTarget {
                     source_id: c.source_id,
                     idempotency_key: c.connector.new_idempotency_key(),
+                    address: None,
                 })
             }
             _ => ReplyRoute::Manual,

@@ -39,6 +39,7 @@ use earshot_core::accounts::Accounts;
 use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
+use earshot_core::private_handoff::PrivateHandoffStore;
 use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
@@ -58,6 +59,9 @@ pub struct App {
     pub workflow: Arc<dyn WorkflowStore>,
     /// Replies on their way out through a connector: the same database.
     pub outbox: Arc<dyn OutboxStore>,
+    /// Cases taken private (acknowledgement, private message or
+    /// follow-up) and the private threads linked to cases: the same database.
+    pub private_handoffs: Arc<dyn PrivateHandoffStore>,
     /// Wakes the outbox worker when a reply is queued.
     pub outbox_wake: Arc<Notify>,
     /// Configured sources (connector instances), their health and cursors.
@@ -93,7 +97,14 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries>(
+    pub fn new<
+        S: Store
+            + WorkflowStore
+            + SourceStore
+            + OutboxStore
+            + InboundDeliveries
+            + PrivateHandoffStore,
+    >(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -104,6 +115,7 @@ impl App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
             outbox: store.clone(),
+            private_handoffs: store.clone(),
             outbox_wake: Arc::default(),
             sources: store.clone(),
             inbound: store.clone(),

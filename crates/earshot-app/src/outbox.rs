@@ -16,6 +16,7 @@ use earshot_connectors::{ConnError, Outbound, Sent};
 use earshot_core::error::{ErrorCode, Result};
 use earshot_core::ids::{OutboxId, SourceId};
 use earshot_core::outbox::{OutboxItem, OutboxResult};
+use earshot_core::reply::Visibility;
 use earshot_core::sources::{Attempt, HealthReport, SourcePatch, SourceState};
 use rand::Rng;
 use serde::Serialize;
@@ -184,6 +185,9 @@ impl OutboxWorker {
                 match attempt(&channel, &out, item.needs_reconcile, limit).await {
                     Ok(sent) => {
                         self.credentials_work(app, channel.source_id, now).await?;
+                        if out.visibility == Visibility::Private {
+                            link_private_thread(app, &channel, &item, &out, &sent, now).await;
+                        }
                         OutboxResult::Sent {
                             remote_id: sent.remote_id,
                             url: sent.url,
@@ -345,6 +349,33 @@ impl OutboxWorker {
         tracing::error!(source_id = %id, kind = %channel.kind, %error,
             "source paused: its credentials were refused twice in a row while replying");
         crate::listen::notify_admins(app, &paused, &error.to_string()).await
+    }
+}
+
+/// A private message the platform acknowledged opened (or continued) a
+/// thread the customer's answers will carry: its key is linked to the case
+/// before the reply is recorded sent, so an answer that comes back at once
+/// already finds it. The connector says which key (`private_thread`); a
+/// failure to link is logged, never a reason to send again.
+async fn link_private_thread(
+    app: &App,
+    channel: &Channel,
+    item: &OutboxItem,
+    out: &Outbound,
+    sent: &Sent,
+    now: DateTime<Utc>,
+) {
+    let Some(thread) = channel.connector.private_thread(out, sent) else {
+        return;
+    };
+    let key = earshot_core::private_handoff::thread_key(channel.kind, &thread);
+    if let Err(e) = app
+        .private_handoffs
+        .link_thread(&key, item.case_id, now)
+        .await
+    {
+        tracing::warn!(outbox_id = %item.id, case_id = %item.case_id, error = %e.message,
+            "could not link the private thread to its case");
     }
 }
 

@@ -35,48 +35,15 @@ pub async fn submit_reply(
 ) -> Result<ReplyOutcome> {
     reject_nul("body", &reply.body)?;
     let detail = case_detail(app, case_id).await?;
-    let a = actor(app, p).await?;
-    let sc = scope(app, &detail.case).await?;
-    let mut needs_approval = Vec::new();
-    if reply.send {
-        match reply_decision(&a, reply.visibility, &sc).map_err(denied)? {
-            ReplyDecision::SendDirectly => {}
-            ReplyDecision::NeedsApproval { reasons } => needs_approval = reasons,
-        }
-        if reply.visibility == earshot_core::Visibility::Public
-            && p.role == Role::Agent
-            && !is_registered(app, &a).await?
-        {
-            needs_approval.push(earshot_workflow::ApprovalReason::UnregisteredAuthor);
-        }
-    } else {
-        can(&a, Action::DraftReply, &sc).map_err(denied)?;
-    }
-    if reply.send && reply.visibility == earshot_core::Visibility::Public {
-        let latest = app.workflow.latest_public_reply(case_id).await?;
-        // Only someone else's reply collides; a caller may follow up on their own.
-        let others =
-            latest
-                .filter(|r| r.author != p.name)
-                .map(|r| earshot_workflow::PublicReplyRef {
-                    reply_id: r.id.0,
-                    by: r.author,
-                    at: r.sent_at.unwrap_or(r.created_at),
-                });
-        if let Err(c) = check_public_reply(
-            case_id.0,
-            last_public_reply_seen.map(|r| r.0),
-            others.as_ref(),
-        ) {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                format!(
-                    "{c}; read it and resend with last_public_reply_seen = {}",
-                    c.first_reply_id
-                ),
-            ));
-        }
-    }
+    let needs_approval = workflow_checks(
+        app,
+        p,
+        &detail.case,
+        reply.visibility,
+        reply.send,
+        last_public_reply_seen,
+    )
+    .await?;
     let now = app.clock.now();
     if needs_approval.is_empty() {
         let route = if reply.send {
@@ -106,15 +73,7 @@ pub async fn submit_reply(
         .store
         .add_reply(case_id, &draft, ReplyRoute::PendingApproval, &p.name, now)
         .await?;
-    let reasons: Vec<String> = needs_approval
-        .iter()
-        .map(|r| {
-            serde_json::to_value(r)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
-        .collect();
+    let reasons = reason_names(&needs_approval);
     app.workflow
         .request_approval(saved.id, &p.name, &reasons, now)
         .await?;
@@ -141,6 +100,77 @@ pub async fn submit_reply(
         reply: saved,
         pending_approval: true,
     })
+}
+
+/// The workflow's word on a reply `p` writes on `case`, before anything is
+/// stored: refused (403) when they may not, 409 when a public reply would
+/// talk over another agent's public reply they have not seen, otherwise
+/// the reasons it must be held for approval (none: it may go out).
+pub async fn workflow_checks(
+    app: &App,
+    p: &Principal,
+    case: &earshot_core::Case,
+    visibility: earshot_core::Visibility,
+    send: bool,
+    last_public_reply_seen: Option<ReplyId>,
+) -> Result<Vec<earshot_workflow::ApprovalReason>> {
+    let case_id = case.id;
+    let a = actor(app, p).await?;
+    let sc = scope(app, case).await?;
+    let mut needs_approval = Vec::new();
+    if send {
+        match reply_decision(&a, visibility, &sc).map_err(denied)? {
+            ReplyDecision::SendDirectly => {}
+            ReplyDecision::NeedsApproval { reasons } => needs_approval = reasons,
+        }
+        if visibility == earshot_core::Visibility::Public
+            && p.role == Role::Agent
+            && !is_registered(app, &a).await?
+        {
+            needs_approval.push(earshot_workflow::ApprovalReason::UnregisteredAuthor);
+        }
+    } else {
+        can(&a, Action::DraftReply, &sc).map_err(denied)?;
+    }
+    if send && visibility == earshot_core::Visibility::Public {
+        let latest = app.workflow.latest_public_reply(case_id).await?;
+        // Only someone else's reply collides; a caller may follow up on their own.
+        let others =
+            latest
+                .filter(|r| r.author != p.name)
+                .map(|r| earshot_workflow::PublicReplyRef {
+                    reply_id: r.id.0,
+                    by: r.author,
+                    at: r.sent_at.unwrap_or(r.created_at),
+                });
+        if let Err(c) = check_public_reply(
+            case_id.0,
+            last_public_reply_seen.map(|r| r.0),
+            others.as_ref(),
+        ) {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{c}; read it and resend with last_public_reply_seen = {}",
+                    c.first_reply_id
+                ),
+            ));
+        }
+    }
+    Ok(needs_approval)
+}
+
+/// The reasons as stored with an approval request.
+pub fn reason_names(reasons: &[earshot_workflow::ApprovalReason]) -> Vec<String> {
+    reasons
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The source a reply on this case goes out through: the one that heard
@@ -193,7 +223,12 @@ async fn held_reply_for_decision(
 /// reply, in the case events and in the audit log.
 pub async fn approve(app: &App, p: &Principal, reply_id: ReplyId) -> Result<Reply> {
     let (reply, _, source) = held_reply_for_decision(app, p, reply_id).await?;
-    let route = app.channels.route(source, reply.visibility);
+    // A handoff's private message goes where the handoff took it (an
+    // email address, a new private thread).
+    let route = match crate::handoff::route_of_held(app, &reply).await? {
+        Some(route) => route,
+        None => app.channels.route(source, reply.visibility),
+    };
     let queued = matches!(route, ReplyRoute::Queue(_));
     let sent = app
         .workflow

@@ -1,4 +1,5 @@
-//! The background workers of one node: the SLA ticker, outbound webhook
+//! The background workers of one node: the SLA ticker, the follow-up
+//! check of private handoffs, outbound webhook
 //! delivery, the priority refresher, the reply outbox and the source
 //! runtime (one supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
@@ -56,6 +57,10 @@ impl Runtime {
                 (
                     "sla_ticker",
                     crate::sla::spawn_sla_ticker(app.clone(), every.sla_tick),
+                ),
+                (
+                    "follow_ups",
+                    crate::handoff::spawn_follow_up_ticker(app.clone(), every.sla_tick),
                 ),
                 (
                     "deliveries",
