@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod cases;
 pub mod handoffs;
+pub mod private_handoffs;
 pub mod inbound;
 mod input;
 pub mod mentions;
@@ -184,6 +185,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handoffs::create_handoff, handoffs::case_handoffs))
         .routes(routes!(handoffs::list_handoffs))
         .routes(routes!(handoffs::answer_handoff))
+        // Taking a case private (public acknowledgement, then the private channel).
+        .routes(routes!(private_handoffs::private_channels))
+        .routes(routes!(private_handoffs::take_private))
+        .routes(routes!(private_handoffs::private_handoffs))
+        .routes(routes!(private_handoffs::follow_up_done))
         .routes(routes!(notifications::list_notifications))
         .routes(routes!(notifications::read_notification))
         .routes(routes!(webhooks::list_webhooks, webhooks::add_webhook))
