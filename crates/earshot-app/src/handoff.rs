@@ -69,7 +69,10 @@ pub async fn send_private(app: &App, case_id: CaseId, body: &str, author: &str) 
 /// Where a private message on the case goes now: the channel of its latest
 /// handoff that sent one, else the platform's private replies.
 async fn established_route(app: &App, detail: &CaseDetail) -> Result<ReplyRoute> {
-    let handoffs = app.private_handoffs.private_handoffs(detail.case.id).await?;
+    let handoffs = app
+        .private_handoffs
+        .private_handoffs(detail.case.id)
+        .await?;
     let taken = handoffs
         .iter()
         .rev()
@@ -91,10 +94,12 @@ async fn email_follow_on(
     let Some(channel) = h.source_id.and_then(|id| app.channels.get(id)) else {
         return Ok(ReplyRoute::Manual);
     };
-    let answered = detail
-        .mentions
-        .iter()
-        .any(|m| m.mention.origin.as_ref().is_some_and(|o| o.source_id == channel.source_id));
+    let answered = detail.mentions.iter().any(|m| {
+        m.mention
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.source_id == channel.source_id)
+    });
     let address = if answered {
         None
     } else {
@@ -130,10 +135,12 @@ async fn email_follow_on(
 /// The customer's latest post heard through `source`, public ones first
 /// when `public`.
 fn latest_heard(mentions: &[Mention], source: SourceId) -> Option<&Mention> {
-    mentions
-        .iter()
-        .rev()
-        .find(|m| m.mention.origin.as_ref().is_some_and(|o| o.source_id == source))
+    mentions.iter().rev().find(|m| {
+        m.mention
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.source_id == source)
+    })
 }
 
 /// The platform's private route on this case, with the running channel:
@@ -330,9 +337,10 @@ async fn resolve(
                 }
                 Some(channel) => {
                     let recipient = email.address.clone().unwrap_or_default();
-                    let reply_ref = channel
-                        .connector
-                        .open_private(&Value::Null, &recipient, subject);
+                    let reply_ref =
+                        channel
+                            .connector
+                            .open_private(&Value::Null, &recipient, subject);
                     let probe = Outbound {
                         idempotency_key: String::new(),
                         visibility: Visibility::Private,
@@ -365,7 +373,10 @@ async fn resolve(
     });
 
     // A phone call an agent logs.
-    let mut phone = option(PrivateChannelKind::Phone, PrivateChannelKind::Phone.label().into());
+    let mut phone = option(
+        PrivateChannelKind::Phone,
+        PrivateChannelKind::Phone.label().into(),
+    );
     phone.note = Some("a follow-up with a due time; its assignee is told when it falls due".into());
     out.push(Resolved {
         option: phone,
@@ -374,12 +385,18 @@ async fn resolve(
     });
 
     // "DM us": the acknowledgement asks them to write.
-    let mut dm = option(PrivateChannelKind::DmUs, PrivateChannelKind::DmUs.label().into());
+    let mut dm = option(
+        PrivateChannelKind::DmUs,
+        PrivateChannelKind::DmUs.label().into(),
+    );
     if caps.public_reply {
         dm.note =
             Some("the public reply asks them to message you; a follow-up checks they did".into());
     } else {
-        dm = blocked(dm, format!("{} has no public replies to ask them in", case.source));
+        dm = blocked(
+            dm,
+            format!("{} has no public replies to ask them in", case.source),
+        );
     }
     out.push(Resolved {
         option: dm,
@@ -414,7 +431,11 @@ pub fn issue_of(case: &Case) -> Option<String> {
         return None;
     }
     let short: String = s.chars().take(60).collect();
-    let cut = if short.len() < s.len() { "\u{2026}" } else { "" };
+    let cut = if short.len() < s.len() {
+        "\u{2026}"
+    } else {
+        ""
+    };
     Some(format!("your message \u{201c}{short}{cut}\u{201d}"))
 }
 
@@ -604,7 +625,8 @@ pub async fn take_private(
                 format!("a {channel} handoff sends no private message; write follow_up_note"),
             ));
         }
-        let note = note.ok_or_else(|| Error::invalid_field("follow_up_note", "must not be empty"))?;
+        let note =
+            note.ok_or_else(|| Error::invalid_field("follow_up_note", "must not be empty"))?;
         let due_at = req
             .due_at
             .ok_or_else(|| Error::invalid_field("due_at", "is required for a follow-up"))?;
@@ -747,9 +769,10 @@ pub async fn take_private(
         (Some(_), None) => return Err(Error::internal("an available channel has a route")),
         (None, _) => None,
     };
-    let queued = [&public, &private]
-        .iter()
-        .any(|t| t.as_ref().is_some_and(|t| matches!(t.route, ReplyRoute::Queue(_))));
+    let queued = [&public, &private].iter().any(|t| {
+        t.as_ref()
+            .is_some_and(|t| matches!(t.route, ReplyRoute::Queue(_)))
+    });
     let mut overridden: Vec<String> = warnings.public.clone();
     overridden.extend(warnings.private.iter().cloned());
     let new = NewPrivateHandoff {
@@ -871,7 +894,7 @@ pub async fn follow_up_done(
     }
     let record = app
         .private_handoffs
-        .complete_follow_up(id, &p.name, app.clock.now())
+        .complete_follow_up(id, crate::access::user_name(p), app.clock.now())
         .await?;
     let _ = app.live.send(LiveEvent::CaseUpdated { case_id });
     view(app, record).await
@@ -884,7 +907,11 @@ pub async fn route_of_held(app: &App, reply: &Reply) -> Result<Option<ReplyRoute
     if reply.visibility != Visibility::Private {
         return Ok(None);
     }
-    let Some(h) = app.private_handoffs.private_handoff_of_reply(reply.id).await? else {
+    let Some(h) = app
+        .private_handoffs
+        .private_handoff_of_reply(reply.id)
+        .await?
+    else {
         return Ok(None);
     };
     if h.private_reply_id != Some(reply.id) {
@@ -892,26 +919,24 @@ pub async fn route_of_held(app: &App, reply: &Reply) -> Result<Option<ReplyRoute
     }
     let detail = case_detail(app, h.case_id).await?;
     Ok(Some(match h.channel {
-        PrivateChannelKind::Email => {
-            match h.source_id.and_then(|id| app.channels.get(id)) {
-                None => ReplyRoute::Manual,
-                Some(channel) => {
-                    let recipient = h.address.clone().unwrap_or_default();
-                    ReplyRoute::Queue(OutboxTarget {
-                        source_id: channel.source_id,
-                        idempotency_key: channel.connector.new_idempotency_key(),
-                        address: Some(OutboxAddress {
-                            reply_ref: channel.connector.open_private(
-                                &Value::Null,
-                                &recipient,
-                                h.subject.as_deref().unwrap_or_default(),
-                            ),
-                            recipient,
-                        }),
-                    })
-                }
+        PrivateChannelKind::Email => match h.source_id.and_then(|id| app.channels.get(id)) {
+            None => ReplyRoute::Manual,
+            Some(channel) => {
+                let recipient = h.address.clone().unwrap_or_default();
+                ReplyRoute::Queue(OutboxTarget {
+                    source_id: channel.source_id,
+                    idempotency_key: channel.connector.new_idempotency_key(),
+                    address: Some(OutboxAddress {
+                        reply_ref: channel.connector.open_private(
+                            &Value::Null,
+                            &recipient,
+                            h.subject.as_deref().unwrap_or_default(),
+                        ),
+                        recipient,
+                    }),
+                })
             }
-        }
+        },
         _ => platform_route(app, &detail).0,
     }))
 }
@@ -924,7 +949,11 @@ pub async fn check_due_follow_ups(app: &App, now: DateTime<Utc>) -> Result<usize
     for h in due {
         let Some(f) = &h.follow_up else { continue };
         // Another node may have told them already.
-        if !app.private_handoffs.mark_follow_up_notified(h.id, now).await? {
+        if !app
+            .private_handoffs
+            .mark_follow_up_notified(h.id, now)
+            .await?
+        {
             continue;
         }
         let what = match h.channel {

@@ -23,7 +23,6 @@ use std::time::Duration;
 use chrono::Utc;
 use earshot_app::App;
 use earshot_app::handoff::{self, TakePrivate, Taken};
-use earshot_core::private_handoff::{PrivateChannelKind, PrivateHandoff, PrivateHandoffStatus};
 use earshot_app::listen::ListenOptions;
 use earshot_app::runtime::{Intervals, Runtime};
 use earshot_app::sources::{self, SourceView};
@@ -34,6 +33,7 @@ use earshot_core::ids::{CaseId, SourceId};
 use earshot_core::mention::Mention;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::priority::PriorityWeights;
+use earshot_core::private_handoff::{PrivateChannelKind, PrivateHandoff, PrivateHandoffStatus};
 use earshot_core::reply::ReplyStatus;
 use earshot_core::source::SourceKind;
 use earshot_core::sources::SourceState;
@@ -183,7 +183,6 @@ impl Live {
         })
         .await
     }
-
 }
 
 /// Waits (up to 30 s: the machine may be busy) until `check` finds
@@ -243,7 +242,9 @@ async fn take(live: &Live, case_id: CaseId, req: &TakePrivate) -> PrivateHandoff
 /// Waits until both texts of the case's one handoff are acknowledged.
 async fn delivered(live: &Live, case_id: CaseId) -> PrivateHandoff {
     until("both texts of the handoff to be sent", || async {
-        let all = handoff::handoffs(&live.app, &admin(), case_id).await.unwrap();
+        let all = handoff::handoffs(&live.app, &admin(), case_id)
+            .await
+            .unwrap();
         assert_eq!(all.len(), 1, "{all:?}");
         let h = all.into_iter().next().unwrap();
         for r in h.public_reply.iter().chain(h.private_reply.iter()) {
@@ -291,7 +292,10 @@ async fn a_mastodon_handoff_posts_one_public_reply_and_one_direct_message_and_th
     let h = take(&live, case_id, &platform(public, private)).await;
     assert_eq!(h.channel, PrivateChannelKind::Platform);
     assert_eq!(h.public_reply.as_ref().unwrap().status, ReplyStatus::Queued);
-    assert_eq!(h.private_reply.as_ref().unwrap().status, ReplyStatus::Queued);
+    assert_eq!(
+        h.private_reply.as_ref().unwrap().status,
+        ReplyStatus::Queued
+    );
     let h = delivered(&live, case_id).await;
 
     let posts = fake.received_posts();
@@ -308,7 +312,13 @@ async fn a_mastodon_handoff_posts_one_public_reply_and_one_direct_message_and_th
         dm.status
     );
     let dm_id = dm.status_id.clone().unwrap();
-    let dm_uri = h.private_reply.as_ref().unwrap().channel_message_id.clone().unwrap();
+    let dm_uri = h
+        .private_reply
+        .as_ref()
+        .unwrap()
+        .channel_message_id
+        .clone()
+        .unwrap();
     assert_eq!(
         live.store_threads(case_id).await,
         vec![format!("mastodon:thread:{dm_uri}")]
@@ -376,7 +386,8 @@ async fn an_email_handoff_reaches_the_address_and_the_answer_joins_the_mastodon_
         )
         .await;
     live.listening(mailbox.id).await;
-    let status_id = fake.customer_mention("ada@other.example", "I was charged twice for order 1234");
+    let status_id =
+        fake.customer_mention("ada@other.example", "I was charged twice for order 1234");
     let mention = mention_by(&live, SourceKind::Mastodon, "ada@other.example").await;
     let case_id = live.case_of(&mention.mention.external_id).await;
 
@@ -396,7 +407,15 @@ async fn an_email_handoff_reaches_the_address_and_the_answer_joins_the_mastodon_
         .await
         .unwrap_err();
     assert!(e.message.starts_with("address: "), "{e:?}");
-    assert!(live.store.case_detail(case_id).await.unwrap().unwrap().replies.is_empty());
+    assert!(
+        live.store
+            .case_detail(case_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .replies
+            .is_empty()
+    );
 
     req.address = Some(ada.clone());
     req.subject = Some("Your refund for order 1234".into());
@@ -405,7 +424,11 @@ async fn an_email_handoff_reaches_the_address_and_the_answer_joins_the_mastodon_
     assert_eq!(h.source_id, Some(mailbox.id));
     let h = delivered(&live, case_id).await;
     let posts = fake.received_posts();
-    assert_eq!(posts.len(), 1, "only the acknowledgement on Mastodon: {posts:?}");
+    assert_eq!(
+        posts.len(),
+        1,
+        "only the acknowledgement on Mastodon: {posts:?}"
+    );
     assert_eq!(posts[0].in_reply_to_id.as_deref(), Some(status_id.as_str()));
     let key = live
         .app
@@ -415,18 +438,27 @@ async fn an_email_handoff_reaches_the_address_and_the_answer_joins_the_mastodon_
         .unwrap()
         .unwrap()
         .idempotency_key;
-    let our_id = key.trim_start_matches('<').trim_end_matches('>').to_string();
+    let our_id = key
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
 
     let mail = until("the email in Ada's mailbox", || async {
         Some(inbox(&server, &ada).await).filter(|m| !m.is_empty())
     })
     .await;
     assert_eq!(mail.len(), 1, "delivered exactly once");
-    let got = mail_parser::MessageParser::default().parse(&mail[0]).unwrap();
+    let got = mail_parser::MessageParser::default()
+        .parse(&mail[0])
+        .unwrap();
     assert_eq!(got.message_id(), Some(our_id.as_str()));
     assert_eq!(got.subject(), Some("Your refund for order 1234"));
     assert!(got.in_reply_to().as_text().is_none(), "a new thread");
-    assert!(got.body_text(0).unwrap().contains("refunding the second charge"));
+    assert!(
+        got.body_text(0)
+            .unwrap()
+            .contains("refunding the second charge")
+    );
 
     // Ada answers the email: it lands in the Mastodon case, private.
     let answer_id = unique("answer", "customer.example");

@@ -177,7 +177,7 @@ pub struct Composer {
 }
 
 impl Composer {
-    fn empty() -> Composer {
+    pub fn empty() -> Composer {
         Composer {
             draft: String::new(),
             visibility: String::new(),
@@ -239,6 +239,8 @@ struct CasePage {
     /// A connector delivers this source's replies; when not, the page says
     /// so and offers each reply to post by hand.
     delivers: bool,
+    /// "Take it private": its form and the case's handoffs.
+    private: crate::ui::case_private::PrivateBlock,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -252,6 +254,18 @@ async fn render(
     composer: Composer,
     status: StatusCode,
 ) -> Result<Response, UiError> {
+    render_with(state, me, id, composer, None, status).await
+}
+
+/// The case page, with the take-private form as it came back (`take`).
+pub async fn render_with(
+    state: &AppState,
+    me: &CurrentUser,
+    id: CaseId,
+    composer: Composer,
+    take: Option<crate::ui::case_private::TakeForm>,
+    status: StatusCode,
+) -> Result<Response, UiError> {
     let desk = session::desk(state)?;
     let detail = state
         .app
@@ -261,6 +275,7 @@ async fn render(
         .ok_or_else(|| UiError::NotFound(format!("there is no case {id}")))?;
     // A location manager sees only the cases at their locations.
     earshot_app::access::check_visible(&state.app, &me.principal(), &detail.case).await?;
+    let private = crate::ui::case_private::block(state, me, &detail, take).await?;
     let now = state.app.clock.now();
     let CaseDetail {
         case,
@@ -563,6 +578,7 @@ async fn render(
             .collect(),
         presence,
         delivers,
+        private,
     };
     Ok((status, html(page.render())).into_response())
 }
@@ -906,107 +922,6 @@ pub async fn reply(
     }
     let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
     Ok(back_replied(id, &[sent.id]))
-}
-
-#[derive(Deserialize)]
-pub struct PrivateForm {
-    csrf_token: String,
-    body: String,
-    #[serde(default)]
-    last_public_reply_seen: String,
-}
-
-/// One action: a short public acknowledgement, then the private message.
-pub async fn take_private(
-    State(state): State<AppState>,
-    me: CurrentUser,
-    Path(id): Path<i64>,
-    Form(f): Form<PrivateForm>,
-) -> Result<Response, UiError> {
-    let id = CaseId(id);
-    me.check_csrf(&f.csrf_token)?;
-    me.can_write()?;
-    let last_seen = seen_reply(&f.last_public_reply_seen)?;
-    let body = f.body.trim().to_string();
-    if body.is_empty() {
-        return render(
-            &state,
-            &me,
-            id,
-            Composer {
-                error: "Write the private message first.".into(),
-                ..Composer::empty()
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    }
-    let case = state
-        .app
-        .store
-        .case_detail(id)
-        .await?
-        .ok_or_else(|| UiError::NotFound(format!("there is no case {id}")))?
-        .case;
-    let caps = case.source.capabilities();
-    if !caps.private_reply {
-        return Err(UiError::BadRequest(format!(
-            "{} has no private channel to take this conversation to",
-            case.source
-        )));
-    }
-    let now = state.app.clock.now();
-    let mut replies = Vec::new();
-    let mut saved = Vec::new();
-    if caps.public_reply {
-        replies.push(NewReply {
-            visibility: Visibility::Public,
-            body: format!(
-                "Hi @{}, we're sorry about this. We've sent you a private message so we can sort it out with your details.",
-                case.author_handle
-            ),
-            send: true,
-        });
-    }
-    replies.push(NewReply {
-        visibility: Visibility::Private,
-        body,
-        send: true,
-    });
-    for reply in replies {
-        match earshot_app::replies::submit_reply(&state.app, &me.principal(), id, reply, last_seen)
-            .await
-        {
-            Ok(outcome) => saved.push(outcome.reply.id),
-            // The acknowledgement would talk over another agent's reply.
-            Err(e) if e.code == earshot_core::ErrorCode::Conflict => {
-                return render(
-                    &state,
-                    &me,
-                    id,
-                    Composer {
-                        conflict: true,
-                        error: CONFLICT_MESSAGE.into(),
-                        ..Composer::empty()
-                    },
-                    StatusCode::CONFLICT,
-                )
-                .await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    session::desk(&state)?
-        .record_event(
-            id.0,
-            &me.user.name,
-            "case.taken_private",
-            serde_json::json!({"public_acknowledgement": caps.public_reply}),
-            now,
-        )
-        .await?;
-    let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
-    Ok(back_replied(id, &saved))
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod case;
+pub mod case_private;
 pub mod dashboard;
 pub mod inbox;
 pub mod session;
@@ -40,7 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/status", post(case::status))
         .route("/cases/{id}/notes", post(case::note))
         .route("/cases/{id}/reply", post(case::reply))
-        .route("/cases/{id}/private", post(case::take_private))
+        .route("/cases/{id}/private", post(case_private::take_private))
+        .route(
+            "/cases/{id}/follow-ups/{handoff_id}/done",
+            post(case_private::follow_up_done),
+        )
         .route("/cases/{id}/replies/{reply_id}/posted", post(case::posted))
         .route("/cases/{id}/correct", post(case::correct))
         .route(

@@ -462,7 +462,7 @@ async fn a_reply_no_connector_delivers_waits_to_be_posted_by_hand() {
     )));
     assert!(page.contains(&format!("action=\"/cases/{id}/replies/{rid}/posted\"")));
     // The take-private form does not claim to post either.
-    assert!(page.contains("this private message for you to post yourself"));
+    assert!(page.contains("no connector is running for webhook: saved for you to send by hand"));
     let (_, b) = app.get_json(&format!("/api/v1/cases/{id}")).await;
     assert_eq!(b["case"]["first_response_at"], serde_json::Value::Null);
     assert_eq!(reply_json(&app, id, rid).await["status"], "manual");
@@ -572,7 +572,8 @@ async fn a_reply_a_connector_delivers_is_queued_then_sent_by_the_outbox() {
     assert_eq!(element(&page, &format!("reply-state-{rid}")), "queued");
     assert!(!page.contains("id=\"no-connector\""));
     assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
-    assert!(page.contains("and sends this as a private message"));
+    assert!(page.contains("id=\"channel-platform\""));
+    assert!(!page.contains("saved for you to send by hand"));
     let r = reply_json(&app, id, rid).await;
     assert_eq!(r["status"], "queued", "{r}");
     assert_eq!(r["delivery"]["status"], "queued", "{r}");
@@ -737,3 +738,66 @@ async fn the_brands_own_imported_answer_shows_as_sent_from_its_account() {
     assert!(!page.contains(&format!("id=\"copy-{rid}\"")));
 }
 both_databases!(the_brands_own_imported_answer_shows_as_sent_from_its_account);
+
+/// "Take it private" on the desk: both texts shown (the acknowledgement
+/// prefilled with the customer's name and issue), a generic text comes
+/// back with the warning and both texts kept, nothing stored; sending
+/// anyway makes one handoff block linking both messages.
+async fn the_take_private_form_shows_both_texts_and_keeps_them_on_a_warning() {
+    let app = spawn_app().await;
+    let id = open_case(&app).await;
+    let ann = Agent::new(&app, "ann").await;
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    let ack = element(&page, "ack-body");
+    assert!(ack.starts_with("Hi @ida, we"), "{ack}");
+    assert!(
+        ack.contains("sorry about the staff attitude problem"),
+        "{ack}"
+    );
+    assert!(page.contains("id=\"private-body\""));
+    assert!(page.contains("id=\"channel-reason-email\""), "{page}");
+    assert!(element(&page, "channel-reason-email").contains("no email source is configured"));
+
+    let generic =
+        "Hi, thanks for reaching out. We're looking into this and will get back to you shortly.";
+    let dm = "Ida, order 4411 is refunded today; which card should it go to?";
+    let form = [
+        ("channel", "platform"),
+        ("public_text", generic),
+        ("private_text", dm),
+        ("last_public_reply_seen", ""),
+    ];
+    let (s, page) = ann.post(&format!("/cases/{id}/private"), &form).await;
+    assert_eq!(s, 422, "{page}");
+    assert!(page.contains("id=\"ack-warning\""), "{page}");
+    assert!(page.contains("id=\"take-private-anyway\""));
+    assert!(element(&page, "private-body").contains("order 4411 is refunded today"));
+    assert!(element(&page, "ack-body").contains("thanks for reaching out"));
+    let (_, b) = app
+        .get_json(&format!("/api/v1/cases/{id}/private-handoffs"))
+        .await;
+    assert_eq!(b, serde_json::json!([]), "nothing stored");
+
+    let mut anyway = form.to_vec();
+    anyway.push(("override", "1"));
+    let (s, to) = ann.post_to(&format!("/cases/{id}/private"), &anyway).await;
+    assert_eq!(s, 303, "{to}");
+    assert!(to.contains("#handoff-"), "{to}");
+    let (_, page) = ann.get(&format!("/cases/{id}")).await;
+    let (_, b) = app
+        .get_json(&format!("/api/v1/cases/{id}/private-handoffs"))
+        .await;
+    let hid = b[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        element(&page, &format!("handoff-state-{hid}")),
+        "to post by hand"
+    );
+    let public = b[0]["public_reply"]["id"].as_i64().unwrap();
+    let private = b[0]["private_reply"]["id"].as_i64().unwrap();
+    assert_eq!(element(&page, &format!("handoff-{hid}-{public}")), "manual");
+    assert_eq!(
+        element(&page, &format!("handoff-{hid}-{private}")),
+        "manual"
+    );
+}
+both_databases!(the_take_private_form_shows_both_texts_and_keeps_them_on_a_warning);

@@ -12,6 +12,7 @@ mod contract;
 mod desk;
 mod hardening;
 mod location_scope;
+mod private_handoffs;
 mod routing;
 mod sla;
 mod sources;
