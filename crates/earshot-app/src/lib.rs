@@ -98,12 +98,7 @@ pub struct App {
 
 impl App {
     pub fn new<
-        S: Store
-            + WorkflowStore
-            + SourceStore
-            + OutboxStore
-            + InboundDeliveries
-            + PrivateHandoffStore,
+        S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries + PrivateHandoffStore,
     >(
         store: Arc<S>,
         pipeline: Pipeline,

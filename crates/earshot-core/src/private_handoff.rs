@@ -63,7 +63,10 @@ impl PrivateChannelKind {
     /// A message is sent to the customer (rather than a follow-up owned by
     /// an agent).
     pub fn sends_message(self) -> bool {
-        matches!(self, PrivateChannelKind::Platform | PrivateChannelKind::Email)
+        matches!(
+            self,
+            PrivateChannelKind::Platform | PrivateChannelKind::Email
+        )
     }
 
     /// What the desk calls it.
@@ -343,8 +346,11 @@ pub trait PrivateHandoffStore: Send + Sync + 'static {
     ) -> Result<Vec<PrivateHandoffRecord>>;
     /// Records that the assignee was told; `false` when another node did
     /// first (so each is told once).
-    async fn mark_follow_up_notified(&self, id: PrivateHandoffId, now: DateTime<Utc>)
-    -> Result<bool>;
+    async fn mark_follow_up_notified(
+        &self,
+        id: PrivateHandoffId,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Links a thread the brand opened in private to the case: items whose
     /// conversation key is `conversation_key` join it while it is open.
     async fn link_thread(
@@ -390,7 +396,10 @@ pub fn email_address(field: &str, raw: &str) -> Result<String> {
         ));
     }
     let Some((local, domain)) = a.split_once('@') else {
-        return Err(Error::invalid_field(field, "is not an email address (no @)"));
+        return Err(Error::invalid_field(
+            field,
+            "is not an email address (no @)",
+        ));
     };
     let labels: Vec<&str> = domain.split('.').collect();
     if local.is_empty()
@@ -400,9 +409,9 @@ pub fn email_address(field: &str, raw: &str) -> Result<String> {
         || local.contains("..")
         || domain.contains('@')
         || labels.len() < 2
-        || labels.iter().any(|l| {
-            l.is_empty() || l.starts_with('-') || l.ends_with('-') || l.len() > 63
-        })
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-') || l.len() > 63)
     {
         return Err(Error::invalid_field(
             field,
@@ -521,7 +530,11 @@ mod tests {
 
     #[test]
     fn the_suggestion_names_the_customer_and_the_issue() {
-        let s = suggest_acknowledgement("Ida", Some("your delayed refund"), PrivateChannelKind::Email);
+        let s = suggest_acknowledgement(
+            "Ida",
+            Some("your delayed refund"),
+            PrivateChannelKind::Email,
+        );
         assert_eq!(
             s,
             "Hi Ida, we're sorry about your delayed refund. We've sent you an email so we can sort it out with your details."

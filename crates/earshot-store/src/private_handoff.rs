@@ -61,8 +61,10 @@ async fn request_approval_in(
     reasons: &[String],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    q("INSERT INTO reply_approvals (reply_id, case_id, requested_by, reasons, requested_at) \
-       VALUES ($1, $2, $3, $4, $5)")
+    q(
+        "INSERT INTO reply_approvals (reply_id, case_id, requested_by, reasons, requested_at) \
+       VALUES ($1, $2, $3, $4, $5)",
+    )
     .bind(reply_id.0)
     .bind(case_id.0)
     .bind(by.to_string())
@@ -85,14 +87,16 @@ async fn request_approval_in(
 
 impl SqlStore {
     async fn one_handoff(&self, sql: &str, id: i64) -> Result<Option<PrivateHandoffRecord>> {
-        q(format!("SELECT {COLUMNS} FROM private_handoffs WHERE {sql}"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| db_error("read private handoff", e))?
-            .as_ref()
-            .map(record)
-            .transpose()
+        q(format!(
+            "SELECT {COLUMNS} FROM private_handoffs WHERE {sql}"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| db_error("read private handoff", e))?
+        .as_ref()
+        .map(record)
+        .transpose()
     }
 }
 
@@ -120,9 +124,16 @@ impl PrivateHandoffStore for SqlStore {
                 body: text.body.clone(),
                 send: true,
             };
-            let saved =
-                insert_reply(&mut tx, new.case_id, &reply, &text.route, channel, actor, now)
-                    .await?;
+            let saved = insert_reply(
+                &mut tx,
+                new.case_id,
+                &reply,
+                &text.route,
+                channel,
+                actor,
+                now,
+            )
+            .await?;
             if !new.approval_reasons.is_empty() {
                 request_approval_in(
                     &mut tx,
@@ -254,8 +265,10 @@ impl PrivateHandoffStore for SqlStore {
                 format!("the follow-up of private handoff {id} was marked done by {who} at {at}"),
             ));
         }
-        q("UPDATE private_handoffs SET follow_up_done_at = $1, follow_up_done_by = $2 \
-           WHERE id = $3 AND follow_up_done_at IS NULL")
+        q(
+            "UPDATE private_handoffs SET follow_up_done_at = $1, follow_up_done_by = $2 \
+           WHERE id = $3 AND follow_up_done_at IS NULL",
+        )
         .bind(ms(now))
         .bind(by.to_string())
         .bind(id.0)
@@ -347,9 +360,11 @@ impl PrivateHandoffStore for SqlStore {
                 true
             }
             None => {
-                q("INSERT INTO case_threads (conversation_key, case_id, created_at) \
+                q(
+                    "INSERT INTO case_threads (conversation_key, case_id, created_at) \
                    VALUES ($1, $2, $3) ON CONFLICT (conversation_key) \
-                   DO UPDATE SET case_id = excluded.case_id")
+                   DO UPDATE SET case_id = excluded.case_id",
+                )
                 .bind(conversation_key.to_string())
                 .bind(case_id.0)
                 .bind(ms(now))
@@ -375,8 +390,10 @@ impl PrivateHandoffStore for SqlStore {
     }
 
     async fn case_threads(&self, case_id: CaseId) -> Result<Vec<String>> {
-        q("SELECT conversation_key FROM case_threads WHERE case_id = $1 ORDER BY created_at, \
-           conversation_key")
+        q(
+            "SELECT conversation_key FROM case_threads WHERE case_id = $1 ORDER BY created_at, \
+           conversation_key",
+        )
         .bind(case_id.0)
         .fetch_all(self.pool())
         .await

@@ -10,11 +10,11 @@ use earshot_core::auth::Role;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::ids::{CaseId, ReplyId, SourceId};
-use earshot_core::source::SourceKind;
 use earshot_core::mention::Mention;
 use earshot_core::outbox::{Delivery, OutboxTarget};
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, ReplyStatus};
+use earshot_core::source::SourceKind;
 use earshot_core::sources::Checkpoint;
 use earshot_core::store::{
     Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,

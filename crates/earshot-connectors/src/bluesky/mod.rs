@@ -27,8 +27,8 @@ use url::Url;
 
 use crate::{
     Capabilities, ConnError, ConnResult, Connector, Cursor, EventStream, GateCheck, Idempotency,
-    Inbound, InboundKind, LengthLimit, Outbound, Page, PrivateGate, RateBudget, Sent, SourceSettings,
-    Transport, Unit, parse_settings,
+    Inbound, InboundKind, LengthLimit, Outbound, Page, PrivateGate, RateBudget, Sent,
+    SourceSettings, Transport, Unit, parse_settings,
 };
 use jetstream::{Hit, Interest, POST_COLLECTION, Post};
 use matcher::KeywordMatcher;
@@ -782,9 +782,7 @@ struct ChatRef {
 
 /// The platform's refusal, as the desk shows it before sending.
 fn closed_gate(did: &str) -> String {
-    format!(
-        "{did} does not accept chat messages from this account (their allowIncoming setting)"
-    )
+    format!("{did} does not accept chat messages from this account (their allowIncoming setting)")
 }
 
 fn read_ref<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> ConnResult<T> {

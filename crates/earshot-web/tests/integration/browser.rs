@@ -367,7 +367,7 @@ async fn run_scenario(c: &Client, desk: &Desk, step: &mut &'static str) -> TestR
     *step = "take-it-private";
     c.find(Locator::Id("private-body"))
         .await?
-        .send_keys("Could you send me the account number on the router sticker?")
+        .send_keys("Sam, could you send me the account number on the router sticker?")
         .await?;
     c.find(Locator::Id("take-private-button"))
         .await?
