@@ -57,6 +57,8 @@ id! {
     SourceId,
     /// A row of the outbox: one reply's delivery.
     OutboxId,
+    /// A case's CSAT request.
+    CsatRequestId,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod analysis;
 pub mod auth;
 pub mod calendar;
+pub mod csat;
 pub mod case;
 pub mod error;
 pub mod ids;
