@@ -762,20 +762,21 @@ impl CsatFilter {
         }
     }
 
-    /// The SQL condition on `cases` (aliased or not, its id column given)
-    /// selecting the cases behind it; the score is a literal, never input.
+    /// The SQL condition selecting the cases behind it, on the outer
+    /// query's case id column `case_id` (e.g. `id` or `c.id`); the score is
+    /// a literal of ours, never input.
     pub fn sql(self, case_id: &str) -> String {
-        let asked = format!("SELECT case_id FROM csat_requests WHERE case_id = {case_id}");
-        match self {
-            CsatFilter::Answered => format!("EXISTS ({asked} AND answered_at IS NOT NULL)"),
-            CsatFilter::Unanswered => format!(
-                "EXISTS ({asked} AND answered_at IS NULL AND status IN ('sent', 'no_channel'))"
-            ),
+        let cond = match self {
+            CsatFilter::Answered => "answered_at IS NOT NULL".to_string(),
+            CsatFilter::Unanswered => {
+                "answered_at IS NULL AND status IN ('sent', 'no_channel')".to_string()
+            }
             other => format!(
-                "EXISTS ({asked} AND score = {})",
+                "answered_at IS NOT NULL AND score = {}",
                 other.score().unwrap_or_default()
             ),
-        }
+        };
+        format!("{case_id} IN (SELECT case_id FROM csat_requests WHERE {cond})")
     }
 }
 
@@ -1268,6 +1269,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", f.as_str()));
         }
         assert_eq!(CsatFilter::parse("6"), None);
+        assert!(CsatFilter::Score4.sql("c.id").starts_with("c.id IN (SELECT case_id"));
         assert!(CsatFilter::Score4.sql("c.id").contains("score = 4"));
     }
 }

@@ -7,6 +7,7 @@
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
 mod accounts;
+mod csat;
 mod inbound;
 mod ingest;
 mod outbox;
@@ -383,6 +384,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "private_mentions",
         include_str!("../migrations/sqlite/0017_private_mentions.sql"),
         include_str!("../migrations/postgres/0017_private_mentions.sql"),
+    ),
+    (
+        19,
+        "csat",
+        include_str!("../migrations/sqlite/0019_csat.sql"),
+        include_str!("../migrations/postgres/0019_csat.sql"),
     ),
 ];
 
