@@ -1,5 +1,5 @@
 //! The background workers of one node: the SLA ticker, outbound webhook
-//! delivery, the priority refresher, the reply outbox and the source
+//! delivery, the priority refresher, the CSAT scan, the reply outbox and the source
 //! runtime (one supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
@@ -20,6 +20,8 @@ pub struct Intervals {
     pub priority: Duration,
     /// The outbox's periodic pass (it also wakes whenever a reply is queued).
     pub outbox: Duration,
+    /// The scan for CSAT requests that fell due.
+    pub csat: Duration,
 }
 
 impl Default for Intervals {
@@ -29,6 +31,7 @@ impl Default for Intervals {
             deliveries: Duration::from_secs(10),
             priority: Duration::from_secs(60),
             outbox: Duration::from_secs(5),
+            csat: Duration::from_secs(60),
         }
     }
 }
@@ -65,6 +68,7 @@ impl Runtime {
                     "priority",
                     crate::priority::spawn_refresher(app.clone(), every.priority),
                 ),
+                ("csat", crate::csat::spawn_csat_worker(app.clone(), every.csat)),
                 (
                     "outbox",
                     crate::outbox::spawn_outbox_worker(
