@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod cases;
+pub mod csat;
 pub mod handoffs;
 pub mod inbound;
 mod input;
@@ -202,6 +203,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
             sources::delete_source
         ))
         .routes(routes!(inbound::receive))
+        // CSAT in the customer's channel.
+        .routes(routes!(csat::case_csat, csat::ask_csat))
+        .routes(routes!(csat::summary))
+        .routes(routes!(csat::get_policies, csat::put_policies))
 }
 
 #[derive(Serialize)]

@@ -239,6 +239,8 @@ struct CasePage {
     /// A connector delivers this source's replies; when not, the page says
     /// so and offers each reply to post by hand.
     delivers: bool,
+    /// The CSAT panel (templates/case_csat.html).
+    csat: crate::ui::csat::CsatPanel,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -262,6 +264,7 @@ async fn render(
     // A location manager sees only the cases at their locations.
     earshot_app::access::check_visible(&state.app, &me.principal(), &detail.case).await?;
     let now = state.app.clock.now();
+    let csat = crate::ui::csat::panel(state, &detail, now).await?;
     let CaseDetail {
         case,
         mentions,
@@ -563,6 +566,7 @@ async fn render(
             .collect(),
         presence,
         delivers,
+        csat,
     };
     Ok((status, html(page.render())).into_response())
 }
