@@ -418,8 +418,10 @@ pub enum LinkView {
     Expired,
     /// Waiting for the customer's rating.
     Open(CsatRequest),
-    /// Answered (now or before): the stored answer.
+    /// Answered before: the stored answer, unchanged.
     Answered(CsatRequest),
+    /// Answered just now ([`answer`] only).
+    Stored(CsatRequest),
 }
 
 /// What the public page shows for `token` at `now`.
@@ -455,13 +457,13 @@ pub async fn answer(
         other => return Ok(other),
     };
     let rating = Rating::new(score, comment)?;
-    let stored = match app.csat.answer_csat(request.id, &rating, now).await? {
-        AnswerOutcome::Stored(r) | AnswerOutcome::AlreadyAnswered(r) => r,
-    };
-    let _ = app.live.send(LiveEvent::CaseUpdated {
-        case_id: stored.case_id,
-    });
-    Ok(LinkView::Answered(stored))
+    Ok(match app.csat.answer_csat(request.id, &rating, now).await? {
+        AnswerOutcome::Stored(r) => {
+            let _ = app.live.send(LiveEvent::CaseUpdated { case_id: r.case_id });
+            LinkView::Stored(r)
+        }
+        AnswerOutcome::AlreadyAnswered(r) => LinkView::Answered(r),
+    })
 }
 
 /// The summary: requests, answers, response rate, mean score and satisfied
