@@ -12,9 +12,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use earshot_core::auth::{Principal, Role};
 use earshot_core::case::CaseStatus;
 use earshot_core::csat::{
-    AnswerOutcome, CsatGroup, CsatGroupBy, CsatPeriod, CsatPolicies, CsatRequest,
-    CsatState, CsatSummaryQuery, CsatTrigger, EffectivePolicy, LATE_LIMIT, LinkKey,
-    NewCsatRequest, Rating, may_ask_on_demand, request_message, send_now,
+    AnswerOutcome, CsatGroup, CsatGroupBy, CsatPeriod, CsatPolicies, CsatRequest, CsatState,
+    CsatSummaryQuery, CsatTrigger, EffectivePolicy, LATE_LIMIT, LinkKey, NewCsatRequest, Rating,
+    may_ask_on_demand, request_message, send_now,
 };
 use earshot_core::error::{Error, ErrorCode, Result};
 use earshot_core::ids::{CaseId, CsatRequestId};
@@ -457,13 +457,15 @@ pub async fn answer(
         other => return Ok(other),
     };
     let rating = Rating::new(score, comment)?;
-    Ok(match app.csat.answer_csat(request.id, &rating, now).await? {
-        AnswerOutcome::Stored(r) => {
-            let _ = app.live.send(LiveEvent::CaseUpdated { case_id: r.case_id });
-            LinkView::Stored(r)
-        }
-        AnswerOutcome::AlreadyAnswered(r) => LinkView::Answered(r),
-    })
+    Ok(
+        match app.csat.answer_csat(request.id, &rating, now).await? {
+            AnswerOutcome::Stored(r) => {
+                let _ = app.live.send(LiveEvent::CaseUpdated { case_id: r.case_id });
+                LinkView::Stored(r)
+            }
+            AnswerOutcome::AlreadyAnswered(r) => LinkView::Answered(r),
+        },
+    )
 }
 
 /// The summary: requests, answers, response rate, mean score and satisfied
@@ -540,8 +542,13 @@ pub fn spawn_csat_worker(app: App, every: std::time::Duration) -> tokio::task::J
             let now = app.clock.now();
             match tick(&app, now).await {
                 Ok(r) if r.sent + r.no_channel + r.failed > 0 => {
-                    tracing::info!(sent = r.sent, no_channel = r.no_channel, failed = r.failed,
-                        resumed = r.resumed, "CSAT scan");
+                    tracing::info!(
+                        sent = r.sent,
+                        no_channel = r.no_channel,
+                        failed = r.failed,
+                        resumed = r.resumed,
+                        "CSAT scan"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e.message, "CSAT scan failed"),
@@ -557,11 +564,15 @@ mod tests {
     #[test]
     fn public_urls_are_checked_and_trimmed() {
         assert_eq!(
-            normalise_public_url("https://care.example/ ").ok().as_deref(),
+            normalise_public_url("https://care.example/ ")
+                .ok()
+                .as_deref(),
             Some("https://care.example")
         );
         assert_eq!(
-            normalise_public_url("http://127.0.0.1:8080/earshot/").ok().as_deref(),
+            normalise_public_url("http://127.0.0.1:8080/earshot/")
+                .ok()
+                .as_deref(),
             Some("http://127.0.0.1:8080/earshot")
         );
         for bad in ["care.example", "ftp://x", "https://x/?a=1", ""] {
@@ -572,7 +583,10 @@ mod tests {
     #[test]
     fn the_link_is_found_in_the_message() {
         let m = request_message("ida", "https://c.example/csat/abc_-1", TimeDelta::days(7));
-        assert_eq!(link_in(&m).as_deref(), Some("https://c.example/csat/abc_-1"));
+        assert_eq!(
+            link_in(&m).as_deref(),
+            Some("https://c.example/csat/abc_-1")
+        );
         assert_eq!(link_in("no link here"), None);
     }
 }

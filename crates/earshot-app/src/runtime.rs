@@ -68,7 +68,10 @@ impl Runtime {
                     "priority",
                     crate::priority::spawn_refresher(app.clone(), every.priority),
                 ),
-                ("csat", crate::csat::spawn_csat_worker(app.clone(), every.csat)),
+                (
+                    "csat",
+                    crate::csat::spawn_csat_worker(app.clone(), every.csat),
+                ),
                 (
                     "outbox",
                     crate::outbox::spawn_outbox_worker(

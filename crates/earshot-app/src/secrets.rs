@@ -216,8 +216,16 @@ mod tests {
         let again = SecretBox::from_text(&"11".repeat(32)).unwrap();
         let other = SecretBox::from_text(&"22".repeat(32)).unwrap();
         let link = a.derive_key(CSAT_LINK_PURPOSE);
-        assert_eq!(link, again.derive_key(CSAT_LINK_PURPOSE), "survives a restart");
-        assert_ne!(link, other.derive_key(CSAT_LINK_PURPOSE), "another secret key");
+        assert_eq!(
+            link,
+            again.derive_key(CSAT_LINK_PURPOSE),
+            "survives a restart"
+        );
+        assert_ne!(
+            link,
+            other.derive_key(CSAT_LINK_PURPOSE),
+            "another secret key"
+        );
         assert_ne!(link, a.derive_key("something-else"), "another purpose");
         assert_ne!(link, [0x11; 32], "never the secret key itself");
         // HMAC-SHA256(key, domain || purpose), checked with a plain HMAC.
@@ -226,7 +234,9 @@ mod tests {
         assert_eq!(link, <[u8; 32]>::from(mac.finalize().into_bytes()));
         // A link signed before a restart verifies after it.
         let exp = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let token = a.csat_link_key().sign(earshot_core::ids::CsatRequestId(5), exp);
+        let token = a
+            .csat_link_key()
+            .sign(earshot_core::ids::CsatRequestId(5), exp);
         assert!(again.csat_link_key().verify(&token).is_ok());
         assert!(other.csat_link_key().verify(&token).is_err());
     }

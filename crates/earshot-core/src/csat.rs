@@ -124,7 +124,10 @@ impl CsatPolicy {
             CsatMode::OnDemand | CsatMode::Never => match self.delay_minutes {
                 Some(_) => Err(Error::invalid_field(
                     &format!("{field}.delay_minutes"),
-                    format!("only an on_resolve policy has a delay, not {}", self.mode.as_str()),
+                    format!(
+                        "only an on_resolve policy has a delay, not {}",
+                        self.mode.as_str()
+                    ),
                 )),
                 None => Ok(self),
             },
@@ -197,8 +200,7 @@ impl CsatPolicies {
             let field = format!("teams[{i}]");
             crate::mention::reject_nul(&format!("{field}.team"), &t.team)?;
             let team = t.team.trim().to_string();
-            if team.is_empty() || team.chars().count() > 64 || team.chars().any(char::is_control)
-            {
+            if team.is_empty() || team.chars().count() > 64 || team.chars().any(char::is_control) {
                 return Err(Error::invalid_field(
                     &format!("{field}.team"),
                     "must be 1-64 printable characters",
@@ -679,8 +681,7 @@ pub fn period_key(day: i64, period: CsatPeriod) -> String {
         CsatPeriod::Day => date.format("%Y-%m-%d").to_string(),
         CsatPeriod::Week => {
             use chrono::Datelike;
-            let monday =
-                date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
+            let monday = date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
             monday.format("%Y-%m-%d").to_string()
         }
         CsatPeriod::Month => date.format("%Y-%m").to_string(),
@@ -1018,7 +1019,10 @@ mod tests {
         // A never default still lets a team opt in.
         let off = effective_policy(&never, Some(&quick), None);
         assert_eq!(off.policy, quick);
-        assert_eq!(effective_policy(&never, None, None).policy.mode, CsatMode::Never);
+        assert_eq!(
+            effective_policy(&never, None, None).policy.mode,
+            CsatMode::Never
+        );
     }
 
     #[test]
@@ -1034,8 +1038,14 @@ mod tests {
                 policy: CsatPolicy::on_resolve(10),
             }],
         };
-        assert_eq!(p.for_case(Some("billing"), Some(SourceId(3))).policy.mode, CsatMode::Never);
-        assert_eq!(p.for_case(Some("ops"), Some(SourceId(3))).policy, CsatPolicy::on_resolve(10));
+        assert_eq!(
+            p.for_case(Some("billing"), Some(SourceId(3))).policy.mode,
+            CsatMode::Never
+        );
+        assert_eq!(
+            p.for_case(Some("ops"), Some(SourceId(3))).policy,
+            CsatPolicy::on_resolve(10)
+        );
         assert_eq!(p.for_case(None, None).policy, CsatPolicy::on_resolve(120));
         assert_eq!(p.longest_delay(), TimeDelta::minutes(120));
         assert_eq!(p.shortest_delay(), TimeDelta::minutes(10));
@@ -1059,15 +1069,23 @@ mod tests {
                 .and_then(|p| p.validated().map_err(|e| e.message))
                 .unwrap_err()
         };
-        assert!(bad(serde_json::json!({"default": {"mode": "never", "delay_minutes": 3}}))
-            .contains("default.delay_minutes"));
-        assert!(bad(serde_json::json!({"default": {"mode": "on_resolve", "delay_minutes": 43201}}))
-            .contains("at most 43200"));
+        assert!(
+            bad(serde_json::json!({"default": {"mode": "never", "delay_minutes": 3}}))
+                .contains("default.delay_minutes")
+        );
+        assert!(
+            bad(serde_json::json!({"default": {"mode": "on_resolve", "delay_minutes": 43201}}))
+                .contains("at most 43200")
+        );
         assert!(bad(serde_json::json!({"teams": [{"team": "a", "mode": "never"}, {"team": "a", "mode": "never"}]}))
             .contains("teams[1].team"));
-        assert!(bad(serde_json::json!({"teams": [{"team": "a\u{0}", "mode": "never"}]}))
-            .contains("NUL"));
-        assert!(bad(serde_json::json!({"default": {"mode": "sometimes"}})).contains("unknown variant"));
+        assert!(
+            bad(serde_json::json!({"teams": [{"team": "a\u{0}", "mode": "never"}]}))
+                .contains("NUL")
+        );
+        assert!(
+            bad(serde_json::json!({"default": {"mode": "sometimes"}})).contains("unknown variant")
+        );
     }
 
     #[test]
@@ -1079,8 +1097,16 @@ mod tests {
         assert!(send_now(&p, resolved, t("2026-11-21T10:00:00Z")));
         assert!(send_now(&p, resolved, t("2026-11-28T09:59:59Z")));
         assert!(!send_now(&p, resolved, t("2026-11-28T10:00:00Z")));
-        assert!(!send_now(&CsatPolicy::on_demand(), resolved, t("2026-11-22T10:00:00Z")));
-        assert!(!send_now(&CsatPolicy::never(), resolved, t("2026-11-22T10:00:00Z")));
+        assert!(!send_now(
+            &CsatPolicy::on_demand(),
+            resolved,
+            t("2026-11-22T10:00:00Z")
+        ));
+        assert!(!send_now(
+            &CsatPolicy::never(),
+            resolved,
+            t("2026-11-22T10:00:00Z")
+        ));
     }
 
     fn request(delivery: CsatDelivery, answered: bool) -> CsatRequest {
@@ -1107,12 +1133,30 @@ mod tests {
     fn the_lifecycle_states() {
         let before = t("2026-11-27T10:00:00Z");
         let after = t("2026-11-28T10:00:00Z");
-        assert_eq!(request(CsatDelivery::Scheduled, false).state(before), CsatState::Scheduled);
-        assert_eq!(request(CsatDelivery::Sent, false).state(before), CsatState::Sent);
-        assert_eq!(request(CsatDelivery::NoChannel, false).state(before), CsatState::NoChannel);
-        assert_eq!(request(CsatDelivery::Sent, false).state(after), CsatState::Expired);
-        assert_eq!(request(CsatDelivery::NoChannel, false).state(after), CsatState::Expired);
-        assert_eq!(request(CsatDelivery::Sent, true).state(after), CsatState::Answered);
+        assert_eq!(
+            request(CsatDelivery::Scheduled, false).state(before),
+            CsatState::Scheduled
+        );
+        assert_eq!(
+            request(CsatDelivery::Sent, false).state(before),
+            CsatState::Sent
+        );
+        assert_eq!(
+            request(CsatDelivery::NoChannel, false).state(before),
+            CsatState::NoChannel
+        );
+        assert_eq!(
+            request(CsatDelivery::Sent, false).state(after),
+            CsatState::Expired
+        );
+        assert_eq!(
+            request(CsatDelivery::NoChannel, false).state(after),
+            CsatState::Expired
+        );
+        assert_eq!(
+            request(CsatDelivery::Sent, true).state(after),
+            CsatState::Answered
+        );
         assert!(request(CsatDelivery::NoChannel, false).may_resend());
         assert!(!request(CsatDelivery::Sent, false).may_resend());
         assert!(!request(CsatDelivery::NoChannel, true).may_resend());
@@ -1150,12 +1194,25 @@ mod tests {
         }
         assert_eq!(Rating::new(3, Some("  ")).unwrap().comment, None);
         assert_eq!(
-            Rating::new(3, Some(" quick, thanks ")).unwrap().comment.as_deref(),
+            Rating::new(3, Some(" quick, thanks "))
+                .unwrap()
+                .comment
+                .as_deref(),
             Some("quick, thanks")
         );
-        assert!(Rating::new(3, Some("a\0b")).unwrap_err().message.contains("NUL"));
+        assert!(
+            Rating::new(3, Some("a\0b"))
+                .unwrap_err()
+                .message
+                .contains("NUL")
+        );
         let long = "é".repeat(MAX_COMMENT_CHARS + 1);
-        assert!(Rating::new(3, Some(&long)).unwrap_err().message.starts_with("comment:"));
+        assert!(
+            Rating::new(3, Some(&long))
+                .unwrap_err()
+                .message
+                .starts_with("comment:")
+        );
         assert!(Rating::new(3, Some(&long[..MAX_COMMENT_CHARS * 2])).is_ok());
     }
 
@@ -1168,7 +1225,11 @@ mod tests {
         let exp = t("2026-11-29T10:00:00Z");
         let token = key(1).sign(CsatRequestId(42), exp);
         assert_eq!(token.len(), 64);
-        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         let claims = key(1).verify(&token).unwrap();
         assert_eq!(claims.request_id, CsatRequestId(42));
         assert_eq!(claims.expires_at, exp);
@@ -1212,7 +1273,13 @@ mod tests {
             URL_SAFE_NO_PAD.encode(b)
         };
         assert_eq!(key(1).verify(&later), Err(TokenError::BadSignature));
-        for bad in ["", "abc", &token[..63], &format!("{token}A"), &"!".repeat(64)] {
+        for bad in [
+            "",
+            "abc",
+            &token[..63],
+            &format!("{token}A"),
+            &"!".repeat(64),
+        ] {
             assert_eq!(key(1).verify(bad), Err(TokenError::Malformed), "{bad:?}");
         }
     }
@@ -1223,7 +1290,11 @@ mod tests {
         assert!(m.starts_with("Hi @ida,"), "{m}");
         assert!(m.contains("https://care.example/csat/abc"), "{m}");
         assert!(m.contains("7 days"), "{m}");
-        assert!(m.chars().count() < 300, "fits Bluesky: {}", m.chars().count());
+        assert!(
+            m.chars().count() < 300,
+            "fits Bluesky: {}",
+            m.chars().count()
+        );
     }
 
     #[test]
@@ -1269,7 +1340,11 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", f.as_str()));
         }
         assert_eq!(CsatFilter::parse("6"), None);
-        assert!(CsatFilter::Score4.sql("c.id").starts_with("c.id IN (SELECT case_id"));
+        assert!(
+            CsatFilter::Score4
+                .sql("c.id")
+                .starts_with("c.id IN (SELECT case_id")
+        );
         assert!(CsatFilter::Score4.sql("c.id").contains("score = 4"));
     }
 }

@@ -124,9 +124,11 @@ impl SqlStore {
 #[async_trait]
 impl CsatStore for SqlStore {
     async fn csat_policies(&self) -> Result<CsatPolicies> {
-        let rows = q("SELECT scope, scope_key, mode, delay_minutes FROM csat_policies \
+        let rows = q(
+            "SELECT scope, scope_key, mode, delay_minutes FROM csat_policies \
              ORDER BY scope, scope_key"
-            .to_string())
+                .to_string(),
+        )
         .fetch_all(self.pool())
         .await
         .map_err(|e| db_error("read CSAT policies", e))?;
@@ -183,9 +185,11 @@ impl CsatStore for SqlStore {
                     .map(|s| ("source", s.source_id.to_string(), &s.policy)),
             );
         for (scope, key, p) in rows {
-            q("INSERT INTO csat_policies (scope, scope_key, mode, delay_minutes, updated_at) \
+            q(
+                "INSERT INTO csat_policies (scope, scope_key, mode, delay_minutes, updated_at) \
                VALUES ($1, $2, $3, $4, $5)"
-                .to_string())
+                    .to_string(),
+            )
             .bind(scope)
             .bind(key)
             .bind(p.mode.as_str())
@@ -348,9 +352,11 @@ impl CsatStore for SqlStore {
                 format!("CSAT request {id} was already sent"),
             ));
         }
-        q("UPDATE csat_requests SET status = 'sent', reply_id = $1, sent_at = $2, \
+        q(
+            "UPDATE csat_requests SET status = 'sent', reply_id = $1, sent_at = $2, \
              expires_at = $3, no_channel_reason = NULL, lease_until = NULL WHERE id = $4"
-            .to_string())
+                .to_string(),
+        )
         .bind(reply_id.0)
         .bind(ms(now))
         .bind(ms(expires_at))
@@ -364,8 +370,10 @@ impl CsatStore for SqlStore {
             actor,
             "csat.sent",
             Some(serde_json::json!({"status": before.delivery})),
-            Some(serde_json::json!({"status": "sent", "request_id": id, "reply_id": reply_id,
-                "expires_at": expires_at})),
+            Some(
+                serde_json::json!({"status": "sent", "request_id": id, "reply_id": reply_id,
+                "expires_at": expires_at}),
+            ),
             now,
         )
         .await?;
@@ -390,9 +398,11 @@ impl CsatStore for SqlStore {
                 format!("CSAT request {id} was already sent"),
             ));
         }
-        q("UPDATE csat_requests SET status = 'no_channel', no_channel_reason = $1, \
+        q(
+            "UPDATE csat_requests SET status = 'no_channel', no_channel_reason = $1, \
              reply_id = COALESCE($2, reply_id), lease_until = NULL WHERE id = $3"
-            .to_string())
+                .to_string(),
+        )
         .bind(reason.to_string())
         .bind(reply_id.map(|r| r.0))
         .bind(id.0)
@@ -421,9 +431,11 @@ impl CsatStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<AnswerOutcome> {
         let mut tx = self.write_tx().await?;
-        let updated = q("UPDATE csat_requests SET score = $1, comment = $2, answered_at = $3 \
+        let updated = q(
+            "UPDATE csat_requests SET score = $1, comment = $2, answered_at = $3 \
              WHERE id = $4 AND answered_at IS NULL"
-            .to_string())
+                .to_string(),
+        )
         .bind(i64::from(rating.score))
         .bind(rating.comment.clone())
         .bind(ms(now))

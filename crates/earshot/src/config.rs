@@ -194,8 +194,10 @@ mod tests {
 
     #[test]
     fn the_public_url_defaults_to_the_listen_address() {
-        let mut args = ServeArgs::default();
-        args.listen = Some("127.0.0.1:7000".parse().unwrap());
+        let mut args = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..ServeArgs::default()
+        };
         let c = Config::resolve(&args).unwrap();
         assert_eq!(c.public_url, "http://127.0.0.1:7000");
         assert_eq!(c.csat_link_ttl, chrono::TimeDelta::days(7));

@@ -31,7 +31,10 @@ fn at(minutes: i64) -> DateTime<Utc> {
 /// A resolved case for `handle`, resolved at `at(resolved)`.
 async fn resolved_case(s: &SqlStore, handle: &str, resolved: i64) -> CaseId {
     let out = s
-        .ingest(&[complaint(handle, handle, "my parcel never arrived")], t0())
+        .ingest(
+            &[complaint(handle, handle, "my parcel never arrived")],
+            t0(),
+        )
         .await
         .unwrap();
     let id = out[0].case.unwrap().id;
@@ -116,7 +119,13 @@ async fn one_request_per_case_and_one_answer(s: &SqlStore) {
 
     let reply = a_reply(s, case).await;
     let sent = s
-        .mark_csat_sent(created.id, reply, at(1440) + TimeDelta::days(7), "earshot", at(1441))
+        .mark_csat_sent(
+            created.id,
+            reply,
+            at(1440) + TimeDelta::days(7),
+            "earshot",
+            at(1441),
+        )
         .await
         .unwrap();
     assert_eq!(sent.delivery, CsatDelivery::Sent);
@@ -134,7 +143,10 @@ async fn one_request_per_case_and_one_answer(s: &SqlStore) {
         other => panic!("{other:?}"),
     };
     let answer = stored.answer.clone().unwrap();
-    assert_eq!((answer.score, answer.comment.as_deref()), (4, Some("quick and kind")));
+    assert_eq!(
+        (answer.score, answer.comment.as_deref()),
+        (4, Some("quick and kind"))
+    );
     assert_eq!(answer.answered_at, at(1500));
     // A second submission keeps the first answer.
     let second = Rating::new(1, Some("changed my mind")).unwrap();
@@ -181,8 +193,18 @@ async fn racing_answers_store_one(s: &SqlStore) {
         }
     }
     assert_eq!(stored.len(), 1, "{stored:?}");
-    assert!(seen.iter().all(|s| *s == stored[0]), "{seen:?} vs {stored:?}");
-    let final_score = s.csat_for_case(case).await.unwrap().unwrap().answer.unwrap().score;
+    assert!(
+        seen.iter().all(|s| *s == stored[0]),
+        "{seen:?} vs {stored:?}"
+    );
+    let final_score = s
+        .csat_for_case(case)
+        .await
+        .unwrap()
+        .unwrap()
+        .answer
+        .unwrap()
+        .score;
     assert_eq!(final_score, stored[0]);
 }
 
@@ -190,9 +212,13 @@ async fn the_scan_sees_resolved_cases_without_a_request(s: &SqlStore) {
     let asked = resolved_case(s, "amy", 0).await;
     let waiting = resolved_case(s, "bob", 10).await;
     let reopened = resolved_case(s, "cat", 20).await;
-    s.set_status(reopened, CaseStatus::Open, "ann", at(30)).await.unwrap();
+    s.set_status(reopened, CaseStatus::Open, "ann", at(30))
+        .await
+        .unwrap();
     let closed = resolved_case(s, "dan", 40).await;
-    s.set_status(closed, CaseStatus::Closed, "ann", at(50)).await.unwrap();
+    s.set_status(closed, CaseStatus::Closed, "ann", at(50))
+        .await
+        .unwrap();
     let _open = s
         .ingest(&[complaint("eve", "eve", "still waiting")], t0())
         .await
@@ -210,7 +236,12 @@ async fn the_scan_sees_resolved_cases_without_a_request(s: &SqlStore) {
     assert_eq!(found, [waiting, closed]);
     let c = &s.csat_candidates(at(5), at(15), 50).await.unwrap()[0];
     assert_eq!((c.case_id, c.resolved_at), (waiting, at(10)));
-    assert!(s.csat_candidates(at(41), at(100), 50).await.unwrap().is_empty());
+    assert!(
+        s.csat_candidates(at(41), at(100), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn a_stalled_request_is_claimed_once(s: &SqlStore) {
@@ -222,18 +253,41 @@ async fn a_stalled_request_is_claimed_once(s: &SqlStore) {
         .unwrap();
     // Held for five minutes by its creator.
     assert!(s.stalled_csat_requests(at(4)).await.unwrap().is_empty());
-    assert!(s.claim_csat_request(r.id, at(10), at(4)).await.unwrap().is_none());
+    assert!(
+        s.claim_csat_request(r.id, at(10), at(4))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(s.stalled_csat_requests(at(5)).await.unwrap().len(), 1);
-    assert!(s.claim_csat_request(r.id, at(10), at(5)).await.unwrap().is_some());
-    assert!(s.claim_csat_request(r.id, at(15), at(6)).await.unwrap().is_none());
+    assert!(
+        s.claim_csat_request(r.id, at(10), at(5))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.claim_csat_request(r.id, at(15), at(6))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let none = s
         .mark_csat_no_channel(r.id, "no private channel", None, "earshot", at(7))
         .await
         .unwrap();
     assert_eq!(none.delivery, CsatDelivery::NoChannel);
-    assert_eq!(none.no_channel_reason.as_deref(), Some("no private channel"));
+    assert_eq!(
+        none.no_channel_reason.as_deref(),
+        Some("no private channel")
+    );
     // A request no channel carried may be sent again (an agent asks).
-    assert!(s.claim_csat_request(r.id, at(20), at(8)).await.unwrap().is_some());
+    assert!(
+        s.claim_csat_request(r.id, at(20), at(8))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Five cases, numbers worked out by hand: ann has three requests (scores
@@ -244,9 +298,15 @@ async fn the_summary_sums_by_hand(s: &SqlStore) {
     for (i, who) in ["ann", "ann", "ann", "bob", ""].iter().enumerate() {
         let case = resolved_case(s, &format!("c{i}"), 0).await;
         if !who.is_empty() {
-            s.assign(case, Some(who.to_string()), Some("care".into()), "lead", t0())
-                .await
-                .unwrap();
+            s.assign(
+                case,
+                Some(who.to_string()),
+                Some("care".into()),
+                "lead",
+                t0(),
+            )
+            .await
+            .unwrap();
         }
         let r = s
             .create_csat_request(&new_request(case, at(1440 * i as i64)), at(1440 * i as i64))
@@ -275,7 +335,13 @@ async fn the_summary_sums_by_hand(s: &SqlStore) {
     let (ann, bob, none) = (&by_agent[0], &by_agent[1], &by_agent[2]);
     assert_eq!(ann.0.as_deref(), Some("ann"));
     assert_eq!(
-        (ann.1.requests, ann.1.answered, ann.1.score_sum, ann.1.satisfied, ann.1.no_channel),
+        (
+            ann.1.requests,
+            ann.1.answered,
+            ann.1.score_sum,
+            ann.1.satisfied,
+            ann.1.no_channel
+        ),
         (3, 2, 7, 1, 0)
     );
     assert_eq!(bob.0.as_deref(), Some("bob"));
@@ -295,14 +361,22 @@ async fn the_summary_sums_by_hand(s: &SqlStore) {
     let days = s.csat_daily_counts(&ranged).await.unwrap();
     assert_eq!(days.len(), 2, "{days:?}");
     assert_eq!(days[0].0, at(1440).timestamp() / 86_400);
-    assert_eq!((days[0].1.requests, days[0].1.answered, days[0].1.score_sum), (1, 1, 2));
+    assert_eq!(
+        (days[0].1.requests, days[0].1.answered, days[0].1.score_sum),
+        (1, 1, 2)
+    );
     assert_eq!((days[1].1.requests, days[1].1.answered), (1, 0));
     // A location manager with no matching cases sees nothing.
     let scoped = CsatSummaryQuery {
         locations: Some(vec!["berlin".into()]),
         ..CsatSummaryQuery::default()
     };
-    assert!(s.csat_counts(CsatGroupBy::Team, &scoped).await.unwrap().is_empty());
+    assert!(
+        s.csat_counts(CsatGroupBy::Team, &scoped)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The case list behind the numbers.
     let list = |f| {
@@ -322,7 +396,10 @@ async fn the_summary_sums_by_hand(s: &SqlStore) {
             ids
         }
     };
-    assert_eq!(list(CsatFilter::Answered).await, [ids[0].0, ids[1].0, ids[3].0]);
+    assert_eq!(
+        list(CsatFilter::Answered).await,
+        [ids[0].0, ids[1].0, ids[3].0]
+    );
     assert_eq!(list(CsatFilter::Unanswered).await, [ids[2].0, ids[4].0]);
     assert_eq!(list(CsatFilter::Score5).await, [ids[0].0]);
     assert_eq!(list(CsatFilter::Score2).await, [ids[1].0]);

@@ -138,13 +138,17 @@ fn limited(state: &AppState, view: &LinkView) -> Option<Response> {
         LinkView::Open(r) | LinkView::Answered(r) | LinkView::Stored(r) => r.id,
         LinkView::Expired | LinkView::NotFound => return None,
     };
-    state.api_limiter.check(&format!("csat:{id}")).err().map(|_| {
-        CsatPage::message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Please wait a moment",
-            "Too many tries with this link; please try again in a minute.",
-        )
-    })
+    state
+        .api_limiter
+        .check(&format!("csat:{id}"))
+        .err()
+        .map(|_| {
+            CsatPage::message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Please wait a moment",
+                "Too many tries with this link; please try again in a minute.",
+            )
+        })
 }
 
 /// `GET /csat/{token}`: the rating form, the answer already given, 410
@@ -196,7 +200,11 @@ pub async fn answer(
         LinkView::Open(_) => {}
     }
     let comment = f.comment.unwrap_or_default();
-    let score = f.score.as_deref().map(str::trim).and_then(|s| s.parse::<i64>().ok());
+    let score = f
+        .score
+        .as_deref()
+        .map(str::trim)
+        .and_then(|s| s.parse::<i64>().ok());
     let Some(score) = score.filter(|s| (1..=5).contains(s)) else {
         return form(
             &token,
@@ -264,10 +272,7 @@ impl CsatPanel {
         let mode = match p.policy.mode {
             earshot_core::csat::CsatMode::OnResolve => {
                 let minutes = p.policy.delay().map_or(0, |d| d.num_minutes());
-                format!(
-                    "on resolve, after {}",
-                    crate::ui::view::duration(minutes)
-                )
+                format!("on resolve, after {}", crate::ui::view::duration(minutes))
             }
             earshot_core::csat::CsatMode::OnDemand => "on demand only".into(),
             earshot_core::csat::CsatMode::Never => "never".into(),
@@ -309,7 +314,9 @@ impl CsatPanel {
                     .unwrap_or_default(),
             ),
             CsatState::Answered => {
-                let score = request.and_then(|r| r.answer.as_ref()).map_or(0, |a| a.score);
+                let score = request
+                    .and_then(|r| r.answer.as_ref())
+                    .map_or(0, |a| a.score);
                 (
                     format!(
                         "Answered {}{} {score}/5 ({}).",

@@ -125,7 +125,9 @@ async fn desk_page(app: &TestApp, id: i64, viewer: &str) -> String {
 }
 
 fn csat_panel(page: &str) -> &str {
-    let at = page.find("id=\"csat\"").expect("the case page has a CSAT panel");
+    let at = page
+        .find("id=\"csat\"")
+        .expect("the case page has a CSAT panel");
     let rest = &page[at..];
     &rest[..rest.find("</section>").unwrap()]
 }
@@ -149,7 +151,8 @@ async fn a_resolved_case_is_asked_in_its_channel_and_rated_once() {
     assert_eq!(c["policy"]["from"], "default");
     let due = resolved_at + TimeDelta::hours(24);
     assert_eq!(c["scheduled_for"], json!(due));
-    app.clock.advance(TimeDelta::hours(24) - TimeDelta::seconds(1));
+    app.clock
+        .advance(TimeDelta::hours(24) - TimeDelta::seconds(1));
     assert_eq!(scan(&app).await.sent, 0);
     app.clock.advance(TimeDelta::seconds(1));
     let report = scan(&app).await;
@@ -178,7 +181,11 @@ async fn a_resolved_case_is_asked_in_its_channel_and_rated_once() {
     assert_eq!(sent[0].visibility, earshot_core::reply::Visibility::Private);
     assert_eq!(sent[0].recipient, "ida");
     assert!(sent[0].body.starts_with("Hi @ida,"), "{}", sent[0].body);
-    assert!(sent[0].body.contains(&link), "{} lacks {link}", sent[0].body);
+    assert!(
+        sent[0].body.contains(&link),
+        "{} lacks {link}",
+        sent[0].body
+    );
     let c = csat_of(&app, id).await;
     assert_eq!(c["delivery"], "sent", "{c}");
     assert_eq!(c["request"]["requested_by"], "earshot");
@@ -197,10 +204,21 @@ async fn a_resolved_case_is_asked_in_its_channel_and_rated_once() {
     let (s, page, headers) = visit(&app, &path).await;
     assert_eq!(s, 200, "{page}");
     assert!(headers.get("set-cookie").is_none());
-    assert!(page.contains(&format!("<form method=\"post\" action=\"{path}\"")), "{page}");
+    assert!(
+        page.contains(&format!("<form method=\"post\" action=\"{path}\"")),
+        "{page}"
+    );
     for score in 1..=5 {
-        assert!(page.contains(&format!("type=\"radio\" id=\"score-{score}\" name=\"score\" value=\"{score}\"")), "{page}");
-        assert!(page.contains(&format!("<label for=\"score-{score}\">")), "{page}");
+        assert!(
+            page.contains(&format!(
+                "type=\"radio\" id=\"score-{score}\" name=\"score\" value=\"{score}\""
+            )),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("<label for=\"score-{score}\">")),
+            "{page}"
+        );
     }
     assert!(page.contains("<textarea id=\"comment\" name=\"comment\""));
     assert!(!page.contains("<script"), "works without JavaScript");
@@ -211,7 +229,10 @@ async fn a_resolved_case_is_asked_in_its_channel_and_rated_once() {
     // Rating with a plain form post stores the score on the case.
     let (s, thanks) = rate(&app, &path, &[("score", "4"), ("comment", "Quick, thanks")]).await;
     assert_eq!(s, 200, "{thanks}");
-    assert!(thanks.contains("Thank you! You rated us <strong>4 out of 5</strong>"), "{thanks}");
+    assert!(
+        thanks.contains("Thank you! You rated us <strong>4 out of 5</strong>"),
+        "{thanks}"
+    );
     let c = csat_of(&app, id).await;
     assert_eq!(c["state"], "answered", "{c}");
     assert_eq!(c["request"]["answer"]["score"], 4);
@@ -221,7 +242,10 @@ async fn a_resolved_case_is_asked_in_its_channel_and_rated_once() {
     // A second try, by GET or POST, shows the stored answer and keeps it.
     let (s, second) = rate(&app, &path, &[("score", "1"), ("comment", "changed")]).await;
     assert_eq!(s, 200);
-    assert!(second.contains("You already rated us <strong>4 out of 5</strong>"), "{second}");
+    assert!(
+        second.contains("You already rated us <strong>4 out of 5</strong>"),
+        "{second}"
+    );
     assert!(second.contains("Quick, thanks"), "{second}");
     let (s, revisit, _) = visit(&app, &path).await;
     assert_eq!(s, 200);
@@ -243,7 +267,10 @@ async fn a_resolved_case_is_asked_in_its_channel_and_rated_once() {
     let page = desk_page(&app, id, "viewer1").await;
     let panel = csat_panel(&page);
     assert!(panel.contains("Answered ★★★★☆ 4/5 (satisfied)."), "{panel}");
-    assert!(panel.contains("<blockquote id=\"csat-comment\">Quick, thanks</blockquote>"), "{panel}");
+    assert!(
+        panel.contains("<blockquote id=\"csat-comment\">Quick, thanks</blockquote>"),
+        "{panel}"
+    );
     assert!(!panel.contains("csat-ask"), "nothing more to ask: {panel}");
 }
 both_databases!(a_resolved_case_is_asked_in_its_channel_and_rated_once);
@@ -252,7 +279,9 @@ async fn expired_links_are_gone_and_tampered_ones_unknown() {
     let app = spawn_app().await;
     let (id, source) = case_heard_through_a_source(&app, "rex").await;
     connect(&app, source);
-    let (s, b) = app.post_json(&format!("/api/v1/cases/{id}/csat"), &json!({})).await;
+    let (s, b) = app
+        .post_json(&format!("/api/v1/cases/{id}/csat"), &json!({}))
+        .await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["state"], "sent", "{b}");
     assert_eq!(b["request"]["trigger"], "on_demand");
@@ -263,7 +292,12 @@ async fn expired_links_are_gone_and_tampered_ones_unknown() {
     let mut chars: Vec<char> = token.chars().collect();
     chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
     let tampered: String = chars.into_iter().collect();
-    for bad in [tampered.as_str(), &token[..40], "not-a-token", &"A".repeat(64)] {
+    for bad in [
+        tampered.as_str(),
+        &token[..40],
+        "not-a-token",
+        &"A".repeat(64),
+    ] {
         let (s, page, _) = visit(&app, &format!("/csat/{bad}")).await;
         assert_eq!(s, 404, "{bad}");
         assert!(page.contains("This survey link is not valid"), "{page}");
@@ -302,7 +336,10 @@ async fn policy_never_sends_nothing_and_refuses_asking() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["default"]["mode"], "on_resolve", "the default stays");
     let (s, b) = app
-        .post_json(&format!("/api/v1/cases/{id}/assign"), &json!({"assignee": null, "team": "vip"}))
+        .post_json(
+            &format!("/api/v1/cases/{id}/assign"),
+            &json!({"assignee": null, "team": "vip"}),
+        )
         .await;
     assert_eq!(s, 200, "{b}");
     set_status(&app, id, "resolved").await;
@@ -314,7 +351,9 @@ async fn policy_never_sends_nothing_and_refuses_asking() {
     assert_eq!(c["policy"]["mode"], "never");
     assert_eq!(c["policy"]["from"], "team");
     assert_eq!(c["can_ask"], false);
-    let (s, b) = app.post_json(&format!("/api/v1/cases/{id}/csat"), &json!({})).await;
+    let (s, b) = app
+        .post_json(&format!("/api/v1/cases/{id}/csat"), &json!({}))
+        .await;
     assert_eq!(s, 409, "{b}");
     assert_eq!(b["code"], "conflict");
     assert!(b["message"].as_str().unwrap().contains("never"), "{b}");
@@ -376,9 +415,14 @@ async fn on_demand_asks_only_when_an_agent_does_and_only_once() {
     assert_eq!(c["request"]["requested_by"], "ann");
     assert_eq!(c["request"]["trigger"], "on_demand");
     // Once per case: the API refuses a second.
-    let (s, b) = app.post_json(&format!("/api/v1/cases/{id}/csat"), &json!({})).await;
+    let (s, b) = app
+        .post_json(&format!("/api/v1/cases/{id}/csat"), &json!({}))
+        .await;
     assert_eq!(s, 409, "{b}");
-    assert!(b["message"].as_str().unwrap().contains("already sent"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("already sent"),
+        "{b}"
+    );
     earshot_app::outbox::OutboxWorker::default()
         .tick(&app.state.app, app.clock_now())
         .await
@@ -386,9 +430,23 @@ async fn on_demand_asks_only_when_an_agent_does_and_only_once() {
     assert_eq!(fake.sent().len(), 1);
     // An analyst may read but not ask.
     let analyst = token_for(&app, "ana", Role::Analyst).await;
-    let (s, _) = call(&app, &analyst, Method::POST, &format!("/api/v1/cases/{id}/csat"), None).await;
+    let (s, _) = call(
+        &app,
+        &analyst,
+        Method::POST,
+        &format!("/api/v1/cases/{id}/csat"),
+        None,
+    )
+    .await;
     assert_eq!(s, 403);
-    let (s, _) = call(&app, &analyst, Method::GET, &format!("/api/v1/cases/{id}/csat"), None).await;
+    let (s, _) = call(
+        &app,
+        &analyst,
+        Method::GET,
+        &format!("/api/v1/cases/{id}/csat"),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, _) = app.post_json("/api/v1/cases/999999/csat", &json!({})).await;
     assert_eq!(s, 404);
@@ -432,10 +490,24 @@ async fn without_a_private_channel_the_link_is_offered_to_copy() {
     let link = c["link"].as_str().unwrap();
     let page = desk_page(&app, id, "viewer4").await;
     let panel = csat_panel(&page);
-    assert!(panel.contains("No channel could carry the request."), "{panel}");
-    assert!(panel.contains(&format!("<input id=\"csat-link\" class=\"copy-text\" readonly value=\"{link}\">")), "{panel}");
-    assert!(panel.contains("Survey link to pass on to the customer"), "{panel}");
-    assert!(panel.contains("Ask for CSAT now"), "a retry is offered once a channel runs");
+    assert!(
+        panel.contains("No channel could carry the request."),
+        "{panel}"
+    );
+    assert!(
+        panel.contains(&format!(
+            "<input id=\"csat-link\" class=\"copy-text\" readonly value=\"{link}\">"
+        )),
+        "{panel}"
+    );
+    assert!(
+        panel.contains("Survey link to pass on to the customer"),
+        "{panel}"
+    );
+    assert!(
+        panel.contains("Ask for CSAT now"),
+        "a retry is offered once a channel runs"
+    );
     // The copied link works.
     let (s, _, _) = visit(&app, &path_of(link)).await;
     assert_eq!(s, 200);
@@ -456,7 +528,10 @@ async fn without_a_private_channel_the_link_is_offered_to_copy() {
     assert_eq!(scan(&app).await.no_channel, 1);
     let c = csat_of(&app, rss).await;
     assert_eq!(c["state"], "no_channel");
-    assert_eq!(c["request"]["no_channel_reason"], "rss has no private channel to ask in");
+    assert_eq!(
+        c["request"]["no_channel_reason"],
+        "rss has no private channel to ask in"
+    );
     assert_eq!(c["request"]["reply_id"], Value::Null);
 }
 both_databases!(without_a_private_channel_the_link_is_offered_to_copy);
@@ -465,12 +540,20 @@ async fn bad_ratings_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     let (id, source) = case_heard_through_a_source(&app, "ray").await;
     connect(&app, source);
-    let (_, b) = app.post_json(&format!("/api/v1/cases/{id}/csat"), &json!({})).await;
+    let (_, b) = app
+        .post_json(&format!("/api/v1/cases/{id}/csat"), &json!({}))
+        .await;
     let path = path_of(b["link"].as_str().unwrap());
     let long = "x".repeat(1001);
     for (form, why) in [
-        (vec![("score", "4"), ("comment", "a\u{0}b")], "must not contain a NUL"),
-        (vec![("score", "4"), ("comment", long.as_str())], "Your comment must be at most 1000 characters"),
+        (
+            vec![("score", "4"), ("comment", "a\u{0}b")],
+            "must not contain a NUL",
+        ),
+        (
+            vec![("score", "4"), ("comment", long.as_str())],
+            "Your comment must be at most 1000 characters",
+        ),
         (vec![("score", "7")], "Choose a rating from 1 to 5"),
         (vec![("score", "")], "Choose a rating from 1 to 5"),
         (vec![("comment", "no score")], "Choose a rating from 1 to 5"),
@@ -501,17 +584,40 @@ async fn policies_are_for_admins_and_validated() {
     let sup = token_for(&app, "sue", Role::Supervisor).await;
     let (s, _) = call(&app, &sup, Method::GET, "/api/v1/csat/policies", None).await;
     assert_eq!(s, 403);
-    let (s, _) = call(&app, &sup, Method::PUT, "/api/v1/csat/policies", Some(json!({}))).await;
+    let (s, _) = call(
+        &app,
+        &sup,
+        Method::PUT,
+        "/api/v1/csat/policies",
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(s, 403);
     for (body, field) in [
-        (json!({"default": {"mode": "never", "delay_minutes": 5}}), "default.delay_minutes"),
-        (json!({"teams": [{"team": "", "mode": "never"}]}), "teams[0].team"),
+        (
+            json!({"default": {"mode": "never", "delay_minutes": 5}}),
+            "default.delay_minutes",
+        ),
+        (
+            json!({"teams": [{"team": "", "mode": "never"}]}),
+            "teams[0].team",
+        ),
         (json!({"default": {"mode": "weekly"}}), "default"),
         (json!({"extra": 1}), "extra"),
     ] {
-        let (s, b) = call(&app, crate::support::TOKEN, Method::PUT, "/api/v1/csat/policies", Some(body.clone())).await;
+        let (s, b) = call(
+            &app,
+            crate::support::TOKEN,
+            Method::PUT,
+            "/api/v1/csat/policies",
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(s, 400, "{body}: {b}");
-        assert!(b["message"].as_str().unwrap().contains(field), "{body}: {b}");
+        assert!(
+            b["message"].as_str().unwrap().contains(field),
+            "{body}: {b}"
+        );
     }
 }
 both_databases!(policies_are_for_admins_and_validated);
@@ -531,7 +637,10 @@ async fn the_summary_adds_up_by_hand_and_leads_to_its_cases() {
         }
         if !who.is_empty() {
             let (s, b) = app
-                .post_json(&format!("/api/v1/cases/{id}/assign"), &json!({"assignee": who, "team": "care"}))
+                .post_json(
+                    &format!("/api/v1/cases/{id}/assign"),
+                    &json!({"assignee": who, "team": "care"}),
+                )
                 .await;
             assert_eq!(s, 200, "{b}");
         }
@@ -542,7 +651,10 @@ async fn the_summary_adds_up_by_hand_and_leads_to_its_cases() {
     let report = scan(&app).await;
     assert_eq!((report.sent, report.no_channel), (4, 1), "{report:?}");
     for (i, score) in [(0, "5"), (1, "2"), (3, "4")] {
-        let link = csat_of(&app, cases[i]).await["link"].as_str().unwrap().to_string();
+        let link = csat_of(&app, cases[i]).await["link"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let (s, _) = rate(&app, &path_of(&link), &[("score", score)]).await;
         assert_eq!(s, 200);
     }
@@ -565,12 +677,16 @@ async fn the_summary_adds_up_by_hand_and_leads_to_its_cases() {
     assert_eq!(b["groups"][0]["key"], "care");
     assert_eq!(b["groups"][0]["requests"], 4);
     assert_eq!(b["groups"][0]["mean_score"], json!(11.0 / 3.0));
-    let (_, b) = app.get_json("/api/v1/csat/summary?by=period&period=day").await;
+    let (_, b) = app
+        .get_json("/api/v1/csat/summary?by=period&period=day")
+        .await;
     assert_eq!(b["groups"].as_array().unwrap().len(), 1, "{b}");
     assert_eq!(b["groups"][0]["key"], "2026-11-23");
     assert_eq!(b["groups"][0]["requests"], 4);
     assert_eq!(b["groups"][0]["satisfied_share"], json!(2.0 / 3.0));
-    let (_, b) = app.get_json("/api/v1/csat/summary?by=period&period=month").await;
+    let (_, b) = app
+        .get_json("/api/v1/csat/summary?by=period&period=month")
+        .await;
     assert_eq!(b["groups"][0]["key"], "2026-11");
     let (_, b) = app.get_json("/api/v1/csat/summary?by=source").await;
     assert_eq!(b["groups"][0]["key"], "webhook");
@@ -594,7 +710,12 @@ async fn the_summary_adds_up_by_hand_and_leads_to_its_cases() {
 
     // The cases behind the numbers: the API's list and the inbox.
     let ids = |b: &Value| -> Vec<i64> {
-        let mut v: Vec<i64> = b.as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
+        let mut v: Vec<i64> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
         v.sort();
         v
     };
@@ -617,7 +738,10 @@ async fn the_summary_adds_up_by_hand_and_leads_to_its_cases() {
         .text()
         .await
         .unwrap();
-    assert!(inbox.contains(&format!("href=\"/cases/{}\"", cases[1])), "{inbox}");
+    assert!(
+        inbox.contains(&format!("href=\"/cases/{}\"", cases[1])),
+        "{inbox}"
+    );
     assert!(!inbox.contains(&format!("href=\"/cases/{}\"", cases[0])));
     assert!(inbox.contains("rated 2/5"), "the filter is named");
 }
@@ -650,16 +774,26 @@ async fn a_request_left_mid_send_is_finished_without_a_second_message() {
         .unwrap();
     // The message went out, then the worker died before marking it sent.
     let link = app.state.app.csat_links.link(&request);
-    earshot_app::handoff::send_private(&app.state.app, request.case_id, &format!("Hi @sam, rate us: {link}"), "earshot")
-        .await
-        .unwrap();
+    earshot_app::handoff::send_private(
+        &app.state.app,
+        request.case_id,
+        &format!("Hi @sam, rate us: {link}"),
+        "earshot",
+    )
+    .await
+    .unwrap();
     // Held until the lease lapses.
     assert_eq!(scan(&app).await.resumed, 0);
     app.clock.advance(earshot_app::csat::LEASE);
     let report = scan(&app).await;
     assert_eq!((report.resumed, report.sent), (1, 1), "{report:?}");
     let (_, detail) = app.get_json(&format!("/api/v1/cases/{id}")).await;
-    let by_earshot = detail["replies"].as_array().unwrap().iter().filter(|r| r["author"] == "earshot").count();
+    let by_earshot = detail["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["author"] == "earshot")
+        .count();
     assert_eq!(by_earshot, 1, "one message, never two");
     assert_eq!(csat_of(&app, id).await["state"], "sent");
 }
