@@ -149,7 +149,6 @@ impl CsatPolicy {
 #[serde(deny_unknown_fields)]
 pub struct TeamCsatPolicy {
     pub team: String,
-    #[serde(flatten)]
     pub policy: CsatPolicy,
 }
 
@@ -159,7 +158,6 @@ pub struct TeamCsatPolicy {
 pub struct SourceCsatPolicy {
     #[schema(value_type = i64)]
     pub source_id: SourceId,
-    #[serde(flatten)]
     pub policy: CsatPolicy,
 }
 
@@ -214,7 +212,7 @@ impl CsatPolicies {
             }
             teams.push(TeamCsatPolicy {
                 team,
-                policy: t.policy.validated(&field)?,
+                policy: t.policy.validated(&format!("{field}.policy"))?,
             });
         }
         let mut sources: Vec<SourceCsatPolicy> = Vec::new();
@@ -228,7 +226,7 @@ impl CsatPolicies {
             }
             sources.push(SourceCsatPolicy {
                 source_id: s.source_id,
-                policy: s.policy.validated(&field)?,
+                policy: s.policy.validated(&format!("{field}.policy"))?,
             });
         }
         Ok(CsatPolicies {
@@ -1055,8 +1053,8 @@ mod tests {
     fn policies_are_validated() {
         let json = serde_json::json!({
             "default": {"mode": "on_resolve"},
-            "teams": [{"team": " billing ", "mode": "never"}],
-            "sources": [{"source_id": 2, "mode": "on_resolve", "delay_minutes": 5}]
+            "teams": [{"team": " billing ", "policy": {"mode": "never"}}],
+            "sources": [{"source_id": 2, "policy": {"mode": "on_resolve", "delay_minutes": 5}}]
         });
         let p: CsatPolicies = serde_json::from_value(json).unwrap();
         let p = p.validated().unwrap();

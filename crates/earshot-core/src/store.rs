@@ -88,6 +88,7 @@ pub struct CaseQuery {
     pub source: Option<SourceKind>,
     /// Cases behind a CSAT number: `answered`, `unanswered` (asked, no
     /// answer yet) or a score `1`..`5`.
+    #[param(inline)]
     pub csat: Option<crate::csat::CsatFilter>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,

@@ -258,6 +258,24 @@ mod tests {
         }
     }
 
+    /// Every schema the document refers to is in it (a parameter type
+    /// that is not inlined would otherwise point nowhere).
+    #[test]
+    fn every_schema_reference_resolves() {
+        let (_, doc) = super::router_and_document();
+        let doc = serde_json::to_value(doc).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        let prefix = "#/components/schemas/";
+        for (i, _) in text.match_indices(prefix) {
+            let name: String = text[i + prefix.len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect();
+            assert!(schemas.contains_key(&name), "{name} is referred to but missing");
+        }
+    }
+
     /// A case's events carry `before`/`after` as any JSON, often null (a
     /// case that was just opened has no "before"): the document must allow
     /// it, or a conforming client rejects every case detail.

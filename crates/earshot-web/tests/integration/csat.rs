@@ -328,8 +328,8 @@ async fn policy_never_sends_nothing_and_refuses_asking() {
         Method::PUT,
         "/api/v1/csat/policies",
         Some(json!({
-            "teams": [{"team": "vip", "mode": "never"}],
-            "sources": [{"source_id": source.0, "mode": "on_resolve", "delay_minutes": 10}]
+            "teams": [{"team": "vip", "policy": {"mode": "never"}}],
+            "sources": [{"source_id": source.0, "policy": {"mode": "on_resolve", "delay_minutes": 10}}]
         })),
     )
     .await;
