@@ -1075,14 +1075,18 @@ mod tests {
             bad(serde_json::json!({"default": {"mode": "on_resolve", "delay_minutes": 43201}}))
                 .contains("at most 43200")
         );
-        assert!(bad(serde_json::json!({"teams": [{"team": "a", "mode": "never"}, {"team": "a", "mode": "never"}]}))
+        assert!(bad(serde_json::json!({"teams": [{"team": "a", "policy": {"mode": "never"}}, {"team": "a", "policy": {"mode": "never"}}]}))
             .contains("teams[1].team"));
         assert!(
-            bad(serde_json::json!({"teams": [{"team": "a\u{0}", "mode": "never"}]}))
+            bad(serde_json::json!({"teams": [{"team": "a\u{0}", "policy": {"mode": "never"}}]}))
                 .contains("NUL")
         );
         assert!(
             bad(serde_json::json!({"default": {"mode": "sometimes"}})).contains("unknown variant")
+        );
+        assert!(
+            bad(serde_json::json!({"sources": [{"source_id": 1, "policy": {"mode": "on_demand", "delay_minutes": 1}}]}))
+                .contains("sources[0].policy.delay_minutes")
         );
     }
 

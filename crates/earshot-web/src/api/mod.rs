@@ -272,7 +272,10 @@ mod tests {
                 .chars()
                 .take_while(|c| *c != '"')
                 .collect();
-            assert!(schemas.contains_key(&name), "{name} is referred to but missing");
+            assert!(
+                schemas.contains_key(&name),
+                "{name} is referred to but missing"
+            );
         }
     }
 

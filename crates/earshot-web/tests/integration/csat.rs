@@ -599,8 +599,12 @@ async fn policies_are_for_admins_and_validated() {
             "default.delay_minutes",
         ),
         (
-            json!({"teams": [{"team": "", "mode": "never"}]}),
+            json!({"teams": [{"team": "", "policy": {"mode": "never"}}]}),
             "teams[0].team",
+        ),
+        (
+            json!({"teams": [{"team": "a", "mode": "never"}]}),
+            "teams[0].mode: unknown field",
         ),
         (json!({"default": {"mode": "weekly"}}), "default"),
         (json!({"extra": 1}), "extra"),
