@@ -14,6 +14,7 @@ pub mod cases;
 pub mod channels;
 pub mod corrections;
 pub mod credentials;
+pub mod csat;
 pub mod deliveries;
 mod group_commit;
 pub mod handoff;
@@ -36,6 +37,7 @@ pub mod sources;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
+use earshot_core::csat::CsatStore;
 use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
@@ -47,6 +49,10 @@ use earshot_workflow::{Clock, PresenceRegistry};
 use tokio::sync::{Notify, broadcast};
 
 pub use live::LiveEvent;
+
+/// Where CSAT links point unless the node is told its public address: the
+/// binary's default listen address.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// Everything a use case needs: storage, the analysis pipeline, the clock,
 /// and the in-process channels (live events, presence, group commit).
@@ -68,6 +74,10 @@ pub struct App {
     pub sources: Arc<dyn SourceStore>,
     /// Delivery ids of signed inbound webhooks already received.
     pub inbound: Arc<dyn InboundDeliveries>,
+    /// CSAT policies, requests and answers: the same database.
+    pub csat: Arc<dyn CsatStore>,
+    /// How CSAT links are signed and where they point.
+    pub csat_links: csat::CsatLinks,
     /// Users and sessions of the desk, when it is enabled.
     pub accounts: Option<Arc<dyn Accounts>>,
     pub pipeline: Pipeline,
@@ -98,7 +108,13 @@ pub struct App {
 
 impl App {
     pub fn new<
-        S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries + PrivateHandoffStore,
+        S: Store
+            + WorkflowStore
+            + SourceStore
+            + OutboxStore
+            + InboundDeliveries
+            + PrivateHandoffStore
+            + CsatStore,
     >(
         store: Arc<S>,
         pipeline: Pipeline,
@@ -106,6 +122,7 @@ impl App {
     ) -> Self {
         let (live, _) = broadcast::channel(1024);
         let (source_changes, _) = broadcast::channel(256);
+        let secrets = secrets::SecretBox::random();
         App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
@@ -114,6 +131,12 @@ impl App {
             outbox_wake: Arc::default(),
             sources: store.clone(),
             inbound: store.clone(),
+            csat: store.clone(),
+            csat_links: csat::CsatLinks {
+                key: secrets.csat_link_key(),
+                public_url: DEFAULT_PUBLIC_URL.to_string(),
+                ttl: earshot_core::csat::DEFAULT_LINK_TTL,
+            },
             workflow: store,
             accounts: None,
             pipeline,
@@ -122,7 +145,7 @@ impl App {
             presence: Arc::default(),
             channels: channels::Channels::default(),
             delivery_policy: Default::default(),
-            secrets: secrets::SecretBox::random(),
+            secrets,
             connectors: listen::default_factory(),
             source_changes,
             outbox_lease: outbox::LEASE,
@@ -132,8 +155,24 @@ impl App {
     /// Seals source credentials with this key (the binary's: from
     /// `EARSHOT_SECRET_KEY` or the data dir's `secret.key`). Without it a
     /// random key is used, which nothing can open after a restart.
+    /// The same key signs CSAT links, through a derived key.
     pub fn with_secrets(mut self, secrets: secrets::SecretBox) -> Self {
+        self.csat_links.key = secrets.csat_link_key();
         self.secrets = secrets;
+        self
+    }
+
+    /// Where customers reach this node (`--public-url`): CSAT links point
+    /// there. Checked and without a trailing slash.
+    pub fn with_public_url(mut self, url: &str) -> earshot_core::error::Result<Self> {
+        self.csat_links.public_url = csat::normalise_public_url(url)?;
+        Ok(self)
+    }
+
+    /// How long CSAT links work ([`earshot_core::csat::DEFAULT_LINK_TTL`]
+    /// unless changed).
+    pub fn with_csat_link_ttl(mut self, ttl: chrono::TimeDelta) -> Self {
+        self.csat_links.ttl = ttl;
         self
     }
 

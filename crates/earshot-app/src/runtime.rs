@@ -1,6 +1,6 @@
 //! The background workers of one node: the SLA ticker, the follow-up
-//! check of private handoffs, outbound webhook
-//! delivery, the priority refresher, the reply outbox and the source
+//! check of private handoffs, outbound webhook delivery, the priority
+//! refresher, the CSAT scan, the reply outbox and the source
 //! runtime (one supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
@@ -21,6 +21,8 @@ pub struct Intervals {
     pub priority: Duration,
     /// The outbox's periodic pass (it also wakes whenever a reply is queued).
     pub outbox: Duration,
+    /// The scan for CSAT requests that fell due.
+    pub csat: Duration,
 }
 
 impl Default for Intervals {
@@ -30,6 +32,7 @@ impl Default for Intervals {
             deliveries: Duration::from_secs(10),
             priority: Duration::from_secs(60),
             outbox: Duration::from_secs(5),
+            csat: Duration::from_secs(60),
         }
     }
 }
@@ -69,6 +72,10 @@ impl Runtime {
                 (
                     "priority",
                     crate::priority::spawn_refresher(app.clone(), every.priority),
+                ),
+                (
+                    "csat",
+                    crate::csat::spawn_csat_worker(app.clone(), every.csat),
                 ),
                 (
                     "outbox",

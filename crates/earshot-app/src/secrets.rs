@@ -12,7 +12,9 @@ use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use earshot_core::error::{Error, Result};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 
 /// The environment variable holding the key (base64 or hex of 32 bytes).
 pub const KEY_ENV: &str = "EARSHOT_SECRET_KEY";
@@ -22,11 +24,21 @@ pub const KEY_FILE: &str = "secret.key";
 const PREFIX: &str = "v1:";
 const NONCE_LEN: usize = 24;
 
-/// Seals and opens credentials with one key. Cheap to clone.
+/// Seals and opens credentials with one key, and derives the node's other
+/// keys from it (see [`SecretBox::derive_key`]). Cheap to clone.
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// HMAC-SHA256 keyed with the secret key: the derivation of subkeys.
+    derive: Hmac<Sha256>,
 }
+
+/// What every derived key's input starts with, so a derived key can never
+/// equal a MAC the node makes for anything else.
+const DERIVE_DOMAIN: &[u8] = b"earshot key derivation v1\0";
+
+/// What a derived key is for: the CSAT links' signing key.
+pub const CSAT_LINK_PURPOSE: &str = "csat-link";
 
 impl std::fmt::Debug for SecretBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,9 +48,32 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn new(key: &[u8; 32]) -> Self {
+        // HMAC zero-pads a key shorter than SHA-256's 64-byte block; doing
+        // it here takes the infallible constructor.
+        let mut block = [0u8; 64];
+        for (b, k) in block.iter_mut().zip(key) {
+            *b = *k;
+        }
         SecretBox {
             cipher: XChaCha20Poly1305::new(key.into()),
+            derive: <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block.into()),
         }
+    }
+
+    /// A 32-byte key for `purpose`, derived from the secret key (HMAC-SHA256
+    /// over a domain string and the purpose, as HKDF's expand step with one
+    /// block): the same for the same secret key after a restart, unrelated
+    /// for another purpose, and telling nothing of the secret key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = self.derive.clone();
+        mac.update(DERIVE_DOMAIN);
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The key that signs CSAT links.
+    pub fn csat_link_key(&self) -> earshot_core::csat::LinkKey {
+        earshot_core::csat::LinkKey::new(self.derive_key(CSAT_LINK_PURPOSE))
     }
 
     /// A box with a fresh random key: for tests and throwaway demos, whose
@@ -173,6 +208,37 @@ mod tests {
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(a.open(&tampered).is_err());
         assert_eq!(format!("{a:?}"), "SecretBox(..)");
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_secret_and_separate_per_purpose() {
+        let a = SecretBox::from_text(&"11".repeat(32)).unwrap();
+        let again = SecretBox::from_text(&"11".repeat(32)).unwrap();
+        let other = SecretBox::from_text(&"22".repeat(32)).unwrap();
+        let link = a.derive_key(CSAT_LINK_PURPOSE);
+        assert_eq!(
+            link,
+            again.derive_key(CSAT_LINK_PURPOSE),
+            "survives a restart"
+        );
+        assert_ne!(
+            link,
+            other.derive_key(CSAT_LINK_PURPOSE),
+            "another secret key"
+        );
+        assert_ne!(link, a.derive_key("something-else"), "another purpose");
+        assert_ne!(link, [0x11; 32], "never the secret key itself");
+        // HMAC-SHA256(key, domain || purpose), checked with a plain HMAC.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[0x11; 32]).unwrap();
+        mac.update(b"earshot key derivation v1\0csat-link");
+        assert_eq!(link, <[u8; 32]>::from(mac.finalize().into_bytes()));
+        // A link signed before a restart verifies after it.
+        let exp = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let token = a
+            .csat_link_key()
+            .sign(earshot_core::ids::CsatRequestId(5), exp);
+        assert!(again.csat_link_key().verify(&token).is_ok());
+        assert!(other.csat_link_key().verify(&token).is_err());
     }
 
     #[test]

@@ -96,6 +96,7 @@ fn intervals() -> Intervals {
         sla_tick: hour,
         deliveries: hour,
         priority: hour,
+        csat: hour,
         outbox: Duration::from_millis(200),
     }
 }

@@ -272,6 +272,8 @@ pub struct InboxQuery {
     pub q: Option<String>,
     /// Include resolved and closed cases too (dashboard drill-downs).
     pub any_status: bool,
+    /// Only the cases behind a CSAT number.
+    pub csat: Option<crate::csat::CsatFilter>,
     pub limit: u32,
     pub offset: u32,
 }

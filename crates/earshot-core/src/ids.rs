@@ -60,6 +60,8 @@ id! {
     /// A case taken private: its public acknowledgement and its private
     /// message (or follow-up), tracked as one.
     PrivateHandoffId,
+    /// A case's CSAT request.
+    CsatRequestId,
 }
 
 #[cfg(test)]

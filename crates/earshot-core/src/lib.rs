@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod auth;
 pub mod calendar;
 pub mod case;
+pub mod csat;
 pub mod error;
 pub mod ids;
 pub mod inbound;

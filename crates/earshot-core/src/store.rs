@@ -86,6 +86,10 @@ pub struct CaseQuery {
     pub assignee: Option<String>,
     pub sentiment: Option<Sentiment>,
     pub source: Option<SourceKind>,
+    /// Cases behind a CSAT number: `answered`, `unanswered` (asked, no
+    /// answer yet) or a score `1`..`5`.
+    #[param(inline)]
+    pub csat: Option<crate::csat::CsatFilter>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
     /// Set by the server for location managers, never by the client: only

@@ -442,6 +442,9 @@ impl Accounts for SqlStore {
         if let Some(category) = &query.category {
             w.push("category = {}", Bind::Text(category.clone()));
         }
+        if let Some(csat) = query.csat {
+            w.clauses.push(csat.sql("id"));
+        }
         if let Some(location) = &query.location {
             w.push("location = {}", Bind::Text(location.clone()));
         }

@@ -7,6 +7,7 @@
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
 mod accounts;
+mod csat;
 mod inbound;
 mod ingest;
 mod outbox;
@@ -390,6 +391,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "private_handoffs",
         include_str!("../migrations/sqlite/0018_private_handoffs.sql"),
         include_str!("../migrations/postgres/0018_private_handoffs.sql"),
+    ),
+    (
+        19,
+        "csat",
+        include_str!("../migrations/sqlite/0019_csat.sql"),
+        include_str!("../migrations/postgres/0019_csat.sql"),
     ),
 ];
 

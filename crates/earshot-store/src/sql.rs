@@ -235,6 +235,9 @@ impl Store for SqlStore {
         if let Some(source) = query.source {
             f.push("source = {}", Bind::Text(source.as_str().into()));
         }
+        if let Some(csat) = query.csat {
+            f.clauses.push(csat.sql("id"));
+        }
         if let Some(locations) = &query.locations {
             f.at_locations("id", locations);
         }

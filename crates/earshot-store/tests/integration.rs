@@ -1071,3 +1071,7 @@ mod outbox;
 // The source registry and checkpoints (issue 12), on both backends.
 #[path = "integration/sources.rs"]
 mod sources;
+
+// CSAT requests, answers and sums, on both backends.
+#[path = "integration/csat.rs"]
+mod csat;

@@ -40,6 +40,13 @@ pub struct ServeArgs {
     /// each platform call is cut to 5/12 of it (at most 25 s).
     #[arg(long, env = "EARSHOT_OUTBOX_LEASE_SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub outbox_lease_secs: Option<u32>,
+    /// Where customers reach this node, e.g. `https://care.example.com`:
+    /// CSAT links point there (default: `http://` and the listen address).
+    #[arg(long, env = "EARSHOT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Days a CSAT link works (default 7).
+    #[arg(long, env = "EARSHOT_CSAT_LINK_DAYS", value_parser = clap::value_parser!(u32).range(1..=90))]
+    pub csat_link_days: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -55,6 +62,8 @@ struct FileConfig {
     priority: Option<PriorityWeights>,
     rate_limit: Option<String>,
     allow_private_webhooks: Option<bool>,
+    public_url: Option<String>,
+    csat_link_days: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -69,6 +78,10 @@ pub struct Config {
     pub allow_private_webhooks: bool,
     /// `None`: the outbox's default lease.
     pub outbox_lease: Option<chrono::TimeDelta>,
+    /// Where CSAT links point, checked, without a trailing slash.
+    pub public_url: String,
+    /// How long a CSAT link works.
+    pub csat_link_ttl: chrono::TimeDelta,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -77,8 +90,21 @@ impl Config {
     pub fn resolve(serve: &ServeArgs) -> Result<Config> {
         let file = load_file(serve.store.config.as_deref())?;
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse()?;
+        let listen = serve.listen.or(file.listen).unwrap_or(default_listen);
+        let public_url = match serve.public_url.as_deref().or(file.public_url.as_deref()) {
+            Some(url) => url.to_string(),
+            None => format!("http://{listen}"),
+        };
+        let public_url = earshot_app::csat::normalise_public_url(&public_url)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let link_days = serve.csat_link_days.or(file.csat_link_days).unwrap_or(7);
+        if !(1..=90).contains(&link_days) {
+            anyhow::bail!("csat_link_days must be 1 to 90, not {link_days}");
+        }
         Ok(Config {
-            listen: serve.listen.or(file.listen).unwrap_or(default_listen),
+            listen,
+            public_url,
+            csat_link_ttl: chrono::TimeDelta::days(i64::from(link_days)),
             data_dir: serve
                 .store
                 .data_dir
@@ -164,6 +190,25 @@ mod tests {
 
         args.listen = Some("127.0.0.1:7000".parse().unwrap());
         assert_eq!(Config::resolve(&args).unwrap().listen.port(), 7000);
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address() {
+        let mut args = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.public_url, "http://127.0.0.1:7000");
+        assert_eq!(c.csat_link_ttl, chrono::TimeDelta::days(7));
+        args.public_url = Some("https://care.example.com/".into());
+        args.csat_link_days = Some(3);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.public_url, "https://care.example.com");
+        assert_eq!(c.csat_link_ttl, chrono::TimeDelta::days(3));
+        args.public_url = Some("care.example.com".into());
+        let e = Config::resolve(&args).unwrap_err().to_string();
+        assert!(e.contains("public_url"), "{e}");
     }
 
     #[test]

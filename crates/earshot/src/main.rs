@@ -341,7 +341,10 @@ fn app(config: &Config, store: &Arc<SqlStore>) -> Result<App> {
         .with_secrets(secrets)
         .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
             allow_private: config.allow_private_webhooks,
-        });
+        })
+        .with_public_url(&config.public_url)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?
+        .with_csat_link_ttl(config.csat_link_ttl);
     Ok(match config.outbox_lease {
         Some(lease) => app.with_outbox_lease(lease),
         None => app,

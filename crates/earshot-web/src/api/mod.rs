@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod cases;
+pub mod csat;
 pub mod handoffs;
 pub mod inbound;
 mod input;
@@ -208,6 +209,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
             sources::delete_source
         ))
         .routes(routes!(inbound::receive))
+        // CSAT in the customer's channel.
+        .routes(routes!(csat::case_csat, csat::ask_csat))
+        .routes(routes!(csat::summary))
+        .routes(routes!(csat::get_policies, csat::put_policies))
 }
 
 #[derive(Serialize)]
@@ -256,6 +261,27 @@ mod tests {
         ] {
             let ty = &schemas[schema]["properties"][field]["type"];
             assert_eq!(ty, "integer", "{schema}.{field}");
+        }
+    }
+
+    /// Every schema the document refers to is in it (a parameter type
+    /// that is not inlined would otherwise point nowhere).
+    #[test]
+    fn every_schema_reference_resolves() {
+        let (_, doc) = super::router_and_document();
+        let doc = serde_json::to_value(doc).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        let prefix = "#/components/schemas/";
+        for (i, _) in text.match_indices(prefix) {
+            let name: String = text[i + prefix.len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect();
+            assert!(
+                schemas.contains_key(&name),
+                "{name} is referred to but missing"
+            );
         }
     }
 

@@ -241,6 +241,8 @@ struct CasePage {
     delivers: bool,
     /// "Take it private": its form and the case's handoffs.
     private: crate::ui::case_private::PrivateBlock,
+    /// The CSAT panel (templates/case_csat.html).
+    csat: crate::ui::csat::CsatPanel,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -277,6 +279,7 @@ pub async fn render_with(
     earshot_app::access::check_visible(&state.app, &me.principal(), &detail.case).await?;
     let private = crate::ui::case_private::block(state, me, &detail, take).await?;
     let now = state.app.clock.now();
+    let csat = crate::ui::csat::panel(state, &detail, now).await?;
     let CaseDetail {
         case,
         mentions,
@@ -579,6 +582,7 @@ pub async fn render_with(
         presence,
         delivers,
         private,
+        csat,
     };
     Ok((status, html(page.render())).into_response())
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use earshot_core::accounts::InboxQuery;
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{Case, CaseStatus};
+use earshot_core::csat::CsatFilter;
 use earshot_core::ids::CaseId;
 use earshot_core::source::SourceKind;
 use earshot_workflow::SlaEvaluation;
@@ -42,6 +43,9 @@ pub struct InboxParams {
     pub day: Option<String>,
     /// `any` to include resolved and closed cases.
     pub status: Option<String>,
+    /// The cases behind a CSAT number: `answered`, `unanswered` or a
+    /// score `1`..`5` (any status: rated cases are resolved ones).
+    pub csat: Option<String>,
     pub page: Option<u32>,
     /// `rows` answers only the table rows (live refresh).
     pub fragment: Option<String>,
@@ -72,6 +76,10 @@ impl InboxParams {
         }
         if let Some(s) = some(&self.sentiment) {
             q.sentiment = Some(Sentiment::parse(&s).ok_or_else(|| bad("sentiment"))?);
+        }
+        if let Some(c) = some(&self.csat) {
+            q.csat = Some(CsatFilter::parse(&c).ok_or_else(|| bad("CSAT filter"))?);
+            q.any_status = true;
         }
         if let Some(p) = some(&self.min_priority) {
             q.min_priority = Some(p.parse().map_err(|_| bad("priority"))?);
@@ -110,6 +118,7 @@ impl InboxParams {
             ("max_priority", &self.max_priority),
             ("day", &self.day),
             ("status", &self.status),
+            ("csat", &self.csat),
         ] {
             if let Some(v) = some(v) {
                 parts.push(format!("{k}={}", urlencode(&v)));
@@ -174,6 +183,8 @@ struct InboxPage {
     team: String,
     location: String,
     sentiment: String,
+    csat: String,
+    csat_choices: Vec<(&'static str, &'static str)>,
     sources: Vec<&'static str>,
     filters_note: String,
     prev: String,
@@ -245,6 +256,13 @@ pub async fn page(
     if params.status.as_deref() == Some("any") {
         notes.push("including resolved and closed".into());
     }
+    if let Some(c) = some(&params.csat).and_then(|c| CsatFilter::parse(&c)) {
+        notes.push(match c {
+            CsatFilter::Answered => "whose customer answered the CSAT survey".to_string(),
+            CsatFilter::Unanswered => "asked for CSAT and not answered".to_string(),
+            score => format!("rated {}/5", score.as_str()),
+        });
+    }
     let page_html = InboxPage {
         chrome: Chrome::new(&me, "inbox"),
         rows,
@@ -254,6 +272,16 @@ pub async fn page(
         team: some(&params.team).unwrap_or_default(),
         location: some(&params.location).unwrap_or_default(),
         sentiment: some(&params.sentiment).unwrap_or_default(),
+        csat: some(&params.csat).unwrap_or_default(),
+        csat_choices: vec![
+            ("answered", "answered"),
+            ("unanswered", "asked, unanswered"),
+            ("5", "rated 5"),
+            ("4", "rated 4"),
+            ("3", "rated 3"),
+            ("2", "rated 2"),
+            ("1", "rated 1"),
+        ],
         sources: SourceKind::ALL.iter().map(|s| s.as_str()).collect(),
         filters_note: notes.join(", "),
         prev: if page > 0 {

@@ -1,9 +1,11 @@
 //! The agent desk: server-rendered pages (askama), embedded assets, login.
-//! Every page needs a session; every POST carries the session's CSRF token.
+//! Every page needs a session and every POST carries the session's CSRF
+//! token, except the customer's CSAT page (`/csat/{token}`, see [`csat`]).
 
 pub mod assets;
 pub mod case;
 pub mod case_private;
+pub mod csat;
 pub mod dashboard;
 pub mod inbox;
 pub mod session;
@@ -48,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/cases/{id}/replies/{reply_id}/posted", post(case::posted))
         .route("/cases/{id}/correct", post(case::correct))
+        .route("/cases/{id}/csat", post(csat::ask))
+        // Public: the customer's CSAT page (the signed link is the
+        // capability; no session).
+        .route("/csat/{token}", get(csat::page).post(csat::answer))
         .route(
             "/cases/{id}/presence",
             get(case::presence).post(case::touch_presence),

@@ -9,6 +9,7 @@ mod audit;
 mod browser;
 mod calls;
 mod contract;
+mod csat;
 mod desk;
 mod hardening;
 mod location_scope;
