@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod personalise;
 pub mod pipeline;
 pub mod priority;
+pub mod recovery;
 pub mod reply;
 pub mod sla_policy;
 pub mod source;
