@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod personalisation;
 pub mod presence;
 pub mod priority;
+pub mod recovery;
 pub mod replies;
 pub mod routing;
 pub mod runtime;
@@ -39,6 +40,7 @@ use earshot_core::accounts::Accounts;
 use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
+use earshot_core::recovery::RecoveryStore;
 use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
@@ -60,6 +62,11 @@ pub struct App {
     pub outbox: Arc<dyn OutboxStore>,
     /// Wakes the outbox worker when a reply is queued.
     pub outbox_wake: Arc<Notify>,
+    /// Recovery outcomes of resolved cases: the same database.
+    pub recovery: Arc<dyn RecoveryStore>,
+    /// How long after a resolution recovery follows the author
+    /// ([`earshot_core::recovery::DEFAULT_WINDOW_DAYS`] unless configured).
+    pub recovery_window: chrono::TimeDelta,
     /// Configured sources (connector instances), their health and cursors.
     pub sources: Arc<dyn SourceStore>,
     /// Delivery ids of signed inbound webhooks already received.
@@ -93,7 +100,9 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries>(
+    pub fn new<
+        S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries + RecoveryStore,
+    >(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -105,6 +114,10 @@ impl App {
             store: store.clone(),
             outbox: store.clone(),
             outbox_wake: Arc::default(),
+            recovery: store.clone(),
+            recovery_window: chrono::TimeDelta::days(i64::from(
+                earshot_core::recovery::DEFAULT_WINDOW_DAYS,
+            )),
             sources: store.clone(),
             inbound: store.clone(),
             workflow: store,
@@ -141,6 +154,13 @@ impl App {
     /// each connector call is then cut to fit ([`outbox::call_timeout`]).
     pub fn with_outbox_lease(mut self, lease: chrono::TimeDelta) -> Self {
         self.outbox_lease = lease;
+        self
+    }
+
+    /// Follows authors for `window` after a resolution (see
+    /// [`earshot_core::recovery::window_days`]).
+    pub fn with_recovery_window(mut self, window: chrono::TimeDelta) -> Self {
+        self.recovery_window = window;
         self
     }
 

@@ -1,5 +1,5 @@
 //! The background workers of one node: the SLA ticker, outbound webhook
-//! delivery, the priority refresher, the reply outbox and the source
+//! delivery, the priority refresher, the reply outbox, recovery and the source
 //! runtime (one supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
@@ -20,6 +20,8 @@ pub struct Intervals {
     pub priority: Duration,
     /// The outbox's periodic pass (it also wakes whenever a reply is queued).
     pub outbox: Duration,
+    /// Recovery's pass over resolved cases ([`crate::recovery::pass`]).
+    pub recovery: Duration,
 }
 
 impl Default for Intervals {
@@ -29,6 +31,7 @@ impl Default for Intervals {
             deliveries: Duration::from_secs(10),
             priority: Duration::from_secs(60),
             outbox: Duration::from_secs(5),
+            recovery: crate::recovery::INTERVAL,
         }
     }
 }
@@ -75,6 +78,10 @@ impl Runtime {
                 ),
             ],
         };
+        runtime.workers.push((
+            "recovery",
+            crate::recovery::spawn_worker(app.clone(), every.recovery),
+        ));
         runtime.workers.push((
             "sources",
             crate::listen::spawn_supervisor(app.clone(), listen, listening),

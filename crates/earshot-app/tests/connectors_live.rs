@@ -102,6 +102,7 @@ fn intervals() -> Intervals {
         deliveries: hour,
         priority: hour,
         outbox: Duration::from_millis(200),
+        recovery: hour,
     }
 }
 

@@ -86,6 +86,7 @@ fn idle() -> Intervals {
         deliveries: hour,
         priority: hour,
         outbox: hour,
+        recovery: hour,
     }
 }
 

@@ -272,6 +272,8 @@ pub struct InboxQuery {
     pub q: Option<String>,
     /// Include resolved and closed cases too (dashboard drill-downs).
     pub any_status: bool,
+    /// Only resolved cases with this recovery outcome (any status implied).
+    pub recovery: Option<crate::recovery::RecoveryOutcome>,
     pub limit: u32,
     pub offset: u32,
 }

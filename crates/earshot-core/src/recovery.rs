@@ -34,6 +34,7 @@
 //! are left out. Silence (unknown) counts against the rate: a customer who
 //! never speaks again in public has not been seen to come round.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,7 @@ use crate::analysis::{Sentiment, UrgencyKind};
 use crate::error::{Error, Result};
 use crate::ids::{CaseId, MentionId};
 use crate::mention::Mention;
+use crate::source::SourceKind;
 
 /// How long after a resolution Earshot follows the author, unless configured.
 pub const DEFAULT_WINDOW_DAYS: u32 = 30;
@@ -292,7 +294,8 @@ pub fn assess(input: &RecoveryInput<'_>) -> RecoveryAssessment {
         out.reason = "no later public post yet; the window is open".into();
     }
     if !is_final && out.outcome != RecoveryOutcome::Watching {
-        out.reason.push_str(" (provisional until the window closes)");
+        out.reason
+            .push_str(" (provisional until the window closes)");
     }
     out
 }
@@ -375,6 +378,22 @@ impl RecoveryGroup {
     }
 }
 
+/// The recovery rates of resolved cases, grouped.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RecoverySummary {
+    pub by: RecoveryGroupBy,
+    /// Cases resolved at or after this (when given).
+    pub from: Option<DateTime<Utc>>,
+    /// Cases resolved before this (when given).
+    pub to: Option<DateTime<Utc>>,
+    /// How long after a resolution the author is followed.
+    pub window_days: u32,
+    /// Groups sorted by key, `null` last.
+    pub groups: Vec<RecoveryGroup>,
+    /// Every case of the groups together.
+    pub total: RecoveryGroup,
+}
+
 /// Groups assessed cases by `by`, groups sorted by key (`null` last); the
 /// second value is the total over every row.
 pub fn summarise(rows: &[RecoveryRow], by: RecoveryGroupBy) -> (Vec<RecoveryGroup>, RecoveryGroup) {
@@ -394,6 +413,51 @@ pub fn summarise(rows: &[RecoveryRow], by: RecoveryGroupBy) -> (Vec<RecoveryGrou
         total.add(row.outcome);
     }
     (groups.into_values().collect(), total)
+}
+
+/// Assessed outcomes, stored. A stored assessment belongs to one
+/// resolution (its `resolved_at`): once the case is reopened or resolved
+/// again it is stale, and neither [`RecoveryStore::recovery`], the summary
+/// rows nor the cases filter see it.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync + 'static {
+    /// Resolved cases whose assessment is due, oldest resolution first, at
+    /// most `limit`: none stored yet, stored for another resolution or
+    /// another window, or provisional and either past its window's end at
+    /// `now` or with a public post by the author received since it was
+    /// assessed. With `since`, only cases resolved at or after it plus the
+    /// provisional ones (a cheap pass); without, every resolved case (a
+    /// sweep, e.g. at start).
+    async fn recovery_due(
+        &self,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<CaseId>>;
+    /// The author's public posts (not private, same source, handle compared
+    /// case-insensitively) posted after `after` and at or before `until`,
+    /// oldest first, at most `limit`, whatever case they joined.
+    async fn later_public_mentions(
+        &self,
+        source: SourceKind,
+        handle: &str,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Mention>>;
+    /// Stores (replaces) the case's assessment.
+    async fn save_recovery(&self, assessment: &RecoveryAssessment) -> Result<()>;
+    /// The stored assessment of the case's current resolution.
+    async fn recovery(&self, case_id: CaseId) -> Result<Option<RecoveryAssessment>>;
+    /// The current assessments of cases resolved in `[from, to)`, with what
+    /// the summary groups by; with `locations`, only cases at one of them.
+    async fn recovery_rows(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        locations: Option<&[String]>,
+    ) -> Result<Vec<RecoveryRow>>;
 }
 
 #[cfg(test)]

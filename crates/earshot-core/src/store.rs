@@ -86,6 +86,9 @@ pub struct CaseQuery {
     pub assignee: Option<String>,
     pub sentiment: Option<Sentiment>,
     pub source: Option<SourceKind>,
+    /// Only resolved cases with this recovery outcome (as last assessed,
+    /// from their latest resolution): the cases behind a recovery rate.
+    pub recovery: Option<crate::recovery::RecoveryOutcome>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
     /// Set by the server for location managers, never by the client: only

@@ -10,6 +10,7 @@ mod accounts;
 mod inbound;
 mod ingest;
 mod outbox;
+mod recovery;
 mod rows;
 mod search;
 mod sources;
@@ -383,6 +384,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "private_mentions",
         include_str!("../migrations/sqlite/0017_private_mentions.sql"),
         include_str!("../migrations/postgres/0017_private_mentions.sql"),
+    ),
+    (
+        20,
+        "recovery",
+        include_str!("../migrations/sqlite/0020_recovery.sql"),
+        include_str!("../migrations/postgres/0020_recovery.sql"),
     ),
 ];
 

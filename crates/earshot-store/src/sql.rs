@@ -234,6 +234,12 @@ impl Store for SqlStore {
         if let Some(source) = query.source {
             f.push("source = {}", Bind::Text(source.as_str().into()));
         }
+        if let Some(outcome) = query.recovery {
+            f.push(
+                crate::recovery::OUTCOME_FILTER,
+                Bind::Text(outcome.as_str().into()),
+            );
+        }
         if let Some(locations) = &query.locations {
             f.at_locations("id", locations);
         }
