@@ -28,6 +28,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, SqlSafeStr};
 
 use earshot_core::error::{Error, Result};
 
+pub use recovery::LATER_MENTIONS_SQL;
 pub use sql::SqlStore;
 
 /// The SQL dialect behind a store.
