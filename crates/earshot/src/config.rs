@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// each platform call is cut to 5/12 of it (at most 25 s).
     #[arg(long, env = "EARSHOT_OUTBOX_LEASE_SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub outbox_lease_secs: Option<u32>,
+    /// Days recovery follows a resolved case's author in public (default
+    /// 30): a case whose unhappy author posts nothing in that time is
+    /// `unknown`.
+    #[arg(long, env = "EARSHOT_RECOVERY_WINDOW_DAYS", value_parser = clap::value_parser!(u32).range(1..=i64::from(earshot_core::recovery::MAX_WINDOW_DAYS)))]
+    pub recovery_window_days: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -55,6 +60,7 @@ struct FileConfig {
     priority: Option<PriorityWeights>,
     rate_limit: Option<String>,
     allow_private_webhooks: Option<bool>,
+    recovery_window_days: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -69,6 +75,8 @@ pub struct Config {
     pub allow_private_webhooks: bool,
     /// `None`: the outbox's default lease.
     pub outbox_lease: Option<chrono::TimeDelta>,
+    /// How long recovery follows a resolved case's author.
+    pub recovery_window: chrono::TimeDelta,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -103,6 +111,13 @@ impl Config {
             outbox_lease: serve
                 .outbox_lease_secs
                 .map(|secs| chrono::TimeDelta::seconds(i64::from(secs))),
+            recovery_window: earshot_core::recovery::window_days(
+                serve
+                    .recovery_window_days
+                    .or(file.recovery_window_days)
+                    .unwrap_or(earshot_core::recovery::DEFAULT_WINDOW_DAYS),
+            )
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
         })
     }
 
@@ -196,6 +211,29 @@ mod tests {
         let defaults = Config::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(defaults.rate_limit, Some(RateLimit::default()));
         assert!(!defaults.allow_private_webhooks);
+    }
+
+    #[test]
+    fn the_recovery_window_is_configurable() {
+        let defaults = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.recovery_window, chrono::TimeDelta::days(30));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("earshot.toml");
+        std::fs::write(&file, "recovery_window_days = 14\n").unwrap();
+        let mut args = ServeArgs {
+            store: StoreArgs {
+                config: Some(file),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.recovery_window, chrono::TimeDelta::days(14));
+        args.recovery_window_days = Some(7);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.recovery_window, chrono::TimeDelta::days(7));
+        args.recovery_window_days = Some(0);
+        assert!(Config::resolve(&args).is_err());
     }
 
     #[test]

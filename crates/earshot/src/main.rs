@@ -341,7 +341,8 @@ fn app(config: &Config, store: &Arc<SqlStore>) -> Result<App> {
         .with_secrets(secrets)
         .with_delivery_policy(earshot_app::deliveries::DeliveryPolicy {
             allow_private: config.allow_private_webhooks,
-        });
+        })
+        .with_recovery_window(config.recovery_window);
     Ok(match config.outbox_lease {
         Some(lease) => app.with_outbox_lease(lease),
         None => app,

@@ -9,6 +9,7 @@ mod input;
 pub mod mentions;
 pub mod notifications;
 pub mod presence;
+pub mod recovery;
 pub mod replies;
 pub mod rules;
 pub mod sla;
@@ -202,6 +203,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
             sources::delete_source
         ))
         .routes(routes!(inbound::receive))
+        // Recovery: did an unhappy customer come back round?
+        .routes(routes!(recovery::case_recovery))
+        .routes(routes!(recovery::summary))
 }
 
 #[derive(Serialize)]

@@ -239,6 +239,8 @@ struct CasePage {
     /// A connector delivers this source's replies; when not, the page says
     /// so and offers each reply to post by hand.
     delivers: bool,
+    /// Whether the customer came back round (`case_recovery.html`).
+    recovery: crate::ui::case_recovery::RecoveryView,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -457,7 +459,9 @@ async fn render(
         })
         .collect();
 
+    let recovery = earshot_app::recovery::case_recovery(&state.app, &me.principal(), id).await?;
     let page = CasePage {
+        recovery: crate::ui::case_recovery::view(&recovery, now),
         chrome: Chrome::new(me, "inbox"),
         id: case.id.0,
         subject: case.subject.clone(),

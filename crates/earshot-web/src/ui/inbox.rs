@@ -14,6 +14,7 @@ use earshot_core::accounts::InboxQuery;
 use earshot_core::analysis::Sentiment;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::ids::CaseId;
+use earshot_core::recovery::RecoveryOutcome;
 use earshot_core::source::SourceKind;
 use earshot_workflow::SlaEvaluation;
 use serde::Deserialize;
@@ -42,6 +43,8 @@ pub struct InboxParams {
     pub day: Option<String>,
     /// `any` to include resolved and closed cases.
     pub status: Option<String>,
+    /// A recovery outcome: the resolved cases behind a recovery rate.
+    pub recovery: Option<String>,
     pub page: Option<u32>,
     /// `rows` answers only the table rows (live refresh).
     pub fragment: Option<String>,
@@ -72,6 +75,9 @@ impl InboxParams {
         }
         if let Some(s) = some(&self.sentiment) {
             q.sentiment = Some(Sentiment::parse(&s).ok_or_else(|| bad("sentiment"))?);
+        }
+        if let Some(r) = some(&self.recovery) {
+            q.recovery = Some(RecoveryOutcome::parse(&r).ok_or_else(|| bad("recovery"))?);
         }
         if let Some(p) = some(&self.min_priority) {
             q.min_priority = Some(p.parse().map_err(|_| bad("priority"))?);
@@ -110,6 +116,7 @@ impl InboxParams {
             ("max_priority", &self.max_priority),
             ("day", &self.day),
             ("status", &self.status),
+            ("recovery", &self.recovery),
         ] {
             if let Some(v) = some(v) {
                 parts.push(format!("{k}={}", urlencode(&v)));
@@ -174,6 +181,8 @@ struct InboxPage {
     team: String,
     location: String,
     sentiment: String,
+    recovery: String,
+    recoveries: Vec<&'static str>,
     sources: Vec<&'static str>,
     filters_note: String,
     prev: String,
@@ -245,6 +254,9 @@ pub async fn page(
     if params.status.as_deref() == Some("any") {
         notes.push("including resolved and closed".into());
     }
+    if let Some(r) = some(&params.recovery) {
+        notes.push(format!("resolved cases whose recovery is {r}"));
+    }
     let page_html = InboxPage {
         chrome: Chrome::new(&me, "inbox"),
         rows,
@@ -254,6 +266,8 @@ pub async fn page(
         team: some(&params.team).unwrap_or_default(),
         location: some(&params.location).unwrap_or_default(),
         sentiment: some(&params.sentiment).unwrap_or_default(),
+        recovery: some(&params.recovery).unwrap_or_default(),
+        recoveries: RecoveryOutcome::ALL.iter().map(|r| r.as_str()).collect(),
         sources: SourceKind::ALL.iter().map(|s| s.as_str()).collect(),
         filters_note: notes.join(", "),
         prev: if page > 0 {

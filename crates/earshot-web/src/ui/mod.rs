@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod case;
+pub mod case_recovery;
 pub mod dashboard;
 pub mod inbox;
 pub mod session;
