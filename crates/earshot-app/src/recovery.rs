@@ -246,8 +246,8 @@ fn window_days(app: &App) -> u32 {
 }
 
 /// The recovery rates of cases resolved in `[from, to)`, grouped by `by`,
-/// from the stored assessments; a location manager's only cover their
-/// locations.
+/// from the stored assessments. Reports need `ViewReports` (location
+/// managers are refused); the scope is applied to the rows all the same.
 pub async fn summary(
     app: &App,
     p: &Principal,

@@ -57,9 +57,9 @@ pub struct SummaryQuery {
 /// author was negative before (`assessed`), how many recovered, were lost,
 /// are unknown (the window closed in silence) or still watched, and the
 /// recovery rate recovered / (recovered + lost + unknown) (`null` when that
-/// is 0). From the stored assessments, which the worker refreshes; a
-/// location manager's cover only their locations. `GET /api/v1/cases?recovery=…`
-/// lists the cases behind each number.
+/// is 0). From the stored assessments, which the worker refreshes. A report
+/// about the whole brand: location managers get 403.
+/// `GET /api/v1/cases?recovery=…` lists the cases behind each number.
 #[utoipa::path(
     get,
     path = "/api/v1/recovery/summary",
@@ -68,7 +68,7 @@ pub struct SummaryQuery {
     responses(
         (status = 200, body = RecoverySummary),
         (status = 400, description = "An unknown grouping, a malformed time, or `to` not after `from`", body = ErrorBody),
-        (status = 403, description = "The role does not allow reports", body = ErrorBody)
+        (status = 403, description = "Location managers may not read reports", body = ErrorBody)
     )
 )]
 pub async fn summary(

@@ -12,6 +12,7 @@ mod contract;
 mod desk;
 mod hardening;
 mod location_scope;
+mod recovery;
 mod routing;
 mod sla;
 mod sources;
