@@ -241,6 +241,9 @@ impl Harness {
     }
 }
 
+/// A group's key, assessed, recovered, lost, unknown, watching and rate.
+type Counts<'a> = (Option<&'a str>, u64, u64, u64, u64, u64, Option<f64>);
+
 /// THE acceptance test: a negative author resolved and later positive is
 /// recovered (and their "thanks" does not reopen the case); one who stays
 /// negative, and one who signals churn, are lost; one who never posts again
@@ -362,7 +365,7 @@ async fn who_came_back_round(h: Harness) {
         earshot_app::recovery::summary(&h.app, &admin(), RecoveryGroupBy::Agent, None, None)
             .await
             .unwrap();
-    let rows: Vec<(Option<&str>, u64, u64, u64, u64, u64, Option<f64>)> = summary
+    let rows: Vec<Counts> = summary
         .groups
         .iter()
         .map(|g| {
