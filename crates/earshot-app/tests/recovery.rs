@@ -279,6 +279,26 @@ async fn who_came_back_round(h: Harness) {
         !events.iter().any(|e| e.action == "case.reopened"),
         "{events:?}"
     );
+    // Nor does it start a response clock (the brand answered Ann before,
+    // so a reopened case would owe her a next response within 2 hours).
+    let detail = h.store.case_detail(ann).await.unwrap().unwrap();
+    let policies = earshot_app::sla::policies(&h.app).await.unwrap();
+    let sla = earshot_app::sla::evaluate_case(
+        &h.app,
+        &policies,
+        &detail,
+        days(3) + TimeDelta::hours(5),
+        false,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        sla.targets
+            .iter()
+            .all(|t| t.kind != earshot_workflow::TargetKind::NextResponse),
+        "{sla:?}"
+    );
 
     // Cat's case was closed; her next complaint opens a new case.
     h.clock.set(days(1));
