@@ -48,6 +48,23 @@ async fn resolved(app: &TestApp, handle: &str) -> i64 {
 
 async fn a_thanks_after_resolution_is_a_recovery() {
     let app = spawn_app().await;
+    // Routing rules run on what opens a case, not on a thanks that joins a
+    // resolved one.
+    let (s, b) = admin(
+        &app,
+        Method::PUT,
+        "/api/v1/rules",
+        Some(json!({"rules": [
+            {"id": 1, "name": "parcels", "position": 1,
+             "condition": {"type": "keyword", "any_of": ["parcel"]},
+             "actions": [{"type": "tag", "tag": "parcel"}]},
+            {"id": 2, "name": "thanks", "position": 2,
+             "condition": {"type": "keyword", "any_of": ["thank*"]},
+             "actions": [{"type": "tag", "tag": "thanked"},
+                         {"type": "escalate", "reason": "a thank-you"}]}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
     let jo = resolved(&app, "jo").await;
     let (s, r) = app.get_json(&format!("/api/v1/cases/{jo}/recovery")).await;
     assert_eq!(s, 200, "{r}");
@@ -64,6 +81,9 @@ async fn a_thanks_after_resolution_is_a_recovery() {
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["case"]["id"], jo, "{b}");
     assert_eq!(b["case"]["status"], "resolved", "{b}");
+    let (_, case) = app.get_json(&format!("/api/v1/cases/{jo}")).await;
+    assert_eq!(case["case"]["tags"], json!(["parcel"]), "{case}");
+    assert_eq!(case["case"]["status"], "resolved");
     let (_, r) = app.get_json(&format!("/api/v1/cases/{jo}/recovery")).await;
     assert_eq!(r["assessment"]["outcome"], "recovered", "{r}");
     assert_eq!(r["assessment"]["before"], "negative");
