@@ -199,7 +199,8 @@ pub fn spawn_worker(app: App, every: std::time::Duration) -> tokio::task::JoinHa
             let since = swept.then(|| since(&app, app.clock.now()));
             match pass(&app, since).await {
                 Ok(n) => {
-                    swept = true;
+                    // A sweep that hit the pass's cap goes on next time.
+                    swept = swept || n < MAX_PAGES * PAGE as usize;
                     if n > 0 {
                         tracing::debug!(assessed = n, "recovery pass");
                     }
