@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod personalisation;
 pub mod presence;
 pub mod priority;
+pub mod recovery;
 pub mod replies;
 pub mod routing;
 pub mod runtime;
@@ -42,6 +43,7 @@ use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
 use earshot_core::private_handoff::PrivateHandoffStore;
+use earshot_core::recovery::RecoveryStore;
 use earshot_core::sources::SourceStore;
 use earshot_core::store::Store;
 use earshot_core::workflow_store::WorkflowStore;
@@ -70,6 +72,11 @@ pub struct App {
     pub private_handoffs: Arc<dyn PrivateHandoffStore>,
     /// Wakes the outbox worker when a reply is queued.
     pub outbox_wake: Arc<Notify>,
+    /// Recovery outcomes of resolved cases: the same database.
+    pub recovery: Arc<dyn RecoveryStore>,
+    /// How long after a resolution recovery follows the author
+    /// ([`earshot_core::recovery::DEFAULT_WINDOW_DAYS`] unless configured).
+    pub recovery_window: chrono::TimeDelta,
     /// Configured sources (connector instances), their health and cursors.
     pub sources: Arc<dyn SourceStore>,
     /// Delivery ids of signed inbound webhooks already received.
@@ -114,7 +121,8 @@ impl App {
             + OutboxStore
             + InboundDeliveries
             + PrivateHandoffStore
-            + CsatStore,
+            + CsatStore
+            + RecoveryStore,
     >(
         store: Arc<S>,
         pipeline: Pipeline,
@@ -129,6 +137,10 @@ impl App {
             outbox: store.clone(),
             private_handoffs: store.clone(),
             outbox_wake: Arc::default(),
+            recovery: store.clone(),
+            recovery_window: chrono::TimeDelta::days(i64::from(
+                earshot_core::recovery::DEFAULT_WINDOW_DAYS,
+            )),
             sources: store.clone(),
             inbound: store.clone(),
             csat: store.clone(),
@@ -187,6 +199,13 @@ impl App {
     /// each connector call is then cut to fit ([`outbox::call_timeout`]).
     pub fn with_outbox_lease(mut self, lease: chrono::TimeDelta) -> Self {
         self.outbox_lease = lease;
+        self
+    }
+
+    /// Follows authors for `window` after a resolution (see
+    /// [`earshot_core::recovery::window_days`]).
+    pub fn with_recovery_window(mut self, window: chrono::TimeDelta) -> Self {
+        self.recovery_window = window;
         self
     }
 

@@ -3,6 +3,7 @@
 //! the agent.
 
 use earshot_core::auth::Role;
+use earshot_core::case::CaseStatus;
 use earshot_core::error::{Error, Result};
 use earshot_core::ids::{CaseId, MentionId};
 use earshot_core::store::{CaseAction, IngestOutcome};
@@ -41,7 +42,7 @@ pub async fn author_lists(app: &App, handle: &str) -> Result<Vec<AuthorList>> {
 }
 
 /// Applies the current routing rules to the cases that ingestion opened or
-/// joined. Runs after `Store::ingest` commits, so a rule failure never loses
+/// joined (not to a resolved case a follow-up joined without reopening). Runs after `Store::ingest` commits, so a rule failure never loses
 /// a mention: it is logged and the case stays in the triage queue.
 pub async fn route_ingested(app: &App, outcomes: &[IngestOutcome]) {
     let rules = match current_rules(app).await {
@@ -55,6 +56,11 @@ pub async fn route_ingested(app: &App, outcomes: &[IngestOutcome]) {
     for o in outcomes.iter().filter(|o| !o.duplicate) {
         let Some(link) = o.case else { continue };
         if !matches!(link.action, CaseAction::Opened | CaseAction::Joined) {
+            continue;
+        }
+        // A "thanks" that joined a resolved case without reopening it
+        // creates no work: nothing to assign, tag or escalate.
+        if link.action == CaseAction::Joined && link.status == CaseStatus::Resolved {
             continue;
         }
         if let Err(e) = route_one(app, &rules, o.mention_id, link.id, link.action).await {

@@ -1,6 +1,6 @@
 //! The background workers of one node: the SLA ticker, the follow-up
 //! check of private handoffs, outbound webhook delivery, the priority
-//! refresher, the CSAT scan, the reply outbox and the source
+//! refresher, the CSAT scan, recovery, the reply outbox and the source
 //! runtime (one supervised task per source, see [`crate::listen`]). Each runs as its
 //! own task; [`Runtime::shutdown`] (or dropping the runtime) stops them.
 
@@ -23,6 +23,8 @@ pub struct Intervals {
     pub outbox: Duration,
     /// The scan for CSAT requests that fell due.
     pub csat: Duration,
+    /// Recovery's pass over resolved cases ([`crate::recovery::pass`]).
+    pub recovery: Duration,
 }
 
 impl Default for Intervals {
@@ -33,6 +35,7 @@ impl Default for Intervals {
             priority: Duration::from_secs(60),
             outbox: Duration::from_secs(5),
             csat: Duration::from_secs(60),
+            recovery: crate::recovery::INTERVAL,
         }
     }
 }
@@ -87,6 +90,10 @@ impl Runtime {
                 ),
             ],
         };
+        runtime.workers.push((
+            "recovery",
+            crate::recovery::spawn_worker(app.clone(), every.recovery),
+        ));
         runtime.workers.push((
             "sources",
             crate::listen::spawn_supervisor(app.clone(), listen, listening),

@@ -103,6 +103,7 @@ fn intervals() -> Intervals {
         priority: hour,
         outbox: Duration::from_millis(200),
         csat: hour,
+        recovery: hour,
     }
 }
 

@@ -97,6 +97,7 @@ fn intervals() -> Intervals {
         deliveries: hour,
         priority: hour,
         csat: hour,
+        recovery: hour,
         outbox: Duration::from_millis(200),
     }
 }

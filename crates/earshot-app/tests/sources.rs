@@ -87,6 +87,7 @@ fn idle() -> Intervals {
         priority: hour,
         outbox: hour,
         csat: hour,
+        recovery: hour,
     }
 }
 

@@ -274,6 +274,8 @@ pub struct InboxQuery {
     pub any_status: bool,
     /// Only the cases behind a CSAT number.
     pub csat: Option<crate::csat::CsatFilter>,
+    /// Only resolved cases with this recovery outcome (any status implied).
+    pub recovery: Option<crate::recovery::RecoveryOutcome>,
     pub limit: u32,
     pub offset: u32,
 }

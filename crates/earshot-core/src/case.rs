@@ -9,8 +9,10 @@ use crate::priority::Priority;
 use crate::source::SourceKind;
 
 /// The case lifecycle: new → open → pending (waiting on the customer) →
-/// resolved → closed. A customer writing again reopens a pending or resolved
-/// case; a closed case stays closed and the next message opens a new one.
+/// resolved → closed. A customer writing again reopens a pending case, and a
+/// resolved one when the new post would open a case by itself (see
+/// `intake::plan`: a "thanks" joins a resolved case and leaves it resolved);
+/// a closed case stays closed and the next message opens a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
@@ -89,8 +91,10 @@ impl CaseStatus {
         }
     }
 
-    /// The status after the customer writes again: waiting and resolved
-    /// cases come back to the queue, others keep their status.
+    /// The status after the customer writes something that needs an
+    /// answer: waiting and resolved cases come back to the queue, others
+    /// keep their status. (`intake::plan` leaves a resolved case resolved
+    /// for a follow-up that needs none.)
     pub fn on_customer_message(self) -> CaseStatus {
         match self {
             CaseStatus::Pending | CaseStatus::Resolved => CaseStatus::Open,

@@ -10,8 +10,9 @@ use crate::case::CaseStatus;
 #[serde(rename_all = "snake_case", tag = "action")]
 pub enum CasePlan {
     /// The conversation already has a case: the mention joins it, and the
-    /// case takes `status` (a waiting or resolved case reopens). Which case
-    /// is the caller's to know: it may be one the same batch is creating.
+    /// case takes `status` (a waiting case reopens; a resolved one reopens
+    /// only for a post that would open a case itself). Which case is the
+    /// caller's to know: it may be one the same batch is creating.
     Join { status: CaseStatus },
     /// A negative post, complaint or question with no case yet.
     Open,
@@ -27,14 +28,20 @@ pub struct ExistingCase {
     pub status: CaseStatus,
 }
 
-/// Any follow-up from the customer belongs to their open conversation, even a
-/// "thanks" (that is how the tone turning positive becomes visible); only
+/// Any follow-up from the customer belongs to their conversation's case,
+/// even a "thanks" (that is how the tone turning positive becomes visible,
+/// and what recovery reads). A follow-up on a resolved case reopens it only
+/// when it would open a case by itself (negative, a complaint, a question):
+/// "thanks, all sorted!" joins the resolved case and creates no work. Only
 /// negative posts, complaints and questions open new cases.
 pub fn plan(analysis: &Analysis, existing: Option<ExistingCase>) -> CasePlan {
     if let Some(case) = existing.filter(|c| c.status.accepts_mentions()) {
-        return CasePlan::Join {
-            status: case.status.on_customer_message(),
+        let status = if case.status == CaseStatus::Resolved && !needs_a_case(analysis) {
+            CaseStatus::Resolved
+        } else {
+            case.status.on_customer_message()
         };
+        return CasePlan::Join { status };
     }
     if needs_a_case(analysis) {
         CasePlan::Open
@@ -95,7 +102,23 @@ mod tests {
             status: CaseStatus::Resolved,
         };
         assert_eq!(
-            plan(&with(Sentiment::Positive, false), Some(resolved)),
+            plan(&with(Sentiment::Negative, false), Some(resolved)),
+            CasePlan::Join {
+                status: CaseStatus::Open
+            }
+        );
+        assert_eq!(
+            plan(&with(Sentiment::Neutral, true), Some(resolved)),
+            CasePlan::Join {
+                status: CaseStatus::Open
+            }
+        );
+        let pending = ExistingCase {
+            status: CaseStatus::Pending,
+        };
+        // The customer answered what the brand waited for.
+        assert_eq!(
+            plan(&with(Sentiment::Positive, false), Some(pending)),
             CasePlan::Join {
                 status: CaseStatus::Open
             }
@@ -107,6 +130,34 @@ mod tests {
             plan(&with(Sentiment::Negative, true), Some(new)),
             CasePlan::Join {
                 status: CaseStatus::New
+            }
+        );
+    }
+
+    #[test]
+    fn a_thanks_joins_a_resolved_case_without_reopening_it() {
+        let resolved = ExistingCase {
+            status: CaseStatus::Resolved,
+        };
+        for sentiment in [Sentiment::Positive, Sentiment::Neutral] {
+            assert_eq!(
+                plan(&with(sentiment, false), Some(resolved)),
+                CasePlan::Join {
+                    status: CaseStatus::Resolved
+                },
+                "{sentiment:?}"
+            );
+        }
+        // A question still reopens it.
+        let mut q = with(Sentiment::Positive, false);
+        q.urgency.push(UrgencySignal {
+            kind: UrgencyKind::Question,
+            trigger: "?".into(),
+        });
+        assert_eq!(
+            plan(&q, Some(resolved)),
+            CasePlan::Join {
+                status: CaseStatus::Open
             }
         );
     }

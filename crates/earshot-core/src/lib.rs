@@ -22,6 +22,7 @@ pub mod personalise;
 pub mod pipeline;
 pub mod priority;
 pub mod private_handoff;
+pub mod recovery;
 pub mod reply;
 pub mod sla_policy;
 pub mod source;

@@ -90,6 +90,9 @@ pub struct CaseQuery {
     /// answer yet) or a score `1`..`5`.
     #[param(inline)]
     pub csat: Option<crate::csat::CsatFilter>,
+    /// Only resolved cases with this recovery outcome (as last assessed,
+    /// from their latest resolution): the cases behind a recovery rate.
+    pub recovery: Option<crate::recovery::RecoveryOutcome>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
     /// Set by the server for location managers, never by the client: only

@@ -423,7 +423,15 @@ impl Accounts for SqlStore {
 
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<Case>> {
         let mut w = Where::default();
-        if !query.any_status {
+        // Recovery outcomes belong to resolved cases: any status.
+        let any_status = query.any_status || query.recovery.is_some();
+        if let Some(outcome) = query.recovery {
+            w.push(
+                crate::recovery::OUTCOME_FILTER,
+                Bind::Text(outcome.as_str().into()),
+            );
+        }
+        if !any_status {
             // Spelled exactly as in the partial index `cases_inbox`.
             w.clauses
                 .push("status IN ('new', 'open', 'pending')".to_string());
@@ -507,7 +515,7 @@ impl Accounts for SqlStore {
         // index and sorts the whole queue; walking the partial queue index in
         // order stops after one page (see docs/PERFORMANCE.md, "Desk").
         // Text search keeps the planner's choice: FTS narrows first.
-        let hint = if self.dialect() == Dialect::Sqlite && !query.any_status && query.q.is_none() {
+        let hint = if self.dialect() == Dialect::Sqlite && !any_status && query.q.is_none() {
             " INDEXED BY cases_inbox"
         } else {
             ""

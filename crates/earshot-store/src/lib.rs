@@ -12,6 +12,7 @@ mod inbound;
 mod ingest;
 mod outbox;
 mod private_handoff;
+mod recovery;
 mod rows;
 mod search;
 mod sources;
@@ -29,6 +30,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, SqlSafeStr};
 
 use earshot_core::error::{Error, Result};
 
+pub use recovery::LATER_MENTIONS_SQL;
 pub use sql::SqlStore;
 
 /// The SQL dialect behind a store.
@@ -397,6 +399,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "csat",
         include_str!("../migrations/sqlite/0019_csat.sql"),
         include_str!("../migrations/postgres/0019_csat.sql"),
+    ),
+    (
+        20,
+        "recovery",
+        include_str!("../migrations/sqlite/0020_recovery.sql"),
+        include_str!("../migrations/postgres/0020_recovery.sql"),
     ),
 ];
 

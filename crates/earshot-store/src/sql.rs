@@ -238,6 +238,12 @@ impl Store for SqlStore {
         if let Some(csat) = query.csat {
             f.clauses.push(csat.sql("id"));
         }
+        if let Some(outcome) = query.recovery {
+            f.push(
+                crate::recovery::OUTCOME_FILTER,
+                Bind::Text(outcome.as_str().into()),
+            );
+        }
         if let Some(locations) = &query.locations {
             f.at_locations("id", locations);
         }

@@ -349,13 +349,19 @@ pub fn evaluate_sla(
 
     if let Some(minutes) = policy.targets.next_response_minutes {
         // A cycle starts with the first customer message after a reply and
-        // ends with the next reply; resolving the case cancels it.
+        // ends with the next reply; resolving the case cancels it. A message
+        // to a resolved case (a "thanks" that joins it without reopening
+        // it) starts no cycle unless the case is reopened: then the cycle
+        // starts at that message, as if it had reopened the case itself.
         let mut replied = false;
         let mut open: Option<DateTime<Utc>> = None;
+        let mut stopped = false;
+        let mut held: Option<DateTime<Utc>> = None;
         let mut cycle = 0u32;
         for e in &events {
             match *e {
                 TimelineEvent::AgentReply { at } => {
+                    held = None;
                     if let Some(start) = open.take() {
                         cycle += 1;
                         let seg = [Segment {
@@ -373,9 +379,15 @@ pub fn evaluate_sla(
                     replied = true;
                 }
                 TimelineEvent::CustomerMessage { at } if replied && open.is_none() => {
-                    open = Some(at)
+                    if stopped {
+                        held.get_or_insert(at);
+                    } else {
+                        open = Some(at);
+                    }
                 }
                 TimelineEvent::StatusChanged { at, status } if is_stopped(status) => {
+                    stopped = true;
+                    held = None;
                     if let Some(start) = open.take() {
                         cycle += 1;
                         let seg = [Segment {
@@ -389,6 +401,13 @@ pub fn evaluate_sla(
                             &seg,
                             Outcome::Cancelled(at),
                         );
+                    }
+                }
+                // Reopened: a message it held starts the cycle.
+                TimelineEvent::StatusChanged { .. } if stopped => {
+                    stopped = false;
+                    if open.is_none() {
+                        open = held.take();
                     }
                 }
                 _ => {}

@@ -343,6 +343,42 @@ fn next_response_runs_once_per_customer_follow_up() {
 }
 
 #[test]
+fn a_thanks_to_a_resolved_case_starts_no_next_response_clock() {
+    let p = policy(
+        SlaTargets {
+            next_response_minutes: Some(60),
+            ..SlaTargets::default()
+        },
+        TimeBasis::CalendarHours,
+    );
+    let resolved = TimelineEvent::StatusChanged {
+        at: t0() + min(30),
+        status: CaseStatus::Resolved,
+    };
+    let events = vec![
+        TimelineEvent::CustomerMessage { at: t0() },
+        TimelineEvent::AgentReply { at: t0() + min(10) },
+        resolved,
+        // "Thanks, all sorted!" joins the resolved case.
+        TimelineEvent::CustomerMessage { at: t0() + min(40) },
+    ];
+    let e = evaluate_sla(&p, &timeline(events.clone()), t0() + min(500));
+    assert!(e.target(TargetKind::NextResponse).is_none(), "{e:?}");
+    assert!(e.escalations_due.is_empty());
+
+    // A message that reopens the case starts the cycle at the message.
+    let mut reopened = events;
+    reopened.push(TimelineEvent::StatusChanged {
+        at: t0() + min(41),
+        status: CaseStatus::Open,
+    });
+    let e = evaluate_sla(&p, &timeline(reopened), t0() + min(60));
+    let t = e.target(TargetKind::NextResponse).unwrap();
+    assert_eq!(t.status, TargetStatus::Active);
+    assert_eq!(t.started_at, t0() + min(40));
+}
+
+#[test]
 fn resolving_without_a_reply_cancels_first_response() {
     let p = policy(
         SlaTargets {

@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// Days a CSAT link works (default 7).
     #[arg(long, env = "EARSHOT_CSAT_LINK_DAYS", value_parser = clap::value_parser!(u32).range(1..=90))]
     pub csat_link_days: Option<u32>,
+    /// Days recovery follows a resolved case's author in public (default
+    /// 30): a case whose unhappy author posts nothing in that time is
+    /// `unknown`.
+    #[arg(long, env = "EARSHOT_RECOVERY_WINDOW_DAYS", value_parser = clap::value_parser!(u32).range(1..=i64::from(earshot_core::recovery::MAX_WINDOW_DAYS)))]
+    pub recovery_window_days: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -64,6 +69,7 @@ struct FileConfig {
     allow_private_webhooks: Option<bool>,
     public_url: Option<String>,
     csat_link_days: Option<u32>,
+    recovery_window_days: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -82,6 +88,8 @@ pub struct Config {
     pub public_url: String,
     /// How long a CSAT link works.
     pub csat_link_ttl: chrono::TimeDelta,
+    /// How long recovery follows a resolved case's author.
+    pub recovery_window: chrono::TimeDelta,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -129,6 +137,13 @@ impl Config {
             outbox_lease: serve
                 .outbox_lease_secs
                 .map(|secs| chrono::TimeDelta::seconds(i64::from(secs))),
+            recovery_window: earshot_core::recovery::window_days(
+                serve
+                    .recovery_window_days
+                    .or(file.recovery_window_days)
+                    .unwrap_or(earshot_core::recovery::DEFAULT_WINDOW_DAYS),
+            )
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
         })
     }
 
@@ -241,6 +256,29 @@ mod tests {
         let defaults = Config::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(defaults.rate_limit, Some(RateLimit::default()));
         assert!(!defaults.allow_private_webhooks);
+    }
+
+    #[test]
+    fn the_recovery_window_is_configurable() {
+        let defaults = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.recovery_window, chrono::TimeDelta::days(30));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("earshot.toml");
+        std::fs::write(&file, "recovery_window_days = 14\n").unwrap();
+        let mut args = ServeArgs {
+            store: StoreArgs {
+                config: Some(file),
+                ..StoreArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.recovery_window, chrono::TimeDelta::days(14));
+        args.recovery_window_days = Some(7);
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.recovery_window, chrono::TimeDelta::days(7));
+        args.recovery_window_days = Some(0);
+        assert!(Config::resolve(&args).is_err());
     }
 
     #[test]

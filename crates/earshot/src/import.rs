@@ -28,6 +28,9 @@ pub enum Format {
 }
 
 /// What one record of a file holds: a customer's post or the brand's answer.
+// Records are read and handed on one at a time: boxing the larger variant
+// would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Mention(NewMention),

@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod import;
+mod recovery_cmd;
 mod users;
 
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ enum Command {
     /// Measure ingestion and search speed on this machine.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Recovery (did an unhappy customer come back round?) replayed on a
+    /// public dataset.
+    #[command(subcommand)]
+    Recovery(recovery_cmd::RecoveryCommand),
 }
 
 #[derive(Subcommand)]
@@ -133,6 +138,7 @@ fn main() -> Result<()> {
         Command::Analyze(args) => analysis_cmd::run_analyze(args),
         Command::Train(args) => analysis_cmd::run_train(args),
         Command::Eval(args) => analysis_cmd::run_eval(args),
+        Command::Recovery(command) => recovery_cmd::run(command),
         command => runtime()?.block_on(run(command)),
     }
 }
@@ -300,7 +306,7 @@ async fn run(command: Command) -> Result<()> {
             let store = open_store(&config).await?;
             users::add(&store, args).await
         }
-        Command::Analyze(_) | Command::Train(_) | Command::Eval(_) => {
+        Command::Analyze(_) | Command::Train(_) | Command::Eval(_) | Command::Recovery(_) => {
             unreachable!("handled before the runtime starts")
         }
     }
@@ -344,7 +350,8 @@ fn app(config: &Config, store: &Arc<SqlStore>) -> Result<App> {
         })
         .with_public_url(&config.public_url)
         .map_err(|e| anyhow::anyhow!("{}", e.message))?
-        .with_csat_link_ttl(config.csat_link_ttl);
+        .with_csat_link_ttl(config.csat_link_ttl)
+        .with_recovery_window(config.recovery_window);
     Ok(match config.outbox_lease {
         Some(lease) => app.with_outbox_lease(lease),
         None => app,

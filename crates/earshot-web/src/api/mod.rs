@@ -11,6 +11,7 @@ pub mod mentions;
 pub mod notifications;
 pub mod presence;
 pub mod private_handoffs;
+pub mod recovery;
 pub mod replies;
 pub mod rules;
 pub mod sla;
@@ -213,6 +214,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(csat::case_csat, csat::ask_csat))
         .routes(routes!(csat::summary))
         .routes(routes!(csat::get_policies, csat::put_policies))
+        // Recovery: did an unhappy customer come back round?
+        .routes(routes!(recovery::case_recovery))
+        .routes(routes!(recovery::summary))
 }
 
 #[derive(Serialize)]

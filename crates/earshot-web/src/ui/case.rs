@@ -243,6 +243,8 @@ struct CasePage {
     private: crate::ui::case_private::PrivateBlock,
     /// The CSAT panel (templates/case_csat.html).
     csat: crate::ui::csat::CsatPanel,
+    /// Whether the customer came back round (`case_recovery.html`).
+    recovery: crate::ui::case_recovery::RecoveryView,
 }
 
 fn evidence_class(weight: f32) -> &'static str {
@@ -475,7 +477,9 @@ pub async fn render_with(
         })
         .collect();
 
+    let recovery = earshot_app::recovery::case_recovery(&state.app, &me.principal(), id).await?;
     let page = CasePage {
+        recovery: crate::ui::case_recovery::view(&recovery, now),
         chrome: Chrome::new(me, "inbox"),
         id: case.id.0,
         subject: case.subject.clone(),

@@ -15,6 +15,7 @@ use earshot_core::analysis::Sentiment;
 use earshot_core::case::{Case, CaseStatus};
 use earshot_core::csat::CsatFilter;
 use earshot_core::ids::CaseId;
+use earshot_core::recovery::RecoveryOutcome;
 use earshot_core::source::SourceKind;
 use earshot_workflow::SlaEvaluation;
 use serde::Deserialize;
@@ -46,6 +47,8 @@ pub struct InboxParams {
     /// The cases behind a CSAT number: `answered`, `unanswered` or a
     /// score `1`..`5` (any status: rated cases are resolved ones).
     pub csat: Option<String>,
+    /// A recovery outcome: the resolved cases behind a recovery rate.
+    pub recovery: Option<String>,
     pub page: Option<u32>,
     /// `rows` answers only the table rows (live refresh).
     pub fragment: Option<String>,
@@ -80,6 +83,9 @@ impl InboxParams {
         if let Some(c) = some(&self.csat) {
             q.csat = Some(CsatFilter::parse(&c).ok_or_else(|| bad("CSAT filter"))?);
             q.any_status = true;
+        }
+        if let Some(r) = some(&self.recovery) {
+            q.recovery = Some(RecoveryOutcome::parse(&r).ok_or_else(|| bad("recovery"))?);
         }
         if let Some(p) = some(&self.min_priority) {
             q.min_priority = Some(p.parse().map_err(|_| bad("priority"))?);
@@ -119,6 +125,7 @@ impl InboxParams {
             ("day", &self.day),
             ("status", &self.status),
             ("csat", &self.csat),
+            ("recovery", &self.recovery),
         ] {
             if let Some(v) = some(v) {
                 parts.push(format!("{k}={}", urlencode(&v)));
@@ -185,6 +192,8 @@ struct InboxPage {
     sentiment: String,
     csat: String,
     csat_choices: Vec<(&'static str, &'static str)>,
+    recovery: String,
+    recoveries: Vec<&'static str>,
     sources: Vec<&'static str>,
     filters_note: String,
     prev: String,
@@ -263,6 +272,9 @@ pub async fn page(
             score => format!("rated {}/5", score.as_str()),
         });
     }
+    if let Some(r) = some(&params.recovery) {
+        notes.push(format!("resolved cases whose recovery is {r}"));
+    }
     let page_html = InboxPage {
         chrome: Chrome::new(&me, "inbox"),
         rows,
@@ -282,6 +294,8 @@ pub async fn page(
             ("2", "rated 2"),
             ("1", "rated 1"),
         ],
+        recovery: some(&params.recovery).unwrap_or_default(),
+        recoveries: RecoveryOutcome::ALL.iter().map(|r| r.as_str()).collect(),
         sources: SourceKind::ALL.iter().map(|s| s.as_str()).collect(),
         filters_note: notes.join(", "),
         prev: if page > 0 {

@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod case;
 pub mod case_private;
+pub mod case_recovery;
 pub mod csat;
 pub mod dashboard;
 pub mod inbox;

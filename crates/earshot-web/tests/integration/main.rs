@@ -14,6 +14,7 @@ mod desk;
 mod hardening;
 mod location_scope;
 mod private_handoffs;
+mod recovery;
 mod routing;
 mod sla;
 mod sources;
