@@ -17,7 +17,8 @@ CREATE TABLE recovery (
 );
 CREATE INDEX recovery_provisional ON recovery (is_final, case_id);
 CREATE INDEX recovery_outcome ON recovery (outcome, case_id);
-CREATE INDEX cases_resolved ON cases (resolved_at);
+-- Recent resolutions are found through cases_resolved (resolved_at), made
+-- with the CSAT tables.
 -- An author's later posts: same source, handle compared case-insensitively,
 -- by the customer's clock.
 CREATE INDEX mentions_author_time ON mentions (source, lower(author_handle), created_at);

@@ -39,6 +39,98 @@ struct DashboardPage {
     sla_pct: String,
     sla_detail: String,
     days: i64,
+    csat: Option<CsatTile>,
+    recovery: Option<RecoveryTile>,
+}
+
+/// All-time CSAT: each figure links to exactly the cases it counts (the
+/// inbox's `csat=` filter has no date bound, so neither has the tile).
+struct CsatTile {
+    mean: String,
+    answered: i64,
+    /// Asked and not answered yet (with or without a channel).
+    unanswered: i64,
+    /// The share of answers rated 4 or 5.
+    satisfied: String,
+}
+
+/// All-time recovery over the stored assessments, each count linking to
+/// the cases behind it (`recovery=`).
+struct RecoveryTile {
+    rate: String,
+    recovered: u64,
+    lost: u64,
+    unknown: u64,
+    watching: u64,
+    window_days: u32,
+}
+
+/// The CSAT and recovery tiles for `me`; `None` for a tile the viewer may
+/// not see (reports need `ViewReports`).
+async fn loop_tiles(
+    state: &AppState,
+    me: &CurrentUser,
+) -> Result<(Option<CsatTile>, Option<RecoveryTile>), UiError> {
+    use earshot_core::csat::{CsatGroupBy, CsatPeriod};
+    use earshot_core::recovery::RecoveryGroupBy;
+    let p = me.principal();
+    let app = &state.app;
+    let allowed = |e: &earshot_core::Error| e.code == earshot_core::ErrorCode::Forbidden;
+    let csat = match earshot_app::csat::summary(
+        app,
+        &p,
+        CsatGroupBy::Source,
+        CsatPeriod::Month,
+        None,
+        None,
+    )
+    .await
+    {
+        Ok(groups) => {
+            let (mut asked, mut answered, mut satisfied) = (0, 0, 0.0);
+            let mut score_sum = 0.0;
+            for g in &groups {
+                // Unanswered, as `csat=unanswered` lists them: asked, whether
+                // or not a channel carried the message.
+                asked += g.requests + g.no_channel;
+                answered += g.answered;
+                score_sum += g.mean_score.unwrap_or(0.0) * g.answered as f64;
+                satisfied += g.satisfied_share.unwrap_or(0.0) * g.answered as f64;
+            }
+            let of_answers = |v: f64, f: &dyn Fn(f64) -> String| {
+                if answered > 0 {
+                    f(v / answered as f64)
+                } else {
+                    "—".to_string()
+                }
+            };
+            Some(CsatTile {
+                mean: of_answers(score_sum, &|m| format!("★{m:.1}")),
+                satisfied: of_answers(satisfied, &|s| format!("{:.0}%", 100.0 * s)),
+                answered,
+                unanswered: asked - answered,
+            })
+        }
+        Err(e) if allowed(&e) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let recovery =
+        match earshot_app::recovery::summary(app, &p, RecoveryGroupBy::Month, None, None).await {
+            Ok(s) => Some(RecoveryTile {
+                rate: s
+                    .total
+                    .recovery_rate
+                    .map_or_else(|| "—".into(), |r| format!("{:.0}%", 100.0 * r)),
+                recovered: s.total.recovered,
+                lost: s.total.lost,
+                unknown: s.total.unknown,
+                watching: s.total.watching,
+                window_days: s.window_days,
+            }),
+            Err(e) if allowed(&e) => None,
+            Err(e) => return Err(e.into()),
+        };
+    Ok((csat, recovery))
 }
 
 fn percentile(values: &[f64], p: f64) -> Option<f64> {
@@ -74,8 +166,11 @@ pub async fn page(State(state): State<AppState>, me: CurrentUser) -> Result<Resp
     let data_json = serde_json::to_string(&data)
         .map_err(|e| UiError::Internal(e.to_string()))?
         .replace('<', "\\u003c");
+    let (csat, recovery) = loop_tiles(&state, &me).await?;
     let page = DashboardPage {
         chrome: Chrome::new(&me, "dashboard"),
+        csat,
+        recovery,
         data_json,
         total_mentions: stats
             .volume

@@ -748,6 +748,31 @@ async fn the_summary_adds_up_by_hand_and_leads_to_its_cases() {
     );
     assert!(!inbox.contains(&format!("href=\"/cases/{}\"", cases[0])));
     assert!(inbox.contains("rated 2/5"), "the filter is named");
+
+    // The dashboard's tile: the same numbers, each linking to its cases.
+    let (cookie, _) = app.desk_session("max", Role::Supervisor).await;
+    let dashboard = app
+        .client
+        .get(app.url("/dashboard"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = dashboard.find("id=\"tile-csat\"").expect("a CSAT tile");
+    let tile = &dashboard[at..at + dashboard[at..].find("</div>").unwrap()];
+    assert!(tile.contains("★3.7"), "mean of 5, 2 and 4: {tile}");
+    assert!(
+        tile.contains("<a href=\"/inbox?csat=answered\">3 answered</a>"),
+        "{tile}"
+    );
+    assert!(tile.contains("67% rated"), "two of three rated 4-5: {tile}");
+    assert!(
+        tile.contains("<a href=\"/inbox?csat=unanswered\">2 asked, unanswered</a>"),
+        "as many as the unanswered list holds: {tile}"
+    );
 }
 both_databases!(the_summary_adds_up_by_hand_and_leads_to_its_cases);
 

@@ -182,6 +182,35 @@ async fn a_thanks_after_resolution_is_a_recovery() {
     assert!(!html.contains(&format!("/cases/{jo}\"")));
     let (s, _) = page("/inbox?recovery=maybe".into()).await;
     assert_eq!(s, 400);
+
+    // The dashboard's tile: the rate and each count linking to its cases.
+    let (cookie, _) = app.desk_session("sam", Role::Supervisor).await;
+    let dashboard = app
+        .client
+        .get(app.url("/dashboard"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = dashboard
+        .find("id=\"tile-recovery\"")
+        .expect("a recovery tile");
+    let tile = &dashboard[at..at + dashboard[at..].find("</div>").unwrap()];
+    assert!(
+        tile.contains(">50%<"),
+        "one recovered of two decided: {tile}"
+    );
+    for link in [
+        "<a href=\"/inbox?recovery=recovered\">1 recovered</a>",
+        "<a href=\"/inbox?recovery=lost\">0 lost</a>",
+        "<a href=\"/inbox?recovery=unknown\">1 unknown</a>",
+        "<a href=\"/inbox?recovery=watching\">0 watching</a>",
+    ] {
+        assert!(tile.contains(link), "{link} in {tile}");
+    }
 }
 both_databases!(a_thanks_after_resolution_is_a_recovery);
 
