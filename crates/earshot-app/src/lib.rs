@@ -10,6 +10,7 @@
 //! templates, sessions.
 
 pub mod access;
+pub mod advocates;
 pub mod cases;
 pub mod channels;
 pub mod corrections;
@@ -36,6 +37,7 @@ pub mod sources;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
+use earshot_core::advocates::AdvocateStore;
 use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
@@ -58,6 +60,8 @@ pub struct App {
     pub workflow: Arc<dyn WorkflowStore>,
     /// Replies on their way out through a connector: the same database.
     pub outbox: Arc<dyn OutboxStore>,
+    /// Advocates and the thank-you queue: the same database.
+    pub advocates: Arc<dyn AdvocateStore>,
     /// Wakes the outbox worker when a reply is queued.
     pub outbox_wake: Arc<Notify>,
     /// Configured sources (connector instances), their health and cursors.
@@ -93,7 +97,9 @@ pub struct App {
 }
 
 impl App {
-    pub fn new<S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries>(
+    pub fn new<
+        S: Store + WorkflowStore + SourceStore + OutboxStore + InboundDeliveries + AdvocateStore,
+    >(
         store: Arc<S>,
         pipeline: Pipeline,
         clock: Arc<dyn Clock>,
@@ -104,6 +110,7 @@ impl App {
             group_commit: Arc::new(group_commit::GroupCommit::new(store.clone())),
             store: store.clone(),
             outbox: store.clone(),
+            advocates: store.clone(),
             outbox_wake: Arc::default(),
             sources: store.clone(),
             inbound: store.clone(),

@@ -322,6 +322,8 @@ pub trait AdvocateStore: Send + Sync + 'static {
     /// submitted: the record, the case and its events go, the mention is
     /// back in the queue. Refused once the case has a reply.
     async fn abandon_thanks(&self, mention: MentionId) -> Result<()>;
+    /// The latest thank-yous (not skips) of everyone, newest first.
+    async fn recent_thanks(&self, limit: u32) -> Result<Vec<ThanksRecord>>;
     /// Thank-yous and skips for one author, newest first.
     async fn thanks_of(&self, source: SourceKind, handle: &str) -> Result<Vec<ThanksRecord>>;
     /// One author's posts (newest first, at most `limit`) and cases (any

@@ -7,6 +7,7 @@
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
 mod accounts;
+mod advocates;
 mod inbound;
 mod ingest;
 mod outbox;
@@ -383,6 +384,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "private_mentions",
         include_str!("../migrations/sqlite/0017_private_mentions.sql"),
         include_str!("../migrations/postgres/0017_private_mentions.sql"),
+    ),
+    (
+        21,
+        "thanks",
+        include_str!("../migrations/sqlite/0021_thanks.sql"),
+        include_str!("../migrations/postgres/0021_thanks.sql"),
     ),
 ];
 
