@@ -1,6 +1,7 @@
 //! The agent desk: server-rendered pages (askama), embedded assets, login.
 //! Every page needs a session; every POST carries the session's CSRF token.
 
+pub mod advocates;
 pub mod assets;
 pub mod case;
 pub mod dashboard;
@@ -47,6 +48,11 @@ pub fn routes() -> Router<AppState> {
             "/cases/{id}/presence",
             get(case::presence).post(case::touch_presence),
         )
+        .route("/advocates", get(advocates::page))
+        .route("/advocates/export.csv", get(advocates::export))
+        .route("/advocates/thanks/{id}/send", post(advocates::send))
+        .route("/advocates/thanks/{id}/skip", post(advocates::skip))
+        .route("/advocates/{source}/{handle}", get(advocates::profile))
         .route("/dashboard", get(dashboard::page))
         .route("/settings", get(dashboard::settings))
         .route("/settings/users", post(dashboard::add_user))
