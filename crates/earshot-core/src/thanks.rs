@@ -219,13 +219,20 @@ pub fn praise_span(text: &str, positive_terms: &[String]) -> Option<String> {
         })
         .map(|(_, c)| c)?;
     let words = if best.len() > MAX_SPAN_WORDS {
-        let cue = best
-            .iter()
-            .position(|w| is_cue(w, positive_terms))
+        // A window with content words, with a cue if one can have both,
+        // then the most content words, earliest first.
+        let start = (0..=best.len() - MAX_SPAN_WORDS)
+            .max_by_key(|&s| {
+                let w = &best[s..s + MAX_SPAN_WORDS];
+                let content = w.iter().filter(|x| is_content(x)).count();
+                (
+                    content > 0,
+                    w.iter().any(|x| is_cue(x, positive_terms)),
+                    content,
+                    usize::MAX - s,
+                )
+            })
             .unwrap_or(0);
-        let start = cue
-            .saturating_sub(2)
-            .min(best.len() - MAX_SPAN_WORDS);
         best[start..start + MAX_SPAN_WORDS].to_vec()
     } else {
         best
@@ -276,21 +283,57 @@ const THING_ONLY: &[&str] = &[
     "Hi {name}, great to hear the {thing} made a difference. Thank you for telling us!",
 ];
 
-/// For posts with nothing specific to quote ("thanks!!").
-const PLAIN: &[&str] = &[
-    "Thank you, {name}! Glad we could help, have a great day.",
-    "{name}, thanks for the kind words! It means a lot to the team.",
-    "Appreciate you, {name}! Thanks for taking a moment to write to us.",
-    "So kind of you, {name}, thank you! We're here whenever you need us.",
-    "Thanks a lot, {name}! Messages like yours really do brighten the team's shift.",
-    "{name}, you're very welcome, and thank you for letting us know!",
-    "Cheers, {name}! Happy to hear it, and thanks for the note.",
-    "Hi {name}, that's great to hear. Thanks for sharing it with us!",
-    "Thank you for the love, {name}! We'll keep doing our best for you.",
-    "{name}, we appreciate you! Thanks for coming back to tell us.",
-    "Made our day, {name}! Thank you so much for the message.",
-    "Thanks, {name}! Your note has been shared with the whole crew.",
+/// For posts with nothing specific to quote ("thanks!!"): an opener naming
+/// them and a closer, in every pairing, so even many such thank-yous in a
+/// row do not repeat one another.
+const PLAIN_OPENERS: &[&str] = &[
+    "Thank you, {name}!",
+    "{name}, thanks for the kind words!",
+    "Appreciate you, {name}!",
+    "So kind of you, {name}, thank you!",
+    "Thanks a lot, {name}!",
+    "{name}, you're very welcome!",
+    "Cheers, {name}!",
+    "Hi {name}, that's great to hear.",
+    "Thank you for the love, {name}!",
+    "{name}, we appreciate you!",
+    "Made our day, {name}!",
+    "Thanks, {name}!",
 ];
+
+const PLAIN_CLOSERS: &[&str] = &[
+    "Glad we could help, have a great day.",
+    "It means a lot to the team.",
+    "Thanks for taking a moment to write to us.",
+    "We're here whenever you need us.",
+    "Messages like yours really do brighten the team's shift.",
+    "Happy travels, and thanks for letting us know!",
+    "Your note has been shared with the whole crew.",
+    "We'll keep doing our best for you.",
+    "Hope to see you again soon.",
+    "Enjoy the rest of your week!",
+];
+
+/// How many opener and closer pairings are offered for a plain thank-you.
+pub const MAX_PLAIN: usize = 40;
+
+fn plain(seed: u64) -> Vec<String> {
+    let (o, c) = (PLAIN_OPENERS.len(), PLAIN_CLOSERS.len());
+    let (o0, c0) = ((seed % o as u64) as usize, ((seed / 31) % c as u64) as usize);
+    let mut out = Vec::with_capacity(o * c);
+    // Every pairing once; consecutive ones differ in both halves.
+    for i in 0..c {
+        for j in 0..o {
+            out.push(format!(
+                "{} {}",
+                PLAIN_OPENERS[(o0 + j) % o],
+                PLAIN_CLOSERS[(c0 + i + j) % c]
+            ));
+        }
+    }
+    out.truncate(MAX_PLAIN);
+    out
+}
 
 fn fill(frame: &str, name: &str, span: &str, thing: &str) -> String {
     frame
@@ -324,8 +367,14 @@ pub fn suggestions(input: &SuggestInput<'_>) -> Vec<String> {
     }
     // Plain frames say nothing specific: only for posts that say nothing
     // specific either (the check would rightly flag them otherwise).
-    if span.is_none() && thing.is_none() {
-        groups.push((PLAIN, false));
+    let plain_frames = if span.is_none() && thing.is_none() {
+        plain(input.seed)
+    } else {
+        Vec::new()
+    };
+    let plain_refs: Vec<&str> = plain_frames.iter().map(String::as_str).collect();
+    if !plain_refs.is_empty() {
+        groups.push((&plain_refs, false));
     }
     let mut out = Vec::new();
     for (frames, quotes) in groups {
@@ -438,6 +487,7 @@ pub fn case_turns(cases: &[Case], mentions: &[Mention]) -> Vec<CaseTurn> {
 mod tests {
     use super::*;
     use crate::personalise::{CheckInput, check};
+    use std::collections::HashSet;
 
     fn input<'a>(text: &'a str, handle: &'a str, name: Option<&'a str>) -> SuggestInput<'a> {
         SuggestInput {
@@ -522,6 +572,31 @@ mod tests {
         }
         let smooth = &suggestions(&input(cases[0].0, "ann_k", Some("Ann Kowalski")))[0];
         assert!(smooth.contains("checkout"), "{smooth}");
+    }
+
+    #[test]
+    fn a_long_clause_is_cut_where_the_content_is() {
+        let span = praise_span(
+            "@united Thank you so much for your help with my birthday trip! Tickets are confirmed!",
+            &[],
+        )
+        .unwrap();
+        assert!(span.contains("birthday trip"), "{span}");
+    }
+
+    #[test]
+    fn plain_thanks_pair_every_opener_with_every_closer() {
+        let all = plain(7);
+        assert_eq!(all.len(), MAX_PLAIN);
+        let distinct: HashSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+        // Two plain thank-yous in a row are never near-duplicates.
+        for pair in all.windows(2) {
+            assert!(
+                personalise::similarity(&pair[0], &pair[1]) < personalise::NEAR_DUPLICATE,
+                "{pair:?}"
+            );
+        }
     }
 
     #[test]
