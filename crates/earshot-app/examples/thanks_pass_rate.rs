@@ -32,7 +32,11 @@ use earshot_core::source::SourceKind;
 use earshot_store::Location;
 use earshot_workflow::FakeClock;
 
-fn rows(kind: &str, path: &str, engine: &earshot_analysis::Engine) -> Vec<(String, String, String)> {
+fn rows(
+    kind: &str,
+    path: &str,
+    engine: &earshot_analysis::Engine,
+) -> Vec<(String, String, String)> {
     let mut r = csv::Reader::from_path(path).expect("read the CSV");
     let headers = r.headers().unwrap().clone();
     let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
@@ -95,6 +99,7 @@ async fn main() {
         role: Role::Admin,
     };
     let (mut passed, mut sent, mut queued, mut quoted) = (0usize, 0usize, 0usize, 0usize);
+    let mut shares_words = 0usize;
     let mut tried = 0u64;
     let mut texts: HashSet<String> = HashSet::new();
     let mut failures: Vec<(String, String, Vec<String>)> = Vec::new();
@@ -128,8 +133,29 @@ async fn main() {
         let s = advocates::suggestion(&app, &m).await.unwrap();
         tried += u64::from(s.tried);
         texts.insert(s.text.clone());
-        if s.text.contains('\'') {
+        // Quotes their words: the span the suggestion is written from
+        // appears in it, opened by a quote mark.
+        let positive: Vec<String> = m
+            .analysis
+            .evidence
+            .iter()
+            .filter(|e| e.weight > 0.0)
+            .map(|e| e.term.clone())
+            .collect();
+        if let Some(span) = earshot_core::thanks::praise_span(text, &positive)
+            && let Some(first) = span.split(' ').next()
+            && s.text.contains(&format!("'{first}"))
+        {
             quoted += 1;
+        }
+        let said: HashSet<String> = earshot_core::personalise::content_terms(text)
+            .into_iter()
+            .collect();
+        if earshot_core::personalise::content_terms(&s.text)
+            .iter()
+            .any(|w| said.contains(w))
+        {
+            shares_words += 1;
         }
         if s.passes {
             passed += 1;
@@ -174,6 +200,10 @@ async fn main() {
     println!(
         "suggestions quoting the post: {quoted} ({:.1}%)",
         100.0 * quoted as f64 / n as f64
+    );
+    println!(
+        "suggestions using a content word of the post: {shares_words} ({:.1}%)",
+        100.0 * shares_words as f64 / n as f64
     );
     println!(
         "wordings checked per post (mean): {:.2}",

@@ -142,11 +142,7 @@ pub async fn suggestion(app: &App, mention: &Mention) -> Result<Suggestion> {
         handle: &n.author.handle,
         display_name: n.author.display_name.as_deref(),
         positive_terms: &positive_terms,
-        max_chars: n
-            .source
-            .capabilities()
-            .reply_max_chars
-            .map(|m| m as usize),
+        max_chars: n.source.capabilities().reply_max_chars.map(|m| m as usize),
         seed: thanks::seed(&format!("{}:{}", n.source, n.external_id)),
     });
     let mut fallback: Option<(String, CheckResult)> = None;
@@ -521,7 +517,12 @@ pub async fn case_turns(_app: &App, cases: &[Case], mentions: &[Mention]) -> Res
 /// The profile of `handle` on `source`. 404 when nothing of theirs is
 /// stored (or, for a location manager, nothing of theirs is in a case at
 /// their locations; they see only those posts and cases).
-pub async fn profile(app: &App, p: &Principal, source: SourceKind, handle: &str) -> Result<Profile> {
+pub async fn profile(
+    app: &App,
+    p: &Principal,
+    source: SourceKind,
+    handle: &str,
+) -> Result<Profile> {
     reject_nul("handle", handle)?;
     let handle = handle.trim().trim_start_matches('@').to_lowercase();
     if handle.is_empty() || handle.len() > 256 {

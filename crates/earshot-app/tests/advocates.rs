@@ -256,10 +256,9 @@ async fn a_thank_you_leaves_through_the_outbox_and_leaves_the_queue(h: Harness) 
     assert!(s.passes, "{s:?}");
     assert!(s.text.contains("@jo_b"), "{}", s.text);
     // The suggestion passes the check the send runs again.
-    let check =
-        earshot_app::personalisation::check_for_mention(&h.app, &item.mention, &s.text)
-            .await
-            .unwrap();
+    let check = earshot_app::personalisation::check_for_mention(&h.app, &item.mention, &s.text)
+        .await
+        .unwrap();
     assert!(!check.generic, "{check:?}");
 
     let out = advocates::send(
@@ -289,7 +288,10 @@ async fn a_thank_you_leaves_through_the_outbox_and_leaves_the_queue(h: Harness) 
     assert_eq!(detail.mentions[0].id, id);
     assert_eq!(detail.replies.len(), 1);
     assert!(queued_ids(&h).await.is_empty(), "thanked: out of the queue");
-    assert!(fake.sent().is_empty(), "nothing leaves before the worker runs");
+    assert!(
+        fake.sent().is_empty(),
+        "nothing leaves before the worker runs"
+    );
 
     let report = OutboxWorker::default()
         .tick(&h.app, h.clock.now())
@@ -327,8 +329,17 @@ async fn a_thank_you_leaves_through_the_outbox_and_leaves_the_queue(h: Harness) 
 both!(a_thank_you_leaves_through_the_outbox_and_leaves_the_queue);
 
 async fn without_a_connector_a_thank_you_waits_to_be_posted_by_hand(h: Harness) {
-    let id = happy(&h, "p2", "kim", "@acme thank you for the quick refund on my headphones").await;
-    let item = advocates::queue(&h.app, &h.agent, None).await.unwrap().remove(0);
+    let id = happy(
+        &h,
+        "p2",
+        "kim",
+        "@acme thank you for the quick refund on my headphones",
+    )
+    .await;
+    let item = advocates::queue(&h.app, &h.agent, None)
+        .await
+        .unwrap()
+        .remove(0);
     let SendOutcome::Submitted(record) = advocates::send(
         &h.app,
         &h.agent,
@@ -347,21 +358,22 @@ async fn without_a_connector_a_thank_you_waits_to_be_posted_by_hand(h: Harness) 
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].mention_id, id);
     // Only the agent's "I posted it" makes it sent.
-    earshot_app::replies::mark_posted_by_hand(
-        &h.app,
-        &h.agent,
-        record.reply_id.unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
+    earshot_app::replies::mark_posted_by_hand(&h.app, &h.agent, record.reply_id.unwrap(), None)
+        .await
+        .unwrap();
     let after = h.app.advocates.thanks_for(id).await.unwrap().unwrap();
     assert_eq!(after.reply_status, Some(ReplyStatus::Sent));
 }
 both!(without_a_connector_a_thank_you_waits_to_be_posted_by_hand);
 
 async fn a_generic_text_is_refused_unless_overridden_and_the_override_is_kept(h: Harness) {
-    let id = happy(&h, "p3", "lee", "@acme great support from Priya on the billing chat").await;
+    let id = happy(
+        &h,
+        "p3",
+        "lee",
+        "@acme great support from Priya on the billing chat",
+    )
+    .await;
     let generic = SendThanks {
         text: "Thanks for reaching out!".into(),
         override_personalisation: false,
@@ -415,7 +427,13 @@ both!(a_generic_text_is_refused_unless_overridden_and_the_override_is_kept);
 
 async fn a_skip_is_recorded_once_and_leaves_the_queue(h: Harness) {
     let id = happy(&h, "p4", "max", "@acme love the new app icon").await;
-    let kept = happy(&h, "p5", "nia", "@acme great coffee this morning at the Leith store").await;
+    let kept = happy(
+        &h,
+        "p5",
+        "nia",
+        "@acme great coffee this morning at the Leith store",
+    )
+    .await;
     let rec = advocates::skip(&h.app, &h.agent, id, "Thanks @max!")
         .await
         .unwrap();
@@ -448,7 +466,9 @@ async fn a_skip_is_recorded_once_and_leaves_the_queue(h: Harness) {
         name: "token:read".into(),
         role: Role::Analyst,
     };
-    let denied = advocates::skip(&h.app, &analyst, kept, "").await.unwrap_err();
+    let denied = advocates::skip(&h.app, &analyst, kept, "")
+        .await
+        .unwrap_err();
     assert_eq!(denied.code, ErrorCode::Forbidden);
 }
 both!(a_skip_is_recorded_once_and_leaves_the_queue);
@@ -459,7 +479,13 @@ async fn the_brands_own_accounts_are_never_in_the_queue(h: Harness) {
         .put_author_list("brand", &["AcmeHelp".to_lowercase()], "ann", t0())
         .await
         .unwrap();
-    let own = happy(&h, "p6", "AcmeHelp", "Great to see you all at the Leith launch!").await;
+    let own = happy(
+        &h,
+        "p6",
+        "AcmeHelp",
+        "Great to see you all at the Leith launch!",
+    )
+    .await;
     assert!(queued_ids(&h).await.is_empty());
     let refused = advocates::send(
         &h.app,
@@ -473,7 +499,11 @@ async fn the_brands_own_accounts_are_never_in_the_queue(h: Harness) {
     .await
     .unwrap_err();
     assert_eq!(refused.code, ErrorCode::Conflict);
-    assert!(refused.message.contains("brand list"), "{}", refused.message);
+    assert!(
+        refused.message.contains("brand list"),
+        "{}",
+        refused.message
+    );
 }
 both!(the_brands_own_accounts_are_never_in_the_queue);
 
@@ -522,7 +552,12 @@ async fn ranking_and_profile_read_the_stored_posts(h: Harness) {
     assert_eq!(uma.stats.positive, 3);
     assert_eq!(uma.stats.total, 3);
     assert_eq!(uma.stats.display_name.as_deref(), Some("Uma Roy"));
-    let parts: Vec<&str> = uma.rank.breakdown.iter().map(|c| c.factor.as_str()).collect();
+    let parts: Vec<&str> = uma
+        .rank
+        .breakdown
+        .iter()
+        .map(|c| c.factor.as_str())
+        .collect();
     assert_eq!(parts, ["frequency", "reach", "sentiment", "recency"]);
     let sum: f32 = uma.rank.breakdown.iter().map(|c| c.points).sum();
     assert!((sum - uma.rank.score).abs() < 0.05);

@@ -91,14 +91,77 @@ const CUES: &[&str] = &[
 
 /// Words a praised thing is never named by (besides the check's stop words).
 const NOT_A_TOPIC: &[&str] = &[
-    "guys", "folks", "people", "everyone", "always", "today", "tonight", "again", "thing",
-    "things", "lot", "lots", "job", "work", "keep", "made", "make", "going", "gonna", "really",
-    "truly", "totally", "definitely", "will", "yall", "y'all", "awesome", "amazing", "great",
-    "love", "loved", "best", "excellent", "wonderful", "fantastic", "perfect", "nice", "good",
-    "beautiful", "exceptional", "appreciate", "appreciated", "impressed", "brilliant",
-    "superb", "outstanding", "incredible", "lovely", "glad", "grateful", "enjoyed", "happy",
-    "kudos", "shoutout", "bravo", "pleasure", "helpful", "friendly", "cheers", "thx", "wow",
-    "yay", "omg", "lol", "haha", "follow", "followed", "following", "tweet", "tweets", "reply",
+    "guys",
+    "folks",
+    "people",
+    "everyone",
+    "always",
+    "today",
+    "tonight",
+    "again",
+    "thing",
+    "things",
+    "lot",
+    "lots",
+    "job",
+    "work",
+    "keep",
+    "made",
+    "make",
+    "going",
+    "gonna",
+    "really",
+    "truly",
+    "totally",
+    "definitely",
+    "will",
+    "yall",
+    "y'all",
+    "awesome",
+    "amazing",
+    "great",
+    "love",
+    "loved",
+    "best",
+    "excellent",
+    "wonderful",
+    "fantastic",
+    "perfect",
+    "nice",
+    "good",
+    "beautiful",
+    "exceptional",
+    "appreciate",
+    "appreciated",
+    "impressed",
+    "brilliant",
+    "superb",
+    "outstanding",
+    "incredible",
+    "lovely",
+    "glad",
+    "grateful",
+    "enjoyed",
+    "happy",
+    "kudos",
+    "shoutout",
+    "bravo",
+    "pleasure",
+    "helpful",
+    "friendly",
+    "cheers",
+    "thx",
+    "wow",
+    "yay",
+    "omg",
+    "lol",
+    "haha",
+    "follow",
+    "followed",
+    "following",
+    "tweet",
+    "tweets",
+    "reply",
 ];
 
 /// What a suggestion is written from.
@@ -246,15 +309,13 @@ pub fn praise_span(text: &str, positive_terms: &[String]) -> Option<String> {
 /// The thing they praised: the first content term of `span` that is not
 /// itself praise (e.g. "crew" in "Great crew").
 pub fn praised_thing(span: &str) -> Option<String> {
-    span.split_whitespace()
-        .map(bare)
-        .find(|w| {
-            w.chars().count() >= 3
-                && w.chars().all(|c| c.is_alphabetic() || c == '-')
-                && is_content(w)
-                && !NOT_A_TOPIC.contains(&w.as_str())
-                && !CUES.contains(&w.as_str())
-        })
+    span.split_whitespace().map(bare).find(|w| {
+        w.chars().count() >= 3
+            && w.chars().all(|c| c.is_alphabetic() || c == '-')
+            && is_content(w)
+            && !NOT_A_TOPIC.contains(&w.as_str())
+            && !CUES.contains(&w.as_str())
+    })
 }
 
 /// Frames with their words (`{span}`), the thing (`{thing}`) and the name
@@ -307,7 +368,7 @@ const PLAIN_CLOSERS: &[&str] = &[
     "Thanks for taking a moment to write to us.",
     "We're here whenever you need us.",
     "Messages like yours really do brighten the team's shift.",
-    "Happy travels, and thanks for letting us know!",
+    "Have a lovely day, and thanks for letting us know!",
     "Your note has been shared with the whole crew.",
     "We'll keep doing our best for you.",
     "Hope to see you again soon.",
@@ -319,7 +380,10 @@ pub const MAX_PLAIN: usize = 40;
 
 fn plain(seed: u64) -> Vec<String> {
     let (o, c) = (PLAIN_OPENERS.len(), PLAIN_CLOSERS.len());
-    let (o0, c0) = ((seed % o as u64) as usize, ((seed / 31) % c as u64) as usize);
+    let (o0, c0) = (
+        (seed % o as u64) as usize,
+        ((seed / 31) % c as u64) as usize,
+    );
     let mut out = Vec::with_capacity(o * c);
     // Every pairing once; consecutive ones differ in both halves.
     for i in 0..c {
@@ -563,10 +627,12 @@ mod tests {
             }
             let first = &all[0];
             assert!(
-                first.contains(name.map_or(format!("@{handle}"), |n| {
-                    n.split(' ').next().unwrap().to_string()
-                })
-                .as_str()),
+                first.contains(
+                    name.map_or(format!("@{handle}"), |n| {
+                        n.split(' ').next().unwrap().to_string()
+                    })
+                    .as_str()
+                ),
                 "{first}"
             );
         }

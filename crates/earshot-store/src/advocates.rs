@@ -254,9 +254,11 @@ impl AdvocateStore for SqlStore {
         if let Some(done) = self.thanks_in(&mut tx, mention.0).await? {
             return Err(already_decided(&done));
         }
-        q("INSERT INTO thanks (mention_id, decision, actor, body, source, handle, at) \
+        q(
+            "INSERT INTO thanks (mention_id, decision, actor, body, source, handle, at) \
            VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            .to_string())
+                .to_string(),
+        )
         .bind(mention.0)
         .bind(ThanksDecision::Skipped.as_str())
         .bind(actor.to_string())
@@ -319,9 +321,11 @@ impl AdvocateStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("link mention", e))?;
-        q("INSERT INTO thanks (mention_id, decision, actor, body, overridden, reasons, case_id, \
+        q(
+            "INSERT INTO thanks (mention_id, decision, actor, body, overridden, reasons, case_id, \
            source, handle, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            .to_string())
+                .to_string(),
+        )
         .bind(t.mention_id.0)
         .bind(ThanksDecision::Thanked.as_str())
         .bind(t.actor.to_string())
@@ -403,7 +407,11 @@ impl AdvocateStore for SqlStore {
                 case.0,
                 "drop case events",
             ),
-            ("DELETE FROM cases WHERE id = $1", case.0, "drop thank-you case"),
+            (
+                "DELETE FROM cases WHERE id = $1",
+                case.0,
+                "drop thank-you case",
+            ),
         ] {
             q(sql.to_string())
                 .bind(id)

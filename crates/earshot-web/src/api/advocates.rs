@@ -203,7 +203,9 @@ pub fn to_csv(list: &[RankedAdvocate]) -> Result<String, Error> {
             s.total.to_string(),
             format!("{:.3}", s.mean_sentiment),
             s.followers.to_string(),
-            s.last_positive_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            s.last_positive_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
             s.thanked.to_string(),
         ])
         .map_err(fail)?;

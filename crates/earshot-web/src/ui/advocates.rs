@@ -156,7 +156,13 @@ fn advocate_rows(list: &[RankedAdvocate]) -> Vec<AdvocateRow> {
                 .rank
                 .breakdown
                 .iter()
-                .map(|c| (c.factor.clone(), format!("{:.1}", c.points), c.reason.clone()))
+                .map(|c| {
+                    (
+                        c.factor.clone(),
+                        format!("{:.1}", c.points),
+                        c.reason.clone(),
+                    )
+                })
                 .collect(),
             positive: a.stats.positive,
             total: a.stats.total,
@@ -206,7 +212,8 @@ async fn render(
                 followers: n.author.followers,
                 author_score: format!("{:.0}", item.author_rank.score),
                 draft: mine.map_or_else(|| item.suggestion.text.clone(), |e| e.text.clone()),
-                reasons: mine.map_or_else(|| item.suggestion.reasons.clone(), |e| e.reasons.clone()),
+                reasons: mine
+                    .map_or_else(|| item.suggestion.reasons.clone(), |e| e.reasons.clone()),
                 edited: mine.is_some(),
                 max_chars: n.source.capabilities().reply_max_chars.unwrap_or(0),
                 profile: profile_link(n.source, &n.author.handle),
@@ -338,7 +345,14 @@ pub async fn send(
             text,
             reasons: vec!["Write a thank-you first.".into()],
         };
-        return render(&state, &me, &q, Some(edited), StatusCode::UNPROCESSABLE_ENTITY).await;
+        return render(
+            &state,
+            &me,
+            &q,
+            Some(edited),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let out = advocates::send(
         &state.app,
@@ -357,7 +371,14 @@ pub async fn send(
                 text,
                 reasons: check.reasons,
             };
-            render(&state, &me, &q, Some(edited), StatusCode::UNPROCESSABLE_ENTITY).await
+            render(
+                &state,
+                &me,
+                &q,
+                Some(edited),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         SendOutcome::Submitted(record) => Ok(done(
             &record.handle,

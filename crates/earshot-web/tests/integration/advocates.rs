@@ -87,7 +87,8 @@ fn post(id: &str, handle: &str, text: &str, followers: u64) -> serde_json::Value
     })
 }
 
-const PRAISE: &str = "@acme I love the new espresso bar at your Leith store, best flat white in town";
+const PRAISE: &str =
+    "@acme I love the new espresso bar at your Leith store, best flat white in town";
 
 /// Hears `body` through a configured webhook source (so replies can go
 /// back out through it) and returns the mention id.
@@ -147,13 +148,23 @@ async fn the_thank_you_queue_works_in_the_desk() {
     let kim = heard(
         &app,
         source,
-        post("w2", "kim", "@acme thank you for the quick refund on my headphones", 20),
+        post(
+            "w2",
+            "kim",
+            "@acme thank you for the quick refund on my headphones",
+            20,
+        ),
     )
     .await;
     let lee = heard(
         &app,
         source,
-        post("w3", "lee", "@acme great support from Priya on the billing chat", 10),
+        post(
+            "w3",
+            "lee",
+            "@acme great support from Priya on the billing chat",
+            10,
+        ),
     )
     .await;
     let ann = Desk::new(&app, "ann", Role::Agent).await;
@@ -166,7 +177,10 @@ async fn the_thank_you_queue_works_in_the_desk() {
     assert!(first < page.find(&format!("id=\"t-{kim}\"")).unwrap());
     let suggestion = textarea(&page, &format!("thanks-text-{jo}"));
     assert!(suggestion.contains("@jo_b"), "{suggestion}");
-    assert!(!page.contains(&format!("id=\"thanks-warning-{jo}\"")), "it passes");
+    assert!(
+        !page.contains(&format!("id=\"thanks-warning-{jo}\"")),
+        "it passes"
+    );
     // The same suggestion passes the check the API runs.
     let (_, queue) = app.get_json("/api/v1/thanks").await;
     let item = queue
@@ -198,7 +212,10 @@ async fn the_thank_you_queue_works_in_the_desk() {
     assert!(location.starts_with("/advocates?done=outbox"), "{location}");
     let (_, page) = ann.get(&location).await;
     assert!(page.contains("queued: the outbox delivers it"), "{page}");
-    assert!(!page.contains(&format!("id=\"t-{jo}\"")), "out of the queue");
+    assert!(
+        !page.contains(&format!("id=\"t-{jo}\"")),
+        "out of the queue"
+    );
     let report = earshot_app::outbox::OutboxWorker::default()
         .tick(&app.state.app, app.clock_now())
         .await
@@ -228,7 +245,10 @@ async fn the_thank_you_queue_works_in_the_desk() {
         )
         .await;
     assert_eq!(s, 422);
-    assert!(page.contains(&format!("id=\"thanks-warning-{lee}\"")), "{page}");
+    assert!(
+        page.contains(&format!("id=\"thanks-warning-{lee}\"")),
+        "{page}"
+    );
     assert!(page.contains("This thank-you reads as generic"));
     assert!(page.contains("does not address the customer"));
     assert_eq!(textarea(&page, &format!("thanks-text-{lee}")), generic);
@@ -266,7 +286,11 @@ async fn the_thank_you_queue_works_in_the_desk() {
     assert!(page.contains("post it yourself"), "{page}");
     assert!(page.contains("id=\"undelivered\""));
     assert!(page.contains(">manual</span>"));
-    assert_eq!(fake.sent().len(), 1, "a manual thanks never leaves by itself");
+    assert_eq!(
+        fake.sent().len(),
+        1,
+        "a manual thanks never leaves by itself"
+    );
     let (_, kim_profile) = app.get_json("/api/v1/advocates/webhook/kim").await;
     assert_eq!(kim_profile["thanks"][0]["reply_status"], "manual");
 
@@ -285,7 +309,12 @@ both_databases!(the_thank_you_queue_works_in_the_desk);
 async fn the_ranked_list_filters_and_exports_csv() {
     let app = spawn_app().await;
     for (id, handle, text, followers) in [
-        ("r1", "uma", "@acme love the oat latte at the Leith store", 300),
+        (
+            "r1",
+            "uma",
+            "@acme love the oat latte at the Leith store",
+            300,
+        ),
         ("r2", "uma", "@acme great pastries again this morning", 300),
         ("r3", "=evil", "@acme love the window seats, great view", 5),
     ] {
@@ -307,7 +336,9 @@ async fn the_ranked_list_filters_and_exports_csv() {
         .map(|c| c["factor"].as_str().unwrap())
         .collect();
     assert_eq!(parts, ["frequency", "reach", "sentiment", "recency"]);
-    assert!(list[0]["rank"]["score"].as_f64().unwrap() > list[1]["rank"]["score"].as_f64().unwrap());
+    assert!(
+        list[0]["rank"]["score"].as_f64().unwrap() > list[1]["rank"]["score"].as_f64().unwrap()
+    );
     let (_, none) = app.get_json("/api/v1/advocates?source=mastodon").await;
     assert_eq!(none, serde_json::json!([]));
     let (_, later) = app
@@ -390,7 +421,11 @@ async fn the_api_answers_4xx_for_bad_thanks_requests() {
     assert_eq!(b["route"], "manual");
     assert_eq!(b["thanks"]["overridden"], true);
     assert_eq!(b["thanks"]["reply_status"], "manual");
-    let (s, b) = send(id, serde_json::json!({"text": "Nia, thanks for the espresso bar love!"})).await;
+    let (s, b) = send(
+        id,
+        serde_json::json!({"text": "Nia, thanks for the espresso bar love!"}),
+    )
+    .await;
     assert_eq!(s, 409, "{b}");
     let r = app
         .authed(Method::POST, &format!("/api/v1/thanks/{id}/skip"))
@@ -402,7 +437,12 @@ async fn the_api_answers_4xx_for_bad_thanks_requests() {
     let (_, b) = app
         .post_json(
             "/api/v1/mentions",
-            &post("x2", "oli", "@acme my order never arrived and nobody answers", 10),
+            &post(
+                "x2",
+                "oli",
+                "@acme my order never arrived and nobody answers",
+                10,
+            ),
         )
         .await;
     let complaint = b["mention_id"].as_i64().unwrap();
