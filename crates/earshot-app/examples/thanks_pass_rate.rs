@@ -162,11 +162,13 @@ async fn main() {
         } else if failures.len() < 8 {
             failures.push((text.clone(), s.text.clone(), s.reasons.clone()));
         }
-        if advocates::not_thankable(&app, &m).await.unwrap().is_none() {
+        let in_queue = advocates::not_thankable(&app, &m).await.unwrap().is_none();
+        if in_queue {
             queued += 1;
         }
-        if s.passes && advocates::not_thankable(&app, &m).await.unwrap().is_none() {
-            if let SendOutcome::Submitted(t) = advocates::send(
+        if s.passes
+            && in_queue
+            && let SendOutcome::Submitted(t) = advocates::send(
                 &app,
                 &me,
                 mention_id,
@@ -177,12 +179,11 @@ async fn main() {
             )
             .await
             .unwrap()
-            {
-                earshot_app::replies::mark_posted_by_hand(&app, &me, t.reply_id.unwrap(), None)
-                    .await
-                    .unwrap();
-                sent += 1;
-            }
+        {
+            earshot_app::replies::mark_posted_by_hand(&app, &me, t.reply_id.unwrap(), None)
+                .await
+                .unwrap();
+            sent += 1;
         }
     }
     let n = posts.len().max(1);
