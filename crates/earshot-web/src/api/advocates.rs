@@ -46,6 +46,7 @@ pub struct AdvocateListQuery {
     /// positive post since then are listed.
     pub since: Option<DateTime<Utc>>,
     /// `csv` answers the same list as a spreadsheet (like `/advocates.csv`).
+    #[param(inline)]
     pub format: Option<Format>,
 }
 
