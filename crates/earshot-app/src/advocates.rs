@@ -104,7 +104,7 @@ pub async fn ranked(app: &App, p: &Principal, q: &AdvocateQuery) -> Result<Vec<R
         .advocate_stats(&AdvocateFilter {
             source: q.source,
             since: q.since,
-            handle: None,
+            handles: None,
             locations: scope.locations().map(<[String]>::to_vec),
         })
         .await?;
@@ -247,9 +247,19 @@ pub async fn queue(app: &App, p: &Principal, limit: Option<u32>) -> Result<Vec<T
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
+    // Only the authors of the candidates are ranked.
+    let mut authors: Vec<String> = candidates
+        .iter()
+        .map(|m| m.mention.author.handle.to_lowercase())
+        .collect();
+    authors.sort();
+    authors.dedup();
     let ranks: HashMap<(SourceKind, String), Rank> = app
         .advocates
-        .advocate_stats(&AdvocateFilter::default())
+        .advocate_stats(&AdvocateFilter {
+            handles: Some(authors),
+            ..AdvocateFilter::default()
+        })
         .await?
         .into_iter()
         .map(|s| ((s.source, s.handle.clone()), rank_of(&s, now)))
@@ -546,7 +556,7 @@ pub async fn profile(
         .advocates
         .advocate_stats(&AdvocateFilter {
             source: Some(source),
-            handle: Some(handle.clone()),
+            handles: Some(vec![handle.clone()]),
             locations: scope.locations().map(<[String]>::to_vec),
             ..AdvocateFilter::default()
         })

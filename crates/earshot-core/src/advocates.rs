@@ -213,8 +213,8 @@ pub struct AdvocateFilter {
     /// Only posts from this moment on count (and only authors with a
     /// positive post since then are listed).
     pub since: Option<DateTime<Utc>>,
-    /// Only this author (lowercase handle).
-    pub handle: Option<String>,
+    /// Only these authors (handles, any case); an empty list matches nobody.
+    pub handles: Option<Vec<String>>,
     /// Location managers: only advocates whose latest no-case positive post
     /// (`last_mention_id`) belongs to a case at one of these locations.
     pub locations: Option<Vec<String>>,

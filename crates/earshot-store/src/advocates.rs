@@ -139,9 +139,21 @@ impl AdvocateStore for SqlStore {
             binds.push(Bind::Text(source.as_str().into()));
             clauses.push(format!("a.source = ${}", binds.len()));
         }
-        if let Some(handle) = &filter.handle {
-            binds.push(Bind::Text(handle.to_lowercase()));
-            clauses.push(format!("a.handle = ${}", binds.len()));
+        if let Some(handles) = &filter.handles {
+            if handles.is_empty() {
+                clauses.push("1 = 0".into());
+            } else {
+                let first = binds.len() + 1;
+                let list: Vec<String> = (first..first + handles.len())
+                    .map(|n| format!("${n}"))
+                    .collect();
+                clauses.push(format!("a.handle IN ({})", list.join(", ")));
+                binds.extend(
+                    handles
+                        .iter()
+                        .map(|h| Bind::Text(h.trim_start_matches('@').to_lowercase())),
+                );
+            }
         }
         if let Some(locations) = &filter.locations {
             clauses.push(rows::at_locations(
