@@ -10,6 +10,7 @@
 //! templates, sessions.
 
 pub mod access;
+pub mod advocates;
 pub mod cases;
 pub mod channels;
 pub mod corrections;
@@ -39,6 +40,7 @@ use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
 use earshot_core::csat::CsatStore;
+use earshot_core::advocates::AdvocateStore;
 use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;
@@ -70,6 +72,8 @@ pub struct App {
     /// Cases taken private (acknowledgement, private message or
     /// follow-up) and the private threads linked to cases: the same database.
     pub private_handoffs: Arc<dyn PrivateHandoffStore>,
+    /// Advocates and the thank-you queue: the same database.
+    pub advocates: Arc<dyn AdvocateStore>,
     /// Wakes the outbox worker when a reply is queued.
     pub outbox_wake: Arc<Notify>,
     /// Recovery outcomes of resolved cases: the same database.
@@ -122,7 +126,8 @@ impl App {
             + InboundDeliveries
             + PrivateHandoffStore
             + CsatStore
-            + RecoveryStore,
+            + RecoveryStore
+            + AdvocateStore,
     >(
         store: Arc<S>,
         pipeline: Pipeline,
@@ -136,6 +141,7 @@ impl App {
             store: store.clone(),
             outbox: store.clone(),
             private_handoffs: store.clone(),
+            advocates: store.clone(),
             outbox_wake: Arc::default(),
             recovery: store.clone(),
             recovery_window: chrono::TimeDelta::days(i64::from(

@@ -7,6 +7,7 @@
 //! traits defined here.
 
 pub mod accounts;
+pub mod advocates;
 pub mod analysis;
 pub mod auth;
 pub mod calendar;
@@ -28,6 +29,7 @@ pub mod sla_policy;
 pub mod source;
 pub mod sources;
 pub mod store;
+pub mod thanks;
 pub mod workflow_store;
 
 pub use analysis::{Analysis, Analyzer, Sentiment, UrgencyKind, UrgencySignal};

@@ -212,6 +212,13 @@ fn stem(word: &str) -> String {
 
 /// Content terms: no stop words, no handles, no pure numbers, at least 3 letters.
 fn key_terms(text: &str) -> HashSet<String> {
+    content_terms(text).into_iter().map(|w| stem(&w)).collect()
+}
+
+/// The content words of a text, in order, as the check reads them (no stop
+/// words, handles or pure numbers, at least 3 letters), unstemmed: what a
+/// reply must share with the customer's post for it not to ignore them.
+pub fn content_terms(text: &str) -> Vec<String> {
     words(text)
         .into_iter()
         .filter(|w| {
@@ -220,7 +227,6 @@ fn key_terms(text: &str) -> HashSet<String> {
                 && !w.chars().all(|c| c.is_ascii_digit())
                 && !STOPWORDS.contains(&w.as_str())
         })
-        .map(|w| stem(&w))
         .collect()
 }
 

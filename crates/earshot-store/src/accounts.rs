@@ -624,7 +624,8 @@ impl Accounts for SqlStore {
             .rows(
                 q("SELECT CAST(CASE WHEN priority < 25 THEN 0 WHEN priority < 50 THEN 1 \
                    WHEN priority < 75 THEN 2 ELSE 3 END AS BIGINT) AS band, COUNT(*) AS n FROM cases \
-                   WHERE status IN ('new', 'open', 'pending') GROUP BY 1"
+                   WHERE status IN ('new', 'open', 'pending') AND tags NOT LIKE '%\"thank-you\"%' \
+                   GROUP BY 1"
                     .to_string()),
                 "open by priority",
             )
@@ -643,7 +644,8 @@ impl Accounts for SqlStore {
                 q(
                     "SELECT first_response_at - created_at AS fr, resolved_at - created_at AS res \
                    FROM cases WHERE created_at >= $1 \
-                   AND (first_response_at IS NOT NULL OR resolved_at IS NOT NULL)"
+                   AND (first_response_at IS NOT NULL OR resolved_at IS NOT NULL) \
+                   AND tags NOT LIKE '%\"thank-you\"%'"
                         .to_string(),
                 )
                 .bind(ms(since)),

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod csat;
+mod advocates;
 mod inbound;
 mod ingest;
 mod outbox;
@@ -405,6 +406,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "recovery",
         include_str!("../migrations/sqlite/0020_recovery.sql"),
         include_str!("../migrations/postgres/0020_recovery.sql"),
+    ),
+    (
+        21,
+        "thanks",
+        include_str!("../migrations/sqlite/0021_thanks.sql"),
+        include_str!("../migrations/postgres/0021_thanks.sql"),
     ),
 ];
 

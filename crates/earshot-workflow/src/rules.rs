@@ -13,6 +13,8 @@ pub enum AuthorList {
     Vip,
     Press,
     Blocked,
+    /// The brand's own accounts: never thanked as advocates.
+    Brand,
 }
 
 /// What a rule can test. Combinators nest.

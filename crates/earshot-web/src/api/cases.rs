@@ -9,7 +9,7 @@ use earshot_core::case::{Case, CaseStatus};
 use earshot_core::error::Error;
 use earshot_core::ids::{CaseId, ReplyId};
 use earshot_core::reply::{Note, Reply, Visibility};
-use earshot_core::store::{Advocate, CaseDetail, CaseQuery, NewReply};
+use earshot_core::store::{CaseDetail, CaseQuery, NewReply};
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
@@ -254,37 +254,4 @@ pub async fn add_reply(
     }
     let _ = state.app.live.send(LiveEvent::CaseUpdated { case_id: id });
     Ok((StatusCode::CREATED, Json(reply)))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AdvocateQuery {
-    pub limit: Option<u32>,
-}
-
-/// Happy customers worth thanking, most positive mentions first. A location
-/// manager gets only those whose latest mention is in a case at their
-/// locations.
-#[utoipa::path(
-    get,
-    path = "/api/v1/advocates",
-    tag = "advocates",
-    params(AdvocateQuery),
-    responses((status = 200, body = Vec<Advocate>), (status = 401, body = ErrorBody))
-)]
-pub async fn list_advocates(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    query: Result<Query<AdvocateQuery>, QueryRejection>,
-) -> Result<Json<Vec<Advocate>>, ApiError> {
-    let Query(query) = query?;
-    let scope = earshot_app::access::read_scope(&state.app, &auth.0).await?;
-    Ok(Json(
-        state
-            .app
-            .store
-            .advocates(query.limit.unwrap_or(50), scope.locations())
-            .await?,
-    ))
 }

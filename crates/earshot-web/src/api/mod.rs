@@ -1,5 +1,6 @@
 //! `/api/v1`: JSON in, JSON out, every route authenticated.
 
+pub mod advocates;
 pub mod approvals;
 pub mod audit;
 pub mod cases;
@@ -161,7 +162,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::set_case_status))
         .routes(routes!(cases::add_note))
         .routes(routes!(cases::add_reply))
-        .routes(routes!(cases::list_advocates))
+        .routes(routes!(advocates::list_advocates))
+        .routes(routes!(advocates::advocates_csv))
+        .routes(routes!(advocates::advocate_profile))
+        .routes(routes!(advocates::thanks_queue))
+        .routes(routes!(advocates::send_thanks))
+        .routes(routes!(advocates::skip_thanks))
         // Case workflow (issue 4): teams, users, rules, SLA, approvals, audit.
         .routes(routes!(teams::list_teams, teams::create_team))
         .routes(routes!(

@@ -209,5 +209,6 @@ fn list_name(list: AuthorList) -> &'static str {
         AuthorList::Vip => "vip",
         AuthorList::Press => "press",
         AuthorList::Blocked => "blocked",
+        AuthorList::Brand => "brand",
     }
 }

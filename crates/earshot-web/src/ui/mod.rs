@@ -2,6 +2,7 @@
 //! Every page needs a session and every POST carries the session's CSRF
 //! token, except the customer's CSAT page (`/csat/{token}`, see [`csat`]).
 
+pub mod advocates;
 pub mod assets;
 pub mod case;
 pub mod case_private;
@@ -59,6 +60,11 @@ pub fn routes() -> Router<AppState> {
             "/cases/{id}/presence",
             get(case::presence).post(case::touch_presence),
         )
+        .route("/advocates", get(advocates::page))
+        .route("/advocates/export.csv", get(advocates::export))
+        .route("/advocates/thanks/{id}/send", post(advocates::send))
+        .route("/advocates/thanks/{id}/skip", post(advocates::skip))
+        .route("/advocates/{source}/{handle}", get(advocates::profile))
         .route("/dashboard", get(dashboard::page))
         .route("/settings", get(dashboard::settings))
         .route("/settings/users", post(dashboard::add_user))
