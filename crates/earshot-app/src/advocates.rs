@@ -517,11 +517,20 @@ pub struct Profile {
 
 /// Whether the author was negative in each case and positive afterwards.
 ///
-/// Today this is the simple read of [`thanks::case_turns`] over the
-/// author's own posts. When recovery outcomes are recorded per case, this
-/// is the one place to read them instead.
-pub async fn case_turns(_app: &App, cases: &[Case], mentions: &[Mention]) -> Result<Vec<CaseTurn>> {
-    Ok(thanks::case_turns(cases, mentions))
+/// Recovery's stored outcome decides for an assessed case (recovered: a
+/// detractor who came back round; anything else: not, or not yet); a case
+/// recovery has not assessed (not resolved) keeps the simple read of
+/// [`thanks::case_turns`] over the author's own posts.
+pub async fn case_turns(app: &App, cases: &[Case], mentions: &[Mention]) -> Result<Vec<CaseTurn>> {
+    let mut turns = thanks::case_turns(cases, mentions);
+    for turn in &mut turns {
+        if let Some(assessed) = app.recovery.recovery(turn.case_id).await? {
+            turn.recovery = Some(assessed.outcome);
+            turn.turned_around =
+                assessed.outcome == earshot_core::recovery::RecoveryOutcome::Recovered;
+        }
+    }
+    Ok(turns)
 }
 
 /// The profile of `handle` on `source`. 404 when nothing of theirs is

@@ -39,8 +39,8 @@ pub mod sources;
 use std::sync::{Arc, Mutex};
 
 use earshot_core::accounts::Accounts;
-use earshot_core::csat::CsatStore;
 use earshot_core::advocates::AdvocateStore;
+use earshot_core::csat::CsatStore;
 use earshot_core::inbound::InboundDeliveries;
 use earshot_core::outbox::OutboxStore;
 use earshot_core::pipeline::Pipeline;

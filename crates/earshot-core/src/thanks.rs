@@ -503,8 +503,11 @@ pub struct CaseTurn {
     /// Their first public positive post after their last negative one in
     /// this case (in the case or anywhere else on the same source).
     pub positive_after: Option<DateTime<Utc>>,
-    /// Negative in the case and positive afterwards.
+    /// Negative in the case and positive afterwards: recovery's stored
+    /// outcome when the case was assessed, otherwise the simple read.
     pub turned_around: bool,
+    /// Recovery's assessment of the case (docs/RECOVERY.md), when it has one.
+    pub recovery: Option<crate::recovery::RecoveryOutcome>,
 }
 
 /// The simple read: for each case, was the author negative in it (a post of
@@ -541,6 +544,7 @@ pub fn case_turns(cases: &[Case], mentions: &[Mention]) -> Vec<CaseTurn> {
                 negative_in_case: last_negative.is_some(),
                 positive_after,
                 turned_around: positive_after.is_some(),
+                recovery: None,
             }
         })
         .collect()

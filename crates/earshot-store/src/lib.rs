@@ -7,8 +7,8 @@
 //! DDL, transaction start and full-text search (FTS5 vs. tsvector).
 
 mod accounts;
-mod csat;
 mod advocates;
+mod csat;
 mod inbound;
 mod ingest;
 mod outbox;

@@ -517,16 +517,20 @@ pub async fn profile(
                     .iter()
                     .any(|t| t == earshot_core::advocates::THANK_YOU_TAG),
                 negative: c.negative_in_case,
-                turned: c
-                    .positive_after
-                    .map(|t| format!("yes, positive on {}", date(t)))
-                    .unwrap_or_else(|| {
-                        if c.negative_in_case {
-                            "not yet".into()
-                        } else {
-                            "—".into()
-                        }
-                    }),
+                turned: match c.recovery {
+                    // Recovery's assessment, when the case has one.
+                    Some(outcome) => format!("recovery: {}", outcome.as_str().replace('_', " ")),
+                    None => c
+                        .positive_after
+                        .map(|t| format!("yes, positive on {}", date(t)))
+                        .unwrap_or_else(|| {
+                            if c.negative_in_case {
+                                "not yet".into()
+                            } else {
+                                "—".into()
+                            }
+                        }),
+                },
             })
             .collect(),
     };

@@ -183,6 +183,15 @@ async fn a_thanks_after_resolution_is_a_recovery() {
     let (s, _) = page("/inbox?recovery=maybe".into()).await;
     assert_eq!(s, 400);
 
+    // Jo's advocate profile: a detractor who came back round, by
+    // recovery's own outcome.
+    let (s, profile) = app.get_json("/api/v1/advocates/webhook/jo").await;
+    assert_eq!(s, 200, "{profile}");
+    let turn = &profile["cases"][0];
+    assert_eq!(turn["case_id"], jo, "{profile}");
+    assert_eq!(turn["recovery"], "recovered", "{profile}");
+    assert_eq!(turn["turned_around"], true, "{profile}");
+
     // The dashboard's tile: the rate and each count linking to its cases.
     let (cookie, _) = app.desk_session("sam", Role::Supervisor).await;
     let dashboard = app
