@@ -232,14 +232,20 @@ fn blocked(mut o: ChannelOption, reason: impl Into<String>) -> ChannelOption {
     o
 }
 
+/// How long the platform's gate may take to answer: the case page asks it
+/// on every view, so a slow platform must not hold the page.
+pub const GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Asks the platform's gate, in its words; a gate that cannot be asked
 /// blocks with why.
 async fn gate(channel: &Channel, probe: &Outbound) -> GateCheck {
-    let limit = crate::outbox::CALL_TIMEOUT;
-    match tokio::time::timeout(limit, channel.connector.private_gate(probe)).await {
+    match tokio::time::timeout(GATE_TIMEOUT, channel.connector.private_gate(probe)).await {
         Ok(Ok(check)) => check,
         Ok(Err(e)) => GateCheck::closed(format!("the platform's gate could not be checked: {e}")),
-        Err(_) => GateCheck::closed("the platform's gate could not be checked: it did not answer"),
+        Err(_) => GateCheck::closed(format!(
+            "the platform's gate could not be checked: it did not answer within {} s; try again",
+            GATE_TIMEOUT.as_secs()
+        )),
     }
 }
 
