@@ -418,6 +418,31 @@ async fn run_scenario(c: &Client, desk: &Desk, step: &mut &'static str) -> TestR
     assert!(drawn[1] > 0.0, "canvas has a size: {drawn:?}");
     assert_eq!(drawn[2], 2.0, "two open cases left: {drawn:?}");
 
+    *step = "thank-you-queue";
+    desk.post_mention(
+        "happy-1",
+        "pat",
+        "Loving the new router, it arrived this morning and the wifi is brilliant now. Thank you!",
+    )
+    .await;
+    c.goto(&format!("{base}/advocates")).await?;
+    wait_js(
+        c,
+        "var li = document.querySelector('#thanks-queue li');          return !!li && li.textContent.includes('@pat') &&          li.querySelector('textarea').value.length > 0 && !li.querySelector('.warning');",
+        "pat's post in the queue with a suggestion that passed the check",
+    )
+    .await?;
+    c.find(Locator::Css("#thanks-queue li button[id^='send-']"))
+        .await?
+        .click()
+        .await?;
+    wait_js(
+        c,
+        "var u = document.getElementById('undelivered');          return !document.querySelector('#thanks-queue li') && !!u && u.textContent.includes('@pat');",
+        "the thank-you out of the queue and on its way (no connector: to post by hand)",
+    )
+    .await?;
+
     *step = "settings";
     c.goto(&format!("{base}/settings")).await?;
     let text = c.find(Locator::Css("main")).await?.text().await?;
