@@ -187,14 +187,14 @@ impl Live {
     }
 }
 
-/// Waits (up to 30 s: the machine may be busy) until `check` finds
+/// Waits (up to 45 s: the machine may be busy, and an email the test server did not report to IDLE waits for the 20-second re-read) until `check` finds
 /// something, and returns it.
 async fn until<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
     loop {
         if let Some(found) = check().await {
             return found;
