@@ -37,6 +37,10 @@ pub const MAX_AGE: TimeDelta = TimeDelta::hours(24);
 /// Full-jitter backoff between attempts: base and cap.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
+/// The shortest wait before a retry, whatever the jitter drew or the
+/// platform said: a row retried at once would be claimed again in the same
+/// pass, hammering a platform that just failed.
+pub const MIN_RETRY_WAIT: Duration = Duration::from_secs(1);
 /// A reply whose channel is not running is looked at again after this.
 pub const NO_CHANNEL_RETRY: TimeDelta = TimeDelta::seconds(30);
 /// Consecutive authentication failures that pause a source.
@@ -69,9 +73,12 @@ pub fn decide(
     if attempts + 1 >= MAX_ATTEMPTS || now - first >= MAX_AGE {
         return OutboxResult::Dead { error: text };
     }
-    let wait = error.retry_after().unwrap_or_else(|| {
-        earshot_connectors::http::backoff(attempts, BACKOFF_BASE, BACKOFF_CAP, rng)
-    });
+    let wait = error
+        .retry_after()
+        .unwrap_or_else(|| {
+            earshot_connectors::http::backoff(attempts, BACKOFF_BASE, BACKOFF_CAP, rng)
+        })
+        .max(MIN_RETRY_WAIT);
     OutboxResult::Retry {
         at: now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(1)),
         error: text,
@@ -489,6 +496,22 @@ mod tests {
         };
         let at = retry_at(&decide(&e, 0, None, t0(), false, &mut rng()));
         assert!(at >= t0() && at <= t0() + TimeDelta::seconds(2));
+    }
+
+    #[test]
+    fn a_retry_never_comes_sooner_than_a_second() {
+        let e = ConnError::Transient("HTTP 503: busy".into());
+        let mut r = rng();
+        for _ in 0..5_000 {
+            let at = retry_at(&decide(&e, 0, Some(t0()), t0(), false, &mut r));
+            assert!(at >= t0() + TimeDelta::seconds(1), "{at}");
+        }
+        let told = ConnError::RateLimited {
+            retry_after: Some(Duration::ZERO),
+            message: "HTTP 429".into(),
+        };
+        let at = retry_at(&decide(&told, 0, Some(t0()), t0(), false, &mut r));
+        assert_eq!(at, t0() + TimeDelta::seconds(1));
     }
 
     #[test]
