@@ -103,7 +103,7 @@ pub struct CsatSummary {
 /// mean score and the share of 4s and 5s. `requests` counts requests whose
 /// message left (or that were answered); `no_channel` those nothing could
 /// carry. A location manager's cover their locations only.
-#[utoipa::path(get, path = "/api/v1/csat/summary", tag = "csat",
+#[utoipa::path(get, path = "/api/v1/csat/summary", tag = "csat", operation_id = "csat_summary",
     params(SummaryParams),
     responses(
         (status = 200, body = CsatSummary),

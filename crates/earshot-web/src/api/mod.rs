@@ -277,6 +277,23 @@ mod tests {
     /// Every schema the document refers to is in it (a parameter type
     /// that is not inlined would otherwise point nowhere).
     #[test]
+    fn operation_ids_are_unique() {
+        let (_, doc) = super::router_and_document();
+        let doc = serde_json::to_value(doc).unwrap();
+        let mut seen = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op["operationId"].as_str()
+                    && let Some(other) = seen.insert(id.to_string(), format!("{method} {path}"))
+                {
+                    panic!("operationId {id} is used by {other} and {method} {path}");
+                }
+            }
+        }
+        assert!(seen.len() > 50, "{} operations", seen.len());
+    }
+
+    #[test]
     fn every_schema_reference_resolves() {
         let (_, doc) = super::router_and_document();
         let doc = serde_json::to_value(doc).unwrap();

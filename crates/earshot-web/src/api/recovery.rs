@@ -64,6 +64,7 @@ pub struct SummaryQuery {
     get,
     path = "/api/v1/recovery/summary",
     tag = "recovery",
+    operation_id = "recovery_summary",
     params(SummaryQuery),
     responses(
         (status = 200, body = RecoverySummary),
