@@ -130,18 +130,6 @@ pub struct NewReply {
     pub send: bool,
 }
 
-/// A happy author worth thanking.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Advocate {
-    pub source: SourceKind,
-    pub handle: String,
-    pub followers: i64,
-    pub positive_mentions: i64,
-    #[schema(value_type = i64)]
-    pub last_mention_id: MentionId,
-    pub last_seen: DateTime<Utc>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
     pub id: i64,
@@ -248,9 +236,6 @@ pub trait Store: Send + Sync + 'static {
     /// Stores recomputed priorities (the waiting factor moves with time);
     /// not a change anyone made, so no event and no `updated_at`.
     async fn set_priorities(&self, priorities: &[(CaseId, Priority)]) -> Result<()>;
-    /// Advocates, most positive first; with `locations`, only those whose
-    /// latest mention belongs to a case at one of them.
-    async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>>;
     /// Stores an API token by its SHA-256 hash; the token itself is never kept.
     async fn create_token(
         &self,

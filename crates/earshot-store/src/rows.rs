@@ -14,7 +14,7 @@ use earshot_core::mention::{Author, Mention, MentionOrigin, NewMention, ReachMet
 use earshot_core::priority::Priority;
 use earshot_core::reply::{DeliveredVia, Event, Note, Reply, ReplyStatus, Visibility};
 use earshot_core::source::SourceKind;
-use earshot_core::store::{Advocate, TokenSummary};
+use earshot_core::store::TokenSummary;
 
 pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -267,17 +267,6 @@ pub fn event(row: &AnyRow) -> Result<Event> {
         before: opt_json_col(row, "before")?,
         after: opt_json_col(row, "after")?,
         at: time(row, "at")?,
-    })
-}
-
-pub fn advocate(row: &AnyRow) -> Result<Advocate> {
-    Ok(Advocate {
-        source: parsed(row, "source", SourceKind::parse)?,
-        handle: col(row, "handle")?,
-        followers: col(row, "followers")?,
-        positive_mentions: col(row, "positive_mentions")?,
-        last_mention_id: MentionId(col(row, "last_mention_id")?),
-        last_seen: time(row, "last_seen")?,
     })
 }
 

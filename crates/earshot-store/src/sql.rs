@@ -17,7 +17,7 @@ use earshot_core::reply::{DeliveredVia, ExternalReply, Note, Reply, ReplyRoute, 
 use earshot_core::source::SourceKind;
 use earshot_core::sources::Checkpoint;
 use earshot_core::store::{
-    Advocate, AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
+    AnalyzedMention, CaseDetail, CaseQuery, IngestOutcome, MentionQuery, NewReply, Store,
     TokenInfo, TokenSummary, page_size,
 };
 
@@ -542,23 +542,6 @@ impl Store for SqlStore {
                 .map_err(|e| db_error("store priority", e))?;
         }
         commit(tx).await
-    }
-
-    async fn advocates(&self, limit: u32, locations: Option<&[String]>) -> Result<Vec<Advocate>> {
-        let mut f = Filter::default();
-        if let Some(locations) = locations {
-            f.at_locations(
-                "(SELECT m.case_id FROM mentions m WHERE m.id = last_mention_id)",
-                locations,
-            );
-        }
-        let limit = f.next_placeholder(Bind::Int(page_size(Some(limit)).into()));
-        let sql = format!(
-            "SELECT source, handle, followers, positive_mentions, last_mention_id, last_seen \
-             FROM advocates{} ORDER BY positive_mentions DESC, followers DESC LIMIT {limit}",
-            f.where_sql()
-        );
-        self.all(f.bind_all(q(sql)), rows::advocate).await
     }
 
     async fn create_token(

@@ -262,7 +262,12 @@ async fn positive_goes_to_advocates_and_neutral_is_only_stored(s: &SqlStore) {
         .unwrap();
     assert!(out[0].advocate && out[0].case.is_none());
     assert!(!out[2].advocate && out[2].case.is_none());
-    let advocates = s.advocates(10, None).await.unwrap();
+    let advocates = earshot_core::advocates::AdvocateStore::advocate_stats(
+        s,
+        &earshot_core::advocates::AdvocateFilter::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(advocates.len(), 1);
     assert_eq!(advocates[0].handle, "fan");
     assert_eq!(advocates[0].positive_mentions, 2);

@@ -307,7 +307,16 @@ async fn approvals_sla_handoffs_and_notifications(s: &SqlStore) {
     s.add_advocate("webhook", "eve", 120, out[0].mention_id, minutes(3))
         .await
         .unwrap();
-    assert_eq!(s.advocates(10, None).await.unwrap()[0].handle, "eve");
+    assert_eq!(
+        earshot_core::advocates::AdvocateStore::advocate_stats(
+            s,
+            &earshot_core::advocates::AdvocateFilter::default()
+        )
+        .await
+        .unwrap()[0]
+            .handle,
+        "eve"
+    );
 
     // SLA state and marks: each mark is claimed once.
     s.save_case_sla(&CaseSlaRecord {
@@ -591,7 +600,15 @@ async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
     );
     assert_eq!(s.mentions(&MentionQuery::default()).await.unwrap().len(), 3);
 
-    let advocates = s.advocates(10, Some(&berlin)).await.unwrap();
+    let advocates = earshot_core::advocates::AdvocateStore::advocate_stats(
+        s,
+        &earshot_core::advocates::AdvocateFilter {
+            locations: Some(berlin.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         advocates
             .iter()
@@ -599,7 +616,16 @@ async fn location_scope_is_applied_in_the_query(s: &SqlStore) {
             .collect::<Vec<_>>(),
         ["fan0"]
     );
-    assert_eq!(s.advocates(10, None).await.unwrap().len(), 3);
+    assert_eq!(
+        earshot_core::advocates::AdvocateStore::advocate_stats(
+            s,
+            &earshot_core::advocates::AdvocateFilter::default()
+        )
+        .await
+        .unwrap()
+        .len(),
+        3
+    );
 
     let corrections = s.corrections(Some(&berlin)).await.unwrap();
     assert_eq!(
