@@ -500,6 +500,28 @@ pub async fn summary(
     })
 }
 
+/// All requests made in `[from, to)` as one group (`key: null`), with the
+/// same permission and scope as [`summary`]: the dashboard's tile.
+pub async fn total(
+    app: &App,
+    p: &Principal,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<CsatGroup> {
+    require(app, p, Action::ViewReports).await?;
+    let scope = read_scope(app, p).await?;
+    let query = CsatSummaryQuery {
+        from,
+        to,
+        locations: scope.locations().map(<[String]>::to_vec),
+    };
+    let mut sum = earshot_core::csat::CsatCounts::default();
+    for (_, counts) in app.csat.csat_daily_counts(&query).await? {
+        sum.add(&counts);
+    }
+    Ok(CsatGroup::from_counts(None, &sum))
+}
+
 fn admin_only(p: &Principal) -> Result<()> {
     if p.role == Role::Admin {
         Ok(())

@@ -71,44 +71,21 @@ async fn loop_tiles(
     state: &AppState,
     me: &CurrentUser,
 ) -> Result<(Option<CsatTile>, Option<RecoveryTile>), UiError> {
-    use earshot_core::csat::{CsatGroupBy, CsatPeriod};
     use earshot_core::recovery::RecoveryGroupBy;
     let p = me.principal();
     let app = &state.app;
     let allowed = |e: &earshot_core::Error| e.code == earshot_core::ErrorCode::Forbidden;
-    let csat = match earshot_app::csat::summary(
-        app,
-        &p,
-        CsatGroupBy::Source,
-        CsatPeriod::Month,
-        None,
-        None,
-    )
-    .await
-    {
-        Ok(groups) => {
-            let (mut asked, mut answered, mut satisfied) = (0, 0, 0.0);
-            let mut score_sum = 0.0;
-            for g in &groups {
-                // Unanswered, as `csat=unanswered` lists them: asked, whether
-                // or not a channel carried the message.
-                asked += g.requests + g.no_channel;
-                answered += g.answered;
-                score_sum += g.mean_score.unwrap_or(0.0) * g.answered as f64;
-                satisfied += g.satisfied_share.unwrap_or(0.0) * g.answered as f64;
-            }
-            let of_answers = |v: f64, f: &dyn Fn(f64) -> String| {
-                if answered > 0 {
-                    f(v / answered as f64)
-                } else {
-                    "—".to_string()
-                }
-            };
+    let csat = match earshot_app::csat::total(app, &p, None, None).await {
+        Ok(t) => {
+            let of_answers =
+                |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "—".to_string(), f);
             Some(CsatTile {
-                mean: of_answers(score_sum, &|m| format!("★{m:.1}")),
-                satisfied: of_answers(satisfied, &|s| format!("{:.0}%", 100.0 * s)),
-                answered,
-                unanswered: asked - answered,
+                mean: of_answers(t.mean_score, &|m| format!("★{m:.1}")),
+                satisfied: of_answers(t.satisfied_share, &|s| format!("{:.0}%", 100.0 * s)),
+                answered: t.answered,
+                // Unanswered, as `csat=unanswered` lists them: asked,
+                // whether or not a channel carried the message.
+                unanswered: t.requests + t.no_channel - t.answered,
             })
         }
         Err(e) if allowed(&e) => None,
