@@ -337,6 +337,7 @@ pub struct CaseCsat {
     pub case_id: CaseId,
     pub state: CsatState,
     /// The policy that applies to the case, and where it was set.
+    #[schema(value_type = earshot_core::csat::EffectivePolicyShape)]
     pub policy: EffectivePolicy,
     /// When the on_resolve policy will ask (state `scheduled`, no request
     /// yet).

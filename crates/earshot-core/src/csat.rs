@@ -290,11 +290,28 @@ pub enum PolicyOrigin {
 }
 
 /// The policy that applies to one case, and where it was set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// Its OpenAPI schema is [`EffectivePolicyShape`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EffectivePolicy {
     #[serde(flatten)]
     pub policy: CsatPolicy,
     pub from: PolicyOrigin,
+}
+
+// The OpenAPI schema of `EffectivePolicy`: the policy's fields and `from`
+// in one object. Derived from the flattened struct itself, it would be an
+// `allOf` with `CsatPolicy`, whose `additionalProperties: false` no answer
+// can meet.
+/// The policy that applies to one case (its mode and delay) and where it
+/// was set (`from`).
+#[derive(utoipa::ToSchema)]
+#[schema(as = EffectivePolicy)]
+#[allow(dead_code)]
+pub struct EffectivePolicyShape {
+    mode: CsatMode,
+    /// Minutes after the case is resolved (`on_resolve` only).
+    delay_minutes: Option<u32>,
+    from: PolicyOrigin,
 }
 
 /// Which policy applies to a case, given the default and the policies of
